@@ -1,0 +1,52 @@
+"""The ``video-perception`` tool: one command, a subcommand per job.
+
+Subcommands are looked up by module path and imported only when run, so ``video-perception echo``
+on a robot never imports torch, and the runtime core never imports ``training`` (only this
+dispatcher names it). Each subcommand module exposes ``main(argv: list[str]) -> int``.
+"""
+import importlib
+import sys
+
+# name -> (module, one-line help)
+SUBCOMMANDS = {
+    'publish': ('video_perception.tools.publish',
+                'play an image folder, video, rosbag2 or a simulated camera onto a topic'),
+    'echo': ('video_perception.tools.echo', 'print messages received on a topic'),
+    'replay': ('video_perception.tools.replay',
+               'replay a bag/folder/video/dataset through a model bundle as on the vehicle'),
+    'evaluate': ('video_perception.eval.cli',
+                 'score results: COCO AP, streaming AP, K-step sAP, lesion F1'),
+    'build-engine': ('video_perception.tools.build_engine',
+                     'build (and cache) the TensorRT engine of a bundle before driving'),
+    'convert': ('training.data.convert', 'convert a dataset into the canonical video JSON'),
+    'synth': ('training.data.synth', 'write a deterministic synthetic video benchmark'),
+    'train': ('training.train', 'train or distil a model from an experiment file'),
+    'export': ('training.export', 'export a model bundle (ONNX + model.json)'),
+    'params': ('training.params', 'print trainable parameter counts of a named model'),
+}
+
+
+def _usage() -> str:
+    width = max(len(n) for n in SUBCOMMANDS)
+    lines = ['usage: video-perception SUBCOMMAND [args...]', '', 'subcommands:']
+    lines += [f'  {name:<{width}}  {helptext}' for name, (_, helptext) in SUBCOMMANDS.items()]
+    lines += ['', "Run 'video-perception SUBCOMMAND --help' for a subcommand's options."]
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ('-h', '--help', 'help'):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"video-perception: unknown subcommand '{name}'; expected one of "
+              f"{', '.join(SUBCOMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
