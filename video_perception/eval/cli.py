@@ -1,0 +1,124 @@
+"""``video-perception evaluate GT RESULTS --mode offline|streaming|kstep``: score a results file.
+
+Prints a markdown table; ``--out REPORT.json`` writes the JSON report and REPORT.md beside it;
+``--plots DIR`` writes pr_curves.png (and latency.png with finish times, sap_k.png with
+``--sweep``); ``--frames DIR`` writes annotated frames and clip.mp4 of one video. Bad input: one
+line on stderr, exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from video_perception.eval.kstep import K_RANGE, evaluate_kstep, evaluate_offline, sap_k_sweep
+from video_perception.eval.latency import latencies_from_results, latency_stats
+from video_perception.eval.lesion import PROTOCOLS, frames_from, lesion_metrics
+from video_perception.eval.report import build_report, markdown_table, write_report
+from video_perception.eval.results import load_ground_truth, load_results
+from video_perception.eval.streaming import evaluate_streaming
+
+PROG = 'video-perception evaluate'
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line and exit 2, not usage + message
+        print(f'{PROG}: error: {message}', file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    p.add_argument('gt', help='ground truth: CocoVID JSON (or a folder with dataset.json)')
+    p.add_argument('results', help='results file ({"outputs", "detections"} or a COCO list)')
+    p.add_argument('--mode', choices=('offline', 'streaming', 'kstep'), default='offline')
+    p.add_argument('--k', type=int, default=1, help='kstep: score output t against GT t+K')
+    p.add_argument('--sweep', action='store_true', help=f'also sAP_K for K = {list(K_RANGE)}')
+    p.add_argument('--bdd-plus-one', action='store_true',
+                   help="BDD100K's convention: +1 pixel on predicted width and height")
+    p.add_argument('--fps', type=float, default=None,
+                   help='frame rate for images without timestamp (t = frame_id / fps)')
+    p.add_argument('--lesion-protocol', choices=PROTOCOLS, default=None,
+                   help='also lesion P/R/F1/F2 (v2i_detr.md 6.3)')
+    p.add_argument('--score-thr', type=float, default=0.5, help='lesion score threshold')
+    p.add_argument('--negative-frames', choices=('count', 'skip'), default='count',
+                   help='lesion: detections on frames without lesions are FPs, or skipped')
+    p.add_argument('--out', default=None, help='REPORT.json (REPORT.md is written beside it)')
+    p.add_argument('--plots', default=None, help='folder for PNG plots')
+    p.add_argument('--frames', default=None, help='folder for annotated frames and clip.mp4')
+    p.add_argument('--video-id', default=None, help='--frames: which video (default the first)')
+    p.add_argument('--draw-thr', type=float, default=0.3, help='--frames: score to draw')
+    return p
+
+
+def run(args) -> dict:
+    """Evaluates as the parsed arguments say; returns the report."""
+    gt = load_ground_truth(args.gt)
+    results = load_results(args.results)
+    extra: dict = {}
+    image_ids = None
+    if args.mode == 'offline':
+        coco = evaluate_offline(gt, results, args.bdd_plus_one)
+        paired = results.detections
+    elif args.mode == 'kstep':
+        if args.k < 1:
+            raise ValueError(f'--k {args.k}: expected an integer >= 1 (K-step sAP_K, K = 1..6)')
+        coco, pairing = evaluate_kstep(gt, results, args.k, args.bdd_plus_one)
+        paired, image_ids = pairing.dets, pairing.image_ids
+        extra.update(k=args.k, n_dropped_outputs=len(pairing.dropped))
+    else:
+        coco, pairing, lat = evaluate_streaming(gt, results, args.fps, args.bdd_plus_one)
+        paired = {g: results.dets_of(s) for g, s in pairing.used.items() if s is not None}
+        extra.update(in_time=pairing.in_time, mean_lag_frames=pairing.mean_lag_frames,
+                     n_missing=pairing.n_missing, latency_s=lat)
+    latencies = None
+    if args.mode != 'streaming' and results.timed and results.outputs:
+        try:  # latency is a by-product here: frames without a clock just have none
+            latencies = latencies_from_results(gt, results, args.fps)
+            extra['latency_s'] = latency_stats(latencies)
+        except ValueError:
+            latencies = None
+    elif args.mode == 'streaming':
+        latencies = latencies_from_results(gt, results, args.fps)
+    if args.sweep:
+        extra['sap_k'] = sap_k_sweep(gt, results, K_RANGE, args.bdd_plus_one)
+    if args.lesion_protocol:
+        extra['lesion'] = lesion_metrics(frames_from(gt, paired, image_ids), args.lesion_protocol,
+                                         args.score_thr, args.negative_frames)
+    report = build_report(args.mode, coco, bdd_plus_one=bool(args.bdd_plus_one), **extra)
+    if args.plots:
+        from video_perception.eval import plots
+        out = pathlib.Path(args.plots)
+        plots.plot_pr_curves(coco, out / 'pr_curves.png', title=f'Precision-recall ({args.mode})')
+        if latencies is not None and len(latencies):
+            plots.plot_latency_histogram(latencies, out / 'latency.png')
+        if args.sweep:
+            plots.plot_sap_k({pathlib.Path(args.results).stem: extra['sap_k']},
+                             out / 'sap_k.png')
+    if args.frames:
+        from video_perception.eval.video import render_clip
+        root = pathlib.Path(args.gt)
+        root = root if root.is_dir() else root.parent
+        vid = args.video_id
+        if vid is not None and gt.videos is not None:
+            vid = next((v for v in gt.videos if str(v) == str(vid)), vid)
+        render_clip(gt, paired, root, args.frames, vid, args.draw_thr)
+    return report
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        report = run(args)
+        if args.out:
+            write_report(args.out, report)
+    except (ValueError, OSError, KeyError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f'{PROG}: error: {msg}', file=sys.stderr)
+        return 2
+    print(markdown_table(report), end='')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,112 @@
+"""PNG plots of an evaluation (matplotlib, Agg backend: no display needed).
+
+- precision-recall curves from COCOeval's precision array at IoU 0.5 and 0.75;
+- sAP_K against K, several series (models, latencies) on one plot;
+- latency histogram with the median and p95 marked.
+"""
+from __future__ import annotations
+
+import pathlib
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from video_perception.eval.coco_ap import CocoResult, precision_recall_curves  # noqa: E402
+from video_perception.eval.latency import latency_stats  # noqa: E402
+
+
+def _save(fig, path) -> pathlib.Path:
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + '.tmp.png')
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def plot_pr_curves(result: CocoResult, path, title: str = 'Precision-recall',
+                   class_names: dict[int, str] | None = None) -> pathlib.Path:
+    """Category-averaged precision-recall curves at IoU 0.5 and 0.75 (area all, 100 dets).
+
+    With ``class_names`` (category id -> name), adds thin per-category curves at IoU 0.5.
+    """
+    fig, ax = plt.subplots(figsize=(8.2, 4.8) if class_names else (6, 4.8))
+    ev = result.coco_eval
+    if class_names:
+        prec = ev.eval['precision'][0, :, :, 0, -1]  # [R, K] at IoU 0.5
+        # tab10 without its red and grey, which the averaged curves and the grid use
+        colors = [c for i, c in enumerate(plt.cm.tab10.colors) if i not in (3, 7)]
+        n = 0
+        for j, cat in enumerate(ev.params.catIds):
+            if (prec[:, j] > -1).all():
+                ax.plot(ev.params.recThrs, prec[:, j], lw=1.0, alpha=0.8,
+                        color=colors[n % len(colors)],
+                        label=f'{class_names.get(cat, cat)}, IoU 0.5')
+                n += 1
+    for iou, style in ((0.5, '-'), (0.75, '--')):
+        recall, precision = precision_recall_curves(result, iou)
+        ap = float(np.nanmean(precision)) if np.isfinite(precision).any() else float('nan')
+        ax.plot(recall, precision, style, lw=2.2, color='k' if iou == 0.5 else 'tab:red',
+                label=f'all classes, IoU {iou:g} (AP {100 * ap:.1f})')
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel('recall')
+    ax.set_ylabel('precision (interpolated, COCOeval)')
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if class_names:  # outside: per-class curves fill every corner of the axes
+        ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=8, loc='upper right')
+    return _save(fig, path)
+
+
+def plot_sap_k(series: dict[str, dict[int, float]], path,
+               title: str = 'K-step sAP against K') -> pathlib.Path:
+    """series: name -> {K: AP (fraction)}; one line per series, AP shown in percent."""
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    top = 0.0
+    for name, values in series.items():
+        ks = sorted(values)
+        aps = [100 * values[k] for k in ks]
+        top = max(top, max(aps, default=0))
+        ax.plot(ks, aps, marker='o', label=name)
+    all_k = sorted({k for v in series.values() for k in v})
+    ax.set_xticks(all_k)
+    ax.set_xlabel('K (output of frame t scored against ground truth t + K)')
+    ax.set_ylabel('sAP_K (AP@[.5:.95], %)')
+    ax.set_ylim(0, max(1.0, top * 1.15))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_latency_histogram(latencies_s, path, title: str = 'Latency',
+                           frame_period_s: float | None = None) -> pathlib.Path:
+    """Histogram of latencies (seconds in, milliseconds on the axis) with median and p95 lines;
+    ``frame_period_s`` adds the frame budget (1 / fps) as a third line."""
+    lat_ms = 1000 * np.asarray(latencies_s, dtype=np.float64)
+    stats = latency_stats(lat_ms)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(lat_ms, bins=min(60, max(10, len(lat_ms) // 10)), color='tab:blue', alpha=0.75,
+            label=f'{stats["n"]} outputs')
+    if stats['n']:
+        ax.axvline(stats['median'], color='k', lw=1.5,
+                   label=f"median {stats['median']:.1f} ms")
+        ax.axvline(stats['p95'], color='tab:red', ls='--', lw=1.5,
+                   label=f"p95 {stats['p95']:.1f} ms")
+    if frame_period_s:
+        ax.axvline(1000 * frame_period_s, color='tab:green', ls=':', lw=1.5,
+                   label=f'frame period {1000 * frame_period_s:.1f} ms')
+    ax.set_xlabel('latency: finish time - input frame time (ms)')
+    ax.set_ylabel('outputs')
+    ax.set_xlim(left=0)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
