@@ -1,0 +1,78 @@
+"""LongShortNet's long/short fusion (LSFM), as configured by DAMO-StreamNet (spec §3).
+
+Per level l: F_l = Concat[S(P_l^t), Phi(Concat_k L_g(k)(P_l^{t-k}))] + P_l^t, k = 1..N, with
+S, L, Phi 1x1 BaseConvs; Phi is identity for 'pure_concat'. History is ordered newest first
+[t-1, t-2, ..., t-N]; slot k uses the conv of the group it falls in (groups in order, each group
+covering ``frames`` consecutive slots).
+"""
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from .blocks import BaseConv
+
+FUSIONS = ('long_fusion', 'pure_concat')
+
+
+class DualPath(nn.Module):
+    """Fuses the current frame's pyramid with N buffered past pyramids.
+
+    Args:
+        in_channels: neck channels per level (c3, c4, c5).
+        short_channels: short-path 1x1 output per level.
+        long_groups: ((frames, (ch3, ch4, ch5)), ...): one shared 1x1 conv per level and group.
+            S/M: ((3, ...),); L: ((2, (42, 85, 170)), (1, (44, 86, 172))). Empty for N = 0,
+            where the short path must output the full width.
+        fusion: 'long_fusion' (extra 1x1 on the long concat to C - short) or 'pure_concat'.
+        shortcut: add the current frame's un-reduced P_l (``with_short_cut``).
+    """
+
+    def __init__(self, in_channels: Sequence[int], short_channels: Sequence[int],
+                 long_groups: Sequence[Tuple[int, Sequence[int]]] = (),
+                 fusion: str = 'long_fusion', shortcut: bool = True, act: str = 'silu'):
+        super().__init__()
+        if fusion not in FUSIONS:
+            raise ValueError(f'DualPath: fusion {fusion!r} unknown; expected one of {FUSIONS}')
+        self.fusion = fusion
+        self.shortcut = shortcut
+        self.slot_group: List[int] = [g for g, (n, _) in enumerate(long_groups) for _ in range(n)]
+        self.history_frames = len(self.slot_group)
+        self.short = nn.ModuleList([BaseConv(c, s, 1, 1, act=act)
+                                    for c, s in zip(in_channels, short_channels)])
+        self.long = nn.ModuleList([
+            nn.ModuleList([BaseConv(c, lc, 1, 1, act=act) for c, lc in zip(in_channels, chans)])
+            for _, chans in long_groups])
+        self.long_fuse = None
+        for lvl, (c, s) in enumerate(zip(in_channels, short_channels)):
+            long_cat = sum(n * chans[lvl] for n, chans in long_groups)
+            long_out = long_cat
+            if self.history_frames and fusion == 'long_fusion':
+                long_out = c - s
+            if shortcut and s + long_out != c:
+                raise ValueError(f'DualPath: level {lvl}: short {s} + long {long_out} channels '
+                                 f'must equal the neck width {c} for the residual add')
+        if self.history_frames and fusion == 'long_fusion':
+            self.long_fuse = nn.ModuleList([
+                BaseConv(sum(n * chans[lvl] for n, chans in long_groups), c - s, 1, 1, act=act)
+                for lvl, (c, s) in enumerate(zip(in_channels, short_channels))])
+
+    def forward(self, current: Sequence[torch.Tensor],
+                history: Sequence[Sequence[torch.Tensor]]) -> List[torch.Tensor]:
+        """current: (P3, P4, P5) of frame t; history: N such tuples, [t-1, ..., t-N]."""
+        if len(history) != self.history_frames:
+            raise ValueError(f'DualPath: got {len(history)} history frames; the model was built '
+                             f'for {self.history_frames}')
+        fused = []
+        for lvl, p in enumerate(current):
+            parts = [self.short[lvl](p)]                                  # [B, s, H, W]
+            if self.history_frames:
+                longs = [self.long[self.slot_group[k]][lvl](history[k][lvl])
+                         for k in range(self.history_frames)]
+                long_cat = torch.cat(longs, 1)                            # [B, sum lc, H, W]
+                if self.long_fuse is not None:
+                    long_cat = self.long_fuse[lvl](long_cat)
+                parts.append(long_cat)
+            out = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+            fused.append(out + p if self.shortcut else out)
+        return fused

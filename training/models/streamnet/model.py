@@ -1,0 +1,206 @@
+"""StreamNet (DAMO-StreamNet) and the still detectors (YOLOX, StreamYOLO 'still' teacher).
+
+Streaming (spec §3.3): ``encode(frame)`` runs backbone + DRFPN once per frame and returns the
+three **pre-reduction** neck maps (f0, f1, f2) = (P3, P4, P5). The same tuple serves as the
+current frame's features and as a buffered history entry, so the encoder and forecast graphs
+have one feature signature for every size, and L's slot-dependent grouped long convs stay exact.
+The long 1x1 convs then run per history slot inside ``forecast`` (about 1 % of the per-frame
+FLOPs at N = 3). ``forecast(current, history)`` with history newest first [t-1, ..., t-N].
+
+Training forward::
+
+    losses = model(current, history, targets, support_targets=None, teacher_outputs=None)
+
+* current: [B, 3, H, W] frame t (BGR float 0..255, no normalisation), or [B, 3*(1+N), H, W]
+  holding [t, t-1, ..., t-N] on channels with ``history=None``, or a (current, history) pair.
+* history: list of N tensors [B, 3, H, W], newest first (clamped at the sequence start).
+* targets: [B, max_labels, 5] float, rows (cls, cx, cy, w, h) in input pixels, all-zero rows
+  are padding (YOLOX): the GT of frame t+1.
+* support_targets: the same for frame t; turns on the TAL weights (tau/nu from the config).
+* teacher_outputs: ``StillDetector.teacher_outputs(frame_t1)`` (dict boxes / obj_logits /
+  cls_logits over the same anchors); adds the distillation terms with the config's kd_weight.
+
+In training mode with targets it returns the dict of :func:`losses.detection_losses`
+(``total_loss`` to backpropagate). Otherwise it returns decoded predictions [B, A, 5+C]
+(cx, cy, w, h in input pixels, sigmoid objectness and class scores).
+"""
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from .backbone import CSPDarknet
+from .blocks import init_yolo
+from .drfpn import DRFPN
+from .dual_path import DualPath
+from .head import YOLOXHead, decode_in_inference, flatten_outputs, make_grids, decode_boxes
+from .losses import detection_losses
+from .pafpn import DFPReduce, PAFPN
+
+
+def pyramid_sizes(height: int, width: int) -> List[Tuple[int, int]]:
+    """(H, W) at strides 8/16/32: Focus halves, then 3x3 stride-2 pad-1 convs take ceil(x/2)."""
+    if height % 2 or width % 2:
+        raise ValueError(f'input size {height}x{width}: height and width must be even (Focus)')
+    h, w = height // 2, width // 2
+    sizes = []
+    for i in range(4):
+        h, w = (h + 1) // 2, (w + 1) // 2
+        if i >= 1:
+            sizes.append((h, w))
+    return sizes
+
+
+class StreamNet(nn.Module):
+    """CSPDarknet -> DRFPN per frame, dual-path fusion of N past frames, YOLOX/TAL head."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = CSPDarknet(cfg.depth, cfg.width, act=cfg.act)
+        chans = self.backbone.out_channels
+        self.neck = DRFPN(chans, cfg.neck_depth, cfg.hidden_ratio, cfg.act, dcn=cfg.dcn)
+        self.dual = DualPath(chans, cfg.short_channels, cfg.long_groups, cfg.fusion,
+                             cfg.shortcut, cfg.act)
+        self.head = YOLOXHead(cfg.num_classes, cfg.width, chans, cfg.strides, act=cfg.act)
+        self.history_frames = self.dual.history_frames
+        self.strides = tuple(cfg.strides)
+        init_yolo(self)
+
+    def encode(self, frame: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """frame [B, 3, H, W] -> (f0 [B, c3, H/8, W/8], f1 [B, c4, /16], f2 [B, c5, /32])."""
+        return tuple(self.neck(self.backbone(frame)))
+
+    def head_outputs(self, current: Sequence[torch.Tensor],
+                     history: Sequence[Sequence[torch.Tensor]]) -> List[torch.Tensor]:
+        """Raw per-level head maps [B, 5+C, H_l, W_l] for frame t+1."""
+        return self.head(self.dual(current, history))
+
+    def forecast(self, current: Sequence[torch.Tensor],
+                 history: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+        """Encoded frame t + N encoded past frames [t-1..t-N] -> predictions [B, A, 5+C]."""
+        return decode_in_inference(self.head_outputs(current, history), self.strides)
+
+    def buffered_feature_specs(self, height: int, width: int) -> List[Tuple[str, tuple]]:
+        """Names and batch-1 shapes of what ``encode`` returns (the bundle's history.features)."""
+        chans = self.backbone.out_channels
+        return [(f'f{i}', (1, c, h, w))
+                for i, (c, (h, w)) in enumerate(zip(chans, pyramid_sizes(height, width)))]
+
+    def _split_frames(self, current, history):
+        if isinstance(current, (tuple, list)) and history is None:
+            current, history = current                # model((current, history_list))
+        if history is not None:
+            return current, list(history)
+        n = self.history_frames
+        if current.dim() != 4 or current.shape[1] != 3 * (1 + n):
+            raise ValueError(f'StreamNet input: expected [B, {3 * (1 + n)}, H, W] (frame t then '
+                             f'{n} past frames on channels), got {tuple(current.shape)}')
+        frames = torch.split(current, 3, dim=1)
+        return frames[0], list(frames[1:])
+
+    def forward(self, current: torch.Tensor, history: Optional[Sequence[torch.Tensor]] = None,
+                targets: Optional[torch.Tensor] = None,
+                support_targets: Optional[torch.Tensor] = None, teacher_outputs=None):
+        """Offline multi-frame forward; see the module docstring for the training signature."""
+        cur, hist = self._split_frames(current, history)
+        if len(hist) != self.history_frames:
+            raise ValueError(f'StreamNet: got {len(hist)} history frames; the model was built '
+                             f'for N={self.history_frames}')
+        b = cur.shape[0]
+        current = self.encode(cur)
+        history_feats = []
+        if hist:
+            # The released code runs the short (current) and long (history) paths as separate
+            # backbone calls, so training-mode BN sees the history frames as one batch.
+            feats = self.encode(torch.cat(hist, 0))
+            history_feats = [tuple(f[k * b:(k + 1) * b] for f in feats) for k in range(len(hist))]
+        outs = self.head_outputs(current, history_feats)
+        if self.training and targets is not None:
+            return detection_losses(outs, self.strides, targets, support_targets,
+                                    teacher_outputs, self.cfg.kd_weight, self.cfg.tal_tau,
+                                    self.cfg.tal_nu)
+        return decode_in_inference(outs, self.strides)
+
+
+class StillDetector(nn.Module):
+    """Single-frame YOLOX (CSPDarknet + PAFPN + head); with ``dfp=True`` StreamYOLO's 'still'
+    model (the distillation teacher), whose DFP fuses the frame with itself."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.backbone = CSPDarknet(cfg.depth, cfg.width, depthwise=cfg.depthwise, act=cfg.act)
+        chans = self.backbone.out_channels
+        self.neck = PAFPN(chans, cfg.depth, cfg.depthwise, cfg.act)
+        self.dfp = DFPReduce(chans, cfg.act) if cfg.dfp else None
+        self.head = YOLOXHead(cfg.num_classes, cfg.width, chans, cfg.strides,
+                              depthwise=cfg.depthwise, act=cfg.act)
+        self.strides = tuple(cfg.strides)
+        init_yolo(self)
+
+    def head_outputs(self, frame: torch.Tensor) -> List[torch.Tensor]:
+        feats = self.neck(self.backbone(frame))
+        if self.dfp is not None:
+            feats = self.dfp(feats)
+        return self.head(feats)
+
+    @torch.no_grad()
+    def teacher_outputs(self, frame: torch.Tensor) -> dict:
+        """Distillation targets on ``frame`` (t+1): boxes [B, A, 4] cxcywh pixels, raw
+        obj_logits [B, A, 1] and cls_logits [B, A, C]. Call with the model in eval mode."""
+        outs = self.head_outputs(frame)
+        flat = flatten_outputs(outs)
+        grid_xy, stride = make_grids([tuple(o.shape[-2:]) for o in outs], self.strides,
+                                     flat.dtype, flat.device)
+        return {'boxes': decode_boxes(flat[..., :4], grid_xy, stride),
+                'obj_logits': flat[..., 4:5], 'cls_logits': flat[..., 5:]}
+
+    def forward(self, frame: torch.Tensor, targets: Optional[torch.Tensor] = None,
+                support_targets: Optional[torch.Tensor] = None):
+        """Eval: predictions [B, A, 5+C]; training with targets [B, M, 5]: the loss dict."""
+        outs = self.head_outputs(frame)
+        if self.training and targets is not None:
+            return detection_losses(outs, self.strides, targets, support_targets,
+                                    tal_tau=self.cfg.tal_tau, tal_nu=self.cfg.tal_nu)
+        return decode_in_inference(outs, self.strides)
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Teacher mode: no gradients, BN in eval (call ``.eval()`` again after ``.train()``)."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()
+
+
+class StreamingRunner:
+    """Frame-by-frame StreamNet inference with a FIFO of encoded frames (the paper's buffer).
+
+    The FIFO holds the last N*dt encoded frames, newest first; at the start of a sequence it is
+    filled with copies of the first frame, which matches the training-time clamp at fid 0.
+    History slot k (1..N) reads entry k*dt - 1, i.e. frame max(t - k*dt, first frame).
+    """
+
+    def __init__(self, model: StreamNet, history_step: int = 1):
+        if history_step < 1:
+            raise ValueError(f'history_step must be >= 1, got {history_step}')
+        self.model = model
+        self.step = history_step
+        self.fifo: List[Tuple[torch.Tensor, ...]] = []
+
+    def reset(self) -> None:
+        """Forget the buffer (call on a new sequence)."""
+        self.fifo = []
+
+    @torch.no_grad()
+    def __call__(self, frame: torch.Tensor) -> torch.Tensor:
+        """frame [1, 3, H, W] -> predictions [1, A, 5+C] for the next frame."""
+        feats = self.model.encode(frame)
+        n = self.model.history_frames
+        if not self.fifo:
+            self.fifo = [feats] * (n * self.step)
+        history = [self.fifo[k * self.step - 1] for k in range(1, n + 1)]
+        preds = self.model.forecast(feats, history)
+        if self.fifo:
+            self.fifo = [feats] + self.fifo[:-1]
+        return preds
