@@ -1,0 +1,206 @@
+"""Drives a detector through a frame source as the vehicle would (``simulate.simulate_stream``).
+
+A source is cut into streams where its segment changes (a dataset's videos) or its stamps jump
+back (a bag that loops); every stream starts with a fresh detector state (``reset()``), as the
+node's StreamNet buffer does on a stamp jump; a change of image size resets it too, as in the
+node. Within a stream the detector sees only the frames it processes, in order, with their
+header stamps.
+
+Latency of a run (``LatencyModel``): ``measured`` = the wall time of ``detector.detect``
+(letterbox, model, decoding of the outputs; not the image decode, which a bag replay does
+differently from the camera driver), or a fixed number of seconds; either is multiplied by
+``speed`` (2.0 = hardware twice as slow).
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from typing import Callable, Iterable, List, Optional
+
+import numpy as np
+
+from video_perception.detections import Detections
+from video_perception.image_codec import ImageDecodeError
+from video_perception.replay.simulate import simulate_stream
+from video_perception.sources import SourceFrame
+
+
+@dataclasses.dataclass
+class LatencyModel:
+    """fixed_s None: measured wall time; else that many seconds. Both times ``speed``."""
+
+    fixed_s: Optional[float] = None
+    speed: float = 1.0
+
+    def __post_init__(self):
+        if self.fixed_s is not None and not (np.isfinite(self.fixed_s) and self.fixed_s >= 0):
+            raise ValueError(f'--latency {self.fixed_s}: expected "measured" or seconds >= 0')
+        if not (np.isfinite(self.speed) and self.speed > 0):
+            raise ValueError(f'--speed {self.speed}: expected a factor > 0')
+
+    @classmethod
+    def parse(cls, text: str, speed: float = 1.0) -> 'LatencyModel':
+        """'measured' or a number of seconds."""
+        if str(text).strip().lower() == 'measured':
+            return cls(None, speed)
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"--latency {text!r}: expected 'measured' or seconds, e.g. 0.05")
+        return cls(value, speed)
+
+    def latency(self, wall_s: float) -> float:
+        return (wall_s if self.fixed_s is None else self.fixed_s) * self.speed
+
+
+@dataclasses.dataclass
+class FrameRecord:
+    """Every source frame, processed or not (for matching to ground truth and the video)."""
+
+    index: int
+    stamp_ns: int
+    stream: int
+    image_id: Optional[int]
+
+
+@dataclasses.dataclass
+class OutputRecord:
+    """One detector output. Times in ns on the input's clock; ``bag_ns`` is the receive time
+    used in the output bag (streams after the first are shifted to keep it increasing)."""
+
+    index: int
+    stream: int
+    stamp_ns: int
+    start_ns: int
+    finish_ns: int
+    bag_ns: int
+    wall_s: float
+    dets: Detections
+
+    @property
+    def latency_s(self) -> float:
+        return (self.finish_ns - self.start_ns) / 1e9
+
+    @property
+    def delay_s(self) -> float:
+        return (self.finish_ns - self.stamp_ns) / 1e9
+
+
+@dataclasses.dataclass
+class ReplayRun:
+    frames: List[FrameRecord]
+    outputs: List[OutputRecord]
+    dropped: int = 0
+    bad: int = 0
+    streams: int = 0
+
+
+def _streams(frames: Iterable[SourceFrame]):
+    """Groups consecutive frames into streams: a new one at a segment change or a stamp going
+    back."""
+    state = {'n': -1, 'segment': object(), 'stamp': None}
+
+    def key(f: SourceFrame) -> int:
+        back = state['stamp'] is not None and f.stamp_ns < state['stamp']
+        if f.segment != state['segment'] or back:
+            state['n'] += 1
+        state['segment'], state['stamp'] = f.segment, f.stamp_ns
+        return state['n']
+    return itertools.groupby(frames, key)
+
+
+def run_replay(frames: Iterable[SourceFrame], detector, latency: LatencyModel,
+               pixel_format: str = 'bgr',
+               on_output: Optional[Callable[[SourceFrame, np.ndarray, OutputRecord], None]] = None,
+               on_frame: Optional[Callable[[ReplayRun], None]] = None) -> ReplayRun:
+    """Replays ``frames`` through ``detector`` (``detect(frame, stamp_ns) -> Detections``).
+
+    Args:
+        pixel_format: the detector's input order ('bgr' or 'rgb'); frames are loaded as BGR.
+        on_output: called after every output with (frame, the image the detector saw, record),
+            in finish order (so a bag writer gets increasing receive times).
+        on_frame: called once per source frame consumed (processed, dropped or bad); progress.
+    Frames that fail to decode (``ImageDecodeError``) count as bad: no output, no time spent,
+    as the node skips them.
+    """
+    run = ReplayRun([], [])
+    bag_shift, last_bag = 0, None
+    for stream_no, group in _streams(frames):
+        run.streams += 1
+        if stream_no > 0 and hasattr(detector, 'reset'):
+            detector.reset()
+        first = None
+
+        def arrival(f: SourceFrame) -> float:
+            return (f.stamp_ns - first) / 1e9
+
+        def recorded(group=group, stream_no=stream_no):
+            nonlocal first, bag_shift
+            for f in group:
+                if first is None:
+                    first = f.stamp_ns
+                    if last_bag is not None:  # keep the bag's receive times increasing
+                        bag_shift = max(0, last_bag + 1 - f.stamp_ns)
+                run.frames.append(FrameRecord(f.index, f.stamp_ns, stream_no, f.image_id))
+                yield f
+
+        images, size = {}, [None]
+
+        def process(f: SourceFrame) -> float:
+            try:
+                image = f.load()
+            except ImageDecodeError:
+                run.bad += 1
+                return 0.0
+            if size[0] is not None and image.shape[:2] != size[0] and hasattr(detector, 'reset'):
+                detector.reset()  # as the node does when the camera's image size changes
+            size[0] = image.shape[:2]
+            if pixel_format == 'rgb':
+                image = np.ascontiguousarray(image[..., ::-1])
+            t0 = time.perf_counter()
+            dets = detector.detect(image, f.stamp_ns)
+            wall = time.perf_counter() - t0
+            images[f.index] = (image, dets, wall)
+            return latency.latency(wall)
+
+        def dropped(f: SourceFrame) -> None:
+            run.dropped += 1
+            if on_frame is not None:
+                on_frame(run)
+
+        for p in simulate_stream(recorded(), arrival, process, dropped):
+            f = p.item
+            if on_frame is not None:
+                on_frame(run)
+            done = images.pop(f.index, None)
+            if done is None:  # a bad frame
+                continue
+            image, dets, wall = done
+            # ns on the input's clock, anchored at the frame's own stamp (no float drift)
+            start_ns = f.stamp_ns + int(round((p.start - p.arrival) * 1e9))
+            finish_ns = start_ns + int(round(p.latency * 1e9))
+            rec = OutputRecord(f.index, stream_no, f.stamp_ns, start_ns, finish_ns,
+                               finish_ns + bag_shift, wall, dets)
+            last_bag = rec.bag_ns
+            run.outputs.append(rec)
+            if on_output is not None:
+                on_output(f, image, rec)
+    return run
+
+
+def latest_outputs(run: ReplayRun) -> dict[int, Optional[OutputRecord]]:
+    """frame index -> the latest output of its stream finished by the frame's stamp (what the
+    vehicle had at that moment), or None."""
+    by_stream: dict[int, List[OutputRecord]] = {}
+    for o in run.outputs:
+        by_stream.setdefault(o.stream, []).append(o)
+    finishes = {s: np.array([o.finish_ns for o in outs], np.int64)
+                for s, outs in by_stream.items()}
+    shown = {}
+    for fr in run.frames:
+        outs = by_stream.get(fr.stream, [])
+        j = int(np.searchsorted(finishes[fr.stream], fr.stamp_ns, side='right')) - 1 \
+            if outs else -1
+        shown[fr.index] = outs[j] if j >= 0 else None
+    return shown
