@@ -10,6 +10,8 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*', 'docs', 'models']),
+    # vision_msgs .msg texts: registered with rosbags and recorded into written bags
+    package_data={'video_perception': ['msg_defs/*.msg']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),

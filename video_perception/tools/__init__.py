@@ -1,0 +1,1 @@
+"""Command-line tools: publish, echo (see video_perception.cli)."""

@@ -1,0 +1,153 @@
+"""``video-perception echo TOPIC --type TYPE``: print messages received on a ROS 2 topic.
+
+One compact line per message (Image: stamp, frame, size, encoding; Detection2DArray: stamp and
+one line per box), or one JSON object per line with ``--json``. ``--count N`` stops after N
+messages, ``--timeout S`` after S seconds (exit 1 when fewer than N, or none, arrived). If TOPIC
+is a rosbag2 path, its image messages are printed instead (non-image topics are skipped with a
+message on stderr).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import queue
+import sys
+import time
+
+from video_perception import msgs
+from video_perception.transport.base import QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA
+
+QOS_CHOICES = {'sensor': QOS_SENSOR_DATA, 'default': QOS_DEFAULT, 'latched': QOS_LATCHED}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='video-perception echo', description=__doc__.split('\n')[0])
+    p.add_argument('topic', help='topic name (or a rosbag2 path)')
+    p.add_argument('--type', default='sensor_msgs/msg/Image',
+                   help='message type, e.g. Image, sensor_msgs/msg/CompressedImage, '
+                        'vision_msgs/msg/Detection2DArray')
+    p.add_argument('--count', type=int, default=None)
+    p.add_argument('--timeout', type=float, default=None, metavar='S')
+    p.add_argument('--qos', choices=tuple(QOS_CHOICES), default=None,
+                   help='default: sensor for images, latched for LabelInfo, else default')
+    p.add_argument('--json', action='store_true', help='one JSON object per message')
+    return p
+
+
+def _stamp(header: msgs.Header) -> str:
+    return f'{header.stamp.sec}.{header.stamp.nanosec:09d}'
+
+
+def to_jsonable(msg):
+    """A message as plain JSON data; byte payloads become their length and a short hex head."""
+    if dataclasses.is_dataclass(msg):
+        return {f.name: to_jsonable(getattr(msg, f.name)) for f in dataclasses.fields(msg)}
+    if isinstance(msg, (bytes, bytearray, memoryview)):
+        raw = bytes(msg)
+        return {'bytes': len(raw), 'head': raw[:8].hex()}
+    if isinstance(msg, list):
+        return [to_jsonable(v) for v in msg]
+    return msg
+
+
+def format_message(msg) -> str:
+    """The compact text form of one message."""
+    if isinstance(msg, msgs.Image):
+        return (f'stamp={_stamp(msg.header)} frame_id={msg.header.frame_id} '
+                f'{msg.width}x{msg.height} {msg.encoding} step={msg.step} '
+                f'bytes={len(msg.data)}')
+    if isinstance(msg, msgs.CompressedImage):
+        return (f'stamp={_stamp(msg.header)} frame_id={msg.header.frame_id} '
+                f'format={msg.format} bytes={len(msg.data)}')
+    if isinstance(msg, msgs.Detection2DArray):
+        lines = [f'stamp={_stamp(msg.header)} frame_id={msg.header.frame_id} '
+                 f'detections={len(msg.detections)}']
+        for det in msg.detections:
+            hyp = det.results[0].hypothesis if det.results else msgs.ObjectHypothesis()
+            c = det.bbox.center.position
+            lines.append(f'  class={hyp.class_id} score={hyp.score:.3f} cx={c.x:.1f} '
+                         f'cy={c.y:.1f} w={det.bbox.size_x:.1f} h={det.bbox.size_y:.1f}'
+                         + (f' id={det.id}' if det.id else ''))
+        return '\n'.join(lines)
+    if isinstance(msg, msgs.LabelInfo):
+        names = ', '.join(f'{c.class_id}:{c.class_name}' for c in msg.class_map)
+        return f'stamp={_stamp(msg.header)} threshold={msg.threshold:g} classes=[{names}]'
+    if isinstance(msg, msgs.DiagnosticArray):
+        return '\n'.join([f'stamp={_stamp(msg.header)} status={len(msg.status)}'] + [
+            f'  [{s.level}] {s.name}: {s.message} '
+            + ' '.join(f'{kv.key}={kv.value}' for kv in s.values) for s in msg.status])
+    if isinstance(msg, msgs.String):
+        return f'data={msg.data!r}'
+    return json.dumps(to_jsonable(msg))
+
+
+def _emit(msg, as_json: bool) -> None:
+    print(json.dumps(to_jsonable(msg)) if as_json else format_message(msg), flush=True)
+
+
+def echo_bag(path: str, args) -> int:
+    from video_perception.bagio import BagReader
+    n = 0
+    with BagReader(path) as bag:
+        for item in bag.images(on_skip=lambda line: print(f'echo: {line}', file=sys.stderr)):
+            if args.count is not None and n >= args.count:
+                break
+            print(f'{item.topic} receive={item.receive_ns} ', end='')
+            _emit(item.msg, args.json)
+            n += 1
+    return 0
+
+
+def run(args, transport) -> int:
+    msg_type = msgs.message_class(args.type)
+    qos_name = args.qos or ('sensor' if msg_type in msgs.IMAGE_TYPES else
+                            'latched' if msg_type is msgs.LabelInfo else 'default')
+    inbox: queue.Queue = queue.Queue()
+    transport.create_subscription(msg_type, args.topic, inbox.put, QOS_CHOICES[qos_name])
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    received = 0
+    while args.count is None or received < args.count:
+        wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+        if wait <= 0:
+            break
+        try:
+            msg = inbox.get(timeout=wait)
+        except queue.Empty:
+            continue
+        _emit(msg, args.json)
+        received += 1
+    if args.timeout is not None and (received == 0 or (args.count and received < args.count)):
+        want = f'{args.count}' if args.count else 'any'
+        print(f'echo: received {received} of {want} message(s) on {args.topic} within '
+              f'{args.timeout:g} s', file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv=None) -> int:
+    from video_perception.bagio import BagError
+    from video_perception.transport import make_transport
+    from video_perception.transport.ros_args import parse, RosArgsError
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        ros = parse(argv)
+    except RosArgsError as exc:
+        print(f'echo: {exc}', file=sys.stderr)
+        return 2
+    args = build_parser().parse_args(ros.rest)
+    transport = None
+    try:
+        if pathlib.Path(args.topic).exists():
+            return echo_bag(args.topic, args)
+        transport = make_transport('video_perception_echo', argv)
+        return run(args, transport)
+    except (ValueError, BagError, OSError) as exc:
+        print(f'echo: {exc}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if transport is not None:
+            getattr(transport, 'close', transport.shutdown)()

@@ -1,0 +1,113 @@
+"""Parameter type and range checks shared by both transports (ROS 2 semantics, one-line errors)."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Dict, List, Optional
+
+from video_perception.transport.base import ParameterError, ParameterSpec
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return 'bool'
+    if isinstance(value, int):
+        return 'integer'
+    if isinstance(value, float):
+        return 'double'
+    if isinstance(value, str):
+        return 'string'
+    if isinstance(value, (list, tuple)):
+        return 'array'
+    return type(value).__name__
+
+
+def check_value(spec: ParameterSpec, value: Any) -> Any:
+    """``value`` converted to the type of ``spec.default``, or ParameterError.
+
+    An integer is accepted for a double parameter (``-p thr:=1`` means 1.0); everything else must
+    match the default's type, as ROS 2 requires.
+    """
+    default = spec.default
+    expected = _type_name(default)
+    given = _type_name(value)
+    if isinstance(default, float) and given == 'integer':
+        value = float(value)
+    elif isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise ParameterError(f"parameter '{spec.name}': expected {expected}, got {given} "
+                                 f'{value!r}')
+        if default:
+            elem = default[0]
+            for item in value:
+                if _type_name(item) != _type_name(elem) and not (
+                        isinstance(elem, float) and _type_name(item) == 'integer'):
+                    raise ParameterError(
+                        f"parameter '{spec.name}': expected array of {_type_name(elem)}, got "
+                        f'element {item!r} ({_type_name(item)})')
+            if isinstance(elem, float):
+                value = [float(v) for v in value]
+        value = list(value)
+    elif given != expected:
+        raise ParameterError(f"parameter '{spec.name}': expected {expected}, got {given} "
+                             f'{value!r}')
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if spec.min_value is not None and value < spec.min_value:
+            raise ParameterError(f"parameter '{spec.name}': {value} is below the minimum "
+                                 f'{spec.min_value} (range [{spec.min_value}, {spec.max_value}])')
+        if spec.max_value is not None and value > spec.max_value:
+            raise ParameterError(f"parameter '{spec.name}': {value} is above the maximum "
+                                 f'{spec.max_value} (range [{spec.min_value}, {spec.max_value}])')
+    if spec.choices is not None and value not in spec.choices:
+        raise ParameterError(f"parameter '{spec.name}': '{value}' is not one of "
+                             f"{', '.join(map(str, spec.choices))}")
+    return value
+
+
+class ParameterStore:
+    """Declared parameters, their values and the on-set callbacks (thread-safe)."""
+
+    def __init__(self, overrides: Dict[str, Any]):
+        self._overrides = dict(overrides)
+        self._specs: Dict[str, ParameterSpec] = {}
+        self._values: Dict[str, Any] = {}
+        self._callbacks: List[Callable[[dict], None]] = []
+        self._lock = threading.Lock()
+
+    def declare(self, spec: ParameterSpec) -> Any:
+        if spec.name in self._specs:
+            raise ParameterError(f"parameter '{spec.name}' is already declared")
+        value = self._overrides.get(spec.name, spec.default)
+        value = check_value(spec, value)
+        with self._lock:
+            self._specs[spec.name] = spec
+            self._values[spec.name] = value
+        return value
+
+    def get(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._values:
+                raise ParameterError(f"parameter '{name}' is not declared")
+            return self._values[name]
+
+    def spec(self, name: str) -> Optional[ParameterSpec]:
+        return self._specs.get(name)
+
+    def set(self, name: str, value: Any) -> None:
+        spec = self._specs.get(name)
+        if spec is None:
+            raise ParameterError(f"parameter '{name}' is not declared")
+        if spec.read_only:
+            raise ParameterError(f"parameter '{name}' is read-only")
+        value = check_value(spec, value)
+        with self._lock:
+            self._values[name] = value
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            callback({name: value})
+
+    def add_callback(self, callback: Callable[[dict], None]) -> None:
+        with self._lock:
+            self._callbacks.append(callback)
+
+    def undeclared_overrides(self) -> List[str]:
+        return sorted(set(self._overrides) - set(self._specs))

@@ -1,0 +1,227 @@
+"""The ``--ros-args`` subset launch files use, parsed without ROS.
+
+Supported (as rcl parses them): ``-p/--param name:=value`` (value typed as YAML like ROS),
+``--params-file FILE`` (``node_name:``, ``/ns/node_name:``, ``/**:`` or ``/**/node_name:`` keys
+holding ``ros__parameters``, nested mappings flattened to dotted names), ``-r/--remap from:=to``
+(also ``node_name:from:=to``), ``__node:=`` / ``__ns:=`` remaps, ``--log-level [name:=]LEVEL``.
+Everything after a ``--`` that closes ``--ros-args`` and everything outside it is returned as the
+program's own arguments. One parameter YAML thus serves the rclpy and the DDS transport.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import pathlib
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
+
+LOG_LEVELS = ('debug', 'info', 'warn', 'warning', 'error', 'fatal')
+
+
+class RosArgsError(ValueError):
+    """A malformed or unknown ``--ros-args`` token; the message names it."""
+
+
+@dataclasses.dataclass
+class RosArgs:
+    """Parsed arguments.
+
+    sources: parameter sources in command-line order (later wins), each ('param', name, value)
+        or ('file', path, {node_key: {param: value}}).
+    remaps: list of (node_name or None, from, to) for topic remaps.
+    """
+
+    sources: List[Tuple] = dataclasses.field(default_factory=list)
+    remaps: List[Tuple[Optional[str], str, str]] = dataclasses.field(default_factory=list)
+    node_name: Optional[str] = None
+    namespace: Optional[str] = None
+    log_level: Optional[str] = None
+    rest: List[str] = dataclasses.field(default_factory=list)
+
+    def parameters_for(self, node_name: str, namespace: str = '/') -> Dict[str, Any]:
+        """Parameter overrides that apply to the node ``namespace/node_name``, later wins."""
+        fqn = join_name(namespace, node_name)
+        out: Dict[str, Any] = {}
+        for source in self.sources:
+            if source[0] == 'param':
+                out[source[1]] = source[2]
+                continue
+            for key, params in source[2].items():
+                if _node_key_matches(key, node_name, fqn):
+                    out.update(params)
+        return out
+
+    def remaps_for(self, node_name: str) -> List[Tuple[str, str]]:
+        return [(src, dst) for node, src, dst in self.remaps if node in (None, node_name)]
+
+
+def join_name(namespace: str, name: str) -> str:
+    namespace = '/' + namespace.strip('/')
+    return (namespace.rstrip('/') + '/' + name) if name else namespace
+
+
+def _node_key_matches(key: str, node_name: str, fqn: str) -> bool:
+    key = key.strip()
+    if key in ('/**', '**', node_name, fqn, fqn.lstrip('/')):
+        return True
+    # '/**/node', '/ns/*' and similar wildcards: ** spans any namespaces (none included)
+    pattern = '/' + key.lstrip('/')
+    if pattern.startswith('/**/') and fnmatch.fnmatchcase('/' + node_name, pattern[3:]):
+        return True
+    return fnmatch.fnmatchcase(fqn, pattern.replace('/**/', '/*/').replace('**', '*'))
+
+
+def yaml_value(text: str) -> Any:
+    """A command-line parameter value typed like ROS does (YAML scalars and lists)."""
+    if not text.strip():
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if value is None and text.strip() not in ('', '~', 'null', 'Null', 'NULL'):
+        return text
+    if isinstance(value, dict):  # 'a: b' style text is a string for ROS
+        return text
+    return value
+
+
+def _flatten(prefix: str, value: Any, out: Dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f'{prefix}.{k}' if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+def load_params_file(path: str) -> Dict[str, Dict[str, Any]]:
+    """Read a ROS 2 parameter YAML: {node key: {dotted param name: value}}.
+
+    Raises:
+        RosArgsError: unreadable file or a layout without ``ros__parameters``.
+    """
+    p = pathlib.Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RosArgsError(f'--params-file {path}: cannot read ({str(exc).splitlines()[0]})')
+    if not isinstance(data, dict):
+        raise RosArgsError(f'--params-file {path}: expected a mapping of node names, '
+                           f'got {type(data).__name__}')
+    out: Dict[str, Dict[str, Any]] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if not isinstance(node, dict):
+            raise RosArgsError(f"--params-file {path}: '{prefix}' has no ros__parameters")
+        for key, value in node.items():
+            if key == 'ros__parameters':
+                params: Dict[str, Any] = {}
+                _flatten('', value or {}, params)
+                out.setdefault(prefix or '/**', {}).update(params)
+            else:
+                # nested namespaces: {ns: {node: {ros__parameters: ...}}}
+                walk(f'{prefix}/{str(key).strip("/")}' if prefix else str(key), value)
+    walk('', data)
+    return out
+
+
+def _split_assignment(token: str, flag: str) -> Tuple[str, str]:
+    if ':=' not in token:
+        raise RosArgsError(f"{flag} '{token}': expected name:=value")
+    name, value = token.split(':=', 1)
+    if not name:
+        raise RosArgsError(f"{flag} '{token}': empty name before ':='")
+    return name, value
+
+
+def parse(argv: List[str]) -> RosArgs:
+    """Split ``argv`` (without the program name) into our RosArgs and the program's own args.
+
+    Raises:
+        RosArgsError: one line naming the offending token.
+    """
+    args = RosArgs()
+    i, in_ros = 0, False
+    while i < len(argv):
+        tok = argv[i]
+        if tok == '--ros-args':
+            in_ros = True
+            i += 1
+            continue
+        if not in_ros:
+            args.rest.append(tok)
+            i += 1
+            continue
+        if tok == '--':
+            in_ros = False
+            i += 1
+            continue
+        if tok in ('-p', '--param', '-r', '--remap', '--params-file', '--log-level'):
+            if i + 1 >= len(argv):
+                raise RosArgsError(f"--ros-args: '{tok}' needs a value")
+            val = argv[i + 1]
+            i += 2
+            if tok in ('-p', '--param'):
+                name, value = _split_assignment(val, tok)
+                args.sources.append(('param', name, yaml_value(value)))
+            elif tok == '--params-file':
+                args.sources.append(('file', val, load_params_file(val)))
+            elif tok == '--log-level':
+                level = val.split(':=', 1)[-1].lower()
+                if level not in LOG_LEVELS:
+                    raise RosArgsError(f"--log-level '{val}': expected one of "
+                                       f"{', '.join(LOG_LEVELS)}")
+                args.log_level = 'warn' if level == 'warning' else level
+            else:
+                _add_remap(args, val, tok)
+            continue
+        raise RosArgsError(f"--ros-args: unknown token '{tok}'; supported: -p/--param, "
+                           '--params-file, -r/--remap, --log-level')
+    return args
+
+
+def _add_remap(args: RosArgs, token: str, flag: str) -> None:
+    src, dst = _split_assignment(token, flag)
+    node = None
+    if ':' in src:  # 'node_name:from:=to' applies to one node only
+        node, src = src.split(':', 1)
+    if src == '__node' or src == '__name':
+        if not dst or '/' in dst:
+            raise RosArgsError(f"{flag} '{token}': node name must be non-empty without '/'")
+        args.node_name = dst
+    elif src == '__ns':
+        if not dst.startswith('/'):
+            raise RosArgsError(f"{flag} '{token}': namespace must be absolute (start with '/')")
+        args.namespace = dst
+    else:
+        if not dst:
+            raise RosArgsError(f"{flag} '{token}': empty remap target")
+        args.remaps.append((node, src, dst))
+
+
+def resolve_topic(name: str, node_name: str, namespace: str,
+                  remaps: List[Tuple[str, str]] = ()) -> str:
+    """A topic name as ROS 2 resolves it: expand ``~`` and relative names, then apply remaps.
+
+    Raises:
+        ValueError: an empty name or one with characters ROS does not allow.
+    """
+    def expand(n: str) -> str:
+        if not n:
+            raise ValueError('topic name is empty')
+        if n.startswith('~'):
+            n = join_name(namespace, node_name) + n[1:]
+        elif not n.startswith('/'):
+            n = join_name(namespace, n)
+        if '//' in n or n.endswith('/') and n != '/':
+            raise ValueError(f"topic name '{n}' is not valid (empty token)")
+        for ch in n:
+            if not (ch.isalnum() or ch in '_/'):
+                raise ValueError(f"topic name '{n}' has a character ROS does not allow: '{ch}'")
+        return n
+    resolved = expand(name)
+    for src, dst in remaps:
+        if expand(src) == resolved:
+            return expand(dst)
+    return resolved
