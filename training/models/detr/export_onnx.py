@@ -1,0 +1,100 @@
+"""Export a DETR-family student to ``student.onnx`` (contract: video_perception/bundle.py).
+
+Static shapes, batch 1, opset 17, no mask input: ``image`` [1, 3, H, W] -> ``pred_logits``
+[1, Q, C'] and ``pred_boxes`` [1, Q, 4]. The graph is checked on the spot: the ONNX checker, the
+operator set against TensorRT 10's ONNX parser list (when given) and ONNX Runtime against torch.
+"""
+import json
+import os
+import tempfile
+import warnings
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+INPUT_NAMES = ['image']
+OUTPUT_NAMES = ['pred_logits', 'pred_boxes']
+
+
+class _ExportWrapper(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor):
+        return self.model.forward_export(image)
+
+
+def graph_ops(path: str) -> set:
+    import onnx
+    return {node.op_type for node in onnx.load(path).graph.node}
+
+
+def export_student_onnx(model: nn.Module, height: int, width: int, path: str,
+                        opset: int = 17, check: bool = True, atol: float = 1e-3,
+                        trt_ops_json: Optional[str] = None, seed: int = 0,
+                        dynamo: bool = False) -> Dict:
+    """Export ``model.forward_export`` at [1, 3, height, width] to ``path`` (written atomically).
+
+    Returns {'path', 'output_kind', 'num_queries', 'max_abs_logits', 'max_abs_boxes', 'ops'};
+    with ``check`` raises ValueError when ONNX Runtime differs from torch by more than ``atol``
+    or (with ``trt_ops_json``) the graph uses an operator TensorRT's parser lacks.
+
+    ``dynamo=False`` (default) uses the TorchScript exporter (seconds; static graph I/O, some
+    Shape plumbing inside); ``dynamo=True`` the torch.export-based one (tens of seconds; every
+    intermediate shape static too).
+    """
+    if height % 32 or width % 32 or height <= 0 or width <= 0:
+        raise ValueError(f'export size {height}x{width}: expected positive multiples of 32')
+    if not hasattr(model, 'forward_export'):
+        raise ValueError(f'{type(model).__name__}: not a student (no forward_export)')
+    model = model.eval()
+    wrapper = _ExportWrapper(model).eval()
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.randn(1, 3, height, width, generator=gen)
+    with torch.no_grad():
+        ref_logits, ref_boxes = wrapper(image)
+    out_dir = os.path.dirname(os.path.abspath(path))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix='.onnx', dir=out_dir)
+    os.close(fd)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # shape checks in python become constants under tracing: expected for static shapes
+            warnings.simplefilter('ignore')
+            if dynamo:
+                torch.onnx.export(wrapper, (image,), tmp, input_names=INPUT_NAMES,
+                                  output_names=OUTPUT_NAMES, opset_version=opset, dynamo=True,
+                                  external_data=False, verbose=False)
+            else:
+                torch.onnx.export(wrapper, (image,), tmp, input_names=INPUT_NAMES,
+                                  output_names=OUTPUT_NAMES, opset_version=opset,
+                                  dynamo=False, do_constant_folding=True)
+        ops = graph_ops(tmp)
+        result = {'path': path, 'output_kind': model.output_kind,
+                  'num_queries': int(ref_logits.shape[1]), 'ops': sorted(ops)}
+        if check:
+            import onnx
+            import onnxruntime as ort
+            onnx.checker.check_model(tmp)
+            if trt_ops_json is not None:
+                with open(trt_ops_json, encoding='utf-8') as f:
+                    missing = ops - set(json.load(f))
+                if missing:
+                    raise ValueError(f'{path}: operators TensorRT 10 cannot parse: '
+                                     f'{sorted(missing)}')
+            sess = ort.InferenceSession(tmp, providers=['CPUExecutionProvider'])
+            logits, boxes = sess.run(OUTPUT_NAMES, {'image': image.numpy()})
+            result['max_abs_logits'] = float(np.abs(logits - ref_logits.numpy()).max())
+            result['max_abs_boxes'] = float(np.abs(boxes - ref_boxes.numpy()).max())
+            worst = max(result['max_abs_logits'], result['max_abs_boxes'])
+            if not worst <= atol:
+                raise ValueError(f'{path}: ONNX Runtime differs from torch by {worst:.3g} '
+                                 f'(expected <= {atol})')
+        os.replace(tmp, path)
+        return result
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,104 @@
+"""TFD: target-guided feature distillation (v2i_detr.md §5.3).
+
+A Gaussian foreground mask from the ground-truth boxes (peak 1 at the box centre's feature
+pixel, size-adaptive sigma, element-wise max over boxes, all zero on frames without lesions)
+weights an L1 distance between the student's and the (detached) teacher's last-stage features:
+
+    L_TFD = mean_b  sum_{c,x,y} M_b |F_S - F_T| / (C * sum_{x,y} M_b + eps)
+"""
+import math
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+SIGMA_RULES = ('ttfnet', 'centernet', 'simple')
+
+
+def centernet_radius(h: float, w: float, min_overlap: float = 0.7) -> float:
+    """CornerNet/CenterNet ``gaussian_radius`` (min of the three quadratic solutions)."""
+    b1, c1 = h + w, w * h * (1 - min_overlap) / (1 + min_overlap)
+    r1 = (b1 + math.sqrt(b1 ** 2 - 4 * c1)) / 2
+    b2, c2 = 2 * (h + w), (1 - min_overlap) * w * h
+    r2 = (b2 + math.sqrt(b2 ** 2 - 16 * c2)) / 2
+    a3, b3, c3 = 4 * min_overlap, -2 * min_overlap * (h + w), (min_overlap - 1) * w * h
+    r3 = (b3 + math.sqrt(b3 ** 2 - 4 * a3 * c3)) / 2
+    return min(r1, r2, r3)
+
+
+def box_sigmas(bw: float, bh: float, rule: str = 'ttfnet', alpha: float = 0.54) -> Tuple[float,
+                                                                                         float]:
+    """(sigma_x, sigma_y) in feature pixels for a box of bw x bh feature pixels."""
+    if rule == 'ttfnet':
+        return (2 * alpha * bw / 2 + 1) / 6, (2 * alpha * bh / 2 + 1) / 6
+    if rule == 'centernet':
+        r = max(0.0, math.floor(centernet_radius(bh, bw)))
+        return (2 * r + 1) / 6, (2 * r + 1) / 6
+    if rule == 'simple':
+        return max(bw / 6, 1e-3), max(bh / 6, 1e-3)
+    raise ValueError(f'TFD sigma rule {rule!r}: expected one of {SIGMA_RULES}')
+
+
+def gaussian_mask(boxes_cxcywh: torch.Tensor, height: int, width: int, rule: str = 'ttfnet',
+                  alpha: float = 0.54, valid_hw: Optional[Tuple[float, float]] = None,
+                  box_norm: bool = False) -> torch.Tensor:
+    """One image's mask [h, w] from boxes [n, 4] normalised cxcywh (relative to the valid image,
+    which covers ``valid_hw`` feature pixels; the whole map by default). The Gaussian of a box is
+    centred on the feature pixel holding its centre, so the mask is exactly 1 there.
+    ``box_norm`` divides each Gaussian by its mass before the max (FGD-style option, so large
+    lesions do not dominate; the peak is then no longer 1)."""
+    mask = torch.zeros(height, width)
+    vh, vw = valid_hw if valid_hw is not None else (height, width)
+    ys = torch.arange(height, dtype=torch.float32)[:, None]
+    xs = torch.arange(width, dtype=torch.float32)[None, :]
+    for cx, cy, bw, bh in boxes_cxcywh.detach().float().cpu().tolist():
+        px = min(max(int(math.floor(cx * vw)), 0), width - 1)
+        py = min(max(int(math.floor(cy * vh)), 0), height - 1)
+        sx, sy = box_sigmas(bw * vw, bh * vh, rule, alpha)
+        g = torch.exp(-((xs - px) ** 2 / (2 * sx ** 2) + (ys - py) ** 2 / (2 * sy ** 2)))
+        if box_norm:
+            g = g / g.sum()
+        mask = torch.maximum(mask, g)
+    return mask
+
+
+def tfd_masks(targets: List[Dict[str, torch.Tensor]], height: int, width: int,
+              rule: str = 'ttfnet', alpha: float = 0.54, valid_ratios=None,
+              box_norm: bool = False) -> torch.Tensor:
+    """Batch masks [B, h, w]; ``valid_ratios`` [B, 2] (w, h) for padded batches."""
+    masks = []
+    for i, t in enumerate(targets):
+        vhw = None
+        if valid_ratios is not None:
+            vhw = (float(valid_ratios[i, 1]) * height, float(valid_ratios[i, 0]) * width)
+        masks.append(gaussian_mask(t['boxes'], height, width, rule, alpha, vhw, box_norm))
+    return torch.stack(masks)
+
+
+def tfd_loss(student_feat: torch.Tensor, teacher_feat: torch.Tensor, mask: torch.Tensor,
+             eps: float = 1e-6) -> torch.Tensor:
+    """student/teacher [B, C, h, w], mask [B, h, w] -> scalar (teacher detached)."""
+    if student_feat.shape != teacher_feat.shape:
+        raise ValueError(f'TFD: student feature {list(student_feat.shape)} and teacher feature '
+                         f'{list(teacher_feat.shape)} must have the same shape')
+    mask = mask.to(student_feat)
+    c = student_feat.shape[1]
+    diff = (student_feat - teacher_feat.detach()).abs() * mask[:, None]
+    per_image = diff.sum((1, 2, 3)) / (c * mask.sum((1, 2)) + eps)
+    return per_image.mean()
+
+
+class TFDLoss(torch.nn.Module):
+    """``TFDLoss()(student_out, teacher_out, targets)``: masks from the targets at the
+    features' resolution, then ``tfd_loss`` on ``student_out['features']``."""
+
+    def __init__(self, rule: str = 'ttfnet', alpha: float = 0.54, box_norm: bool = False):
+        super().__init__()
+        if rule not in SIGMA_RULES:
+            raise ValueError(f'TFD sigma rule {rule!r}: expected one of {SIGMA_RULES}')
+        self.rule, self.alpha, self.box_norm = rule, alpha, box_norm
+
+    def forward(self, student_out: Dict, teacher_out: Dict, targets, valid_ratios=None):
+        fs, ft = student_out['features'], teacher_out['features']
+        mask = tfd_masks(targets, fs.shape[-2], fs.shape[-1], self.rule, self.alpha,
+                         valid_ratios, self.box_norm).to(fs.device)
+        return tfd_loss(fs, ft, mask)
