@@ -27,7 +27,7 @@ $(STAMP): requirements.txt setup.py
 	@touch $(STAMP)
 
 demo: setup
-	$(PY) -m video_perception.demo
+	$(PY) scripts/demo.py
 
 # The default suite: everything but tests marked slow; under 20 minutes on 2 cores.
 test: setup
@@ -37,7 +37,7 @@ test-all: setup
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup test
 
 bench: setup
-	$(PY) -m video_perception.bench --out docs/BENCHMARKS.md
+	$(PY) scripts/bench.py --out docs/BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

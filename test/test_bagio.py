@@ -108,3 +108,59 @@ def test_truncated_storage_file_is_one_bag_error(tmp_path, storage):
         with bagio.open_bag(path) as bag:
             assert len(list(bag.images())) == 20
     assert str(err.value).startswith(f'bag {path}') and '\n' not in str(err.value)
+
+
+# what Humble's rosbag2_storage (metadata version 5) encodes; Jazzy reads it too
+HUMBLE_V5_KEYS = {'version', 'storage_identifier', 'duration', 'starting_time', 'message_count',
+                  'topics_with_message_count', 'compression_format', 'compression_mode',
+                  'relative_file_paths', 'files'}
+
+
+@pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
+def test_default_bag_is_version_5_and_reads_back(tmp_path, storage):
+    import sqlite3
+
+    import yaml
+    path = tmp_path / 'v5'
+    frames = _frames(2)
+    with bagio.write_bag(path, storage=storage) as bag:
+        for i, f in enumerate(frames):
+            bag.write('/cam', msgs.Image(height=6, width=8, encoding='bgr8', step=24, data=f),
+                      1_000 + i)
+    info = yaml.safe_load((path / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
+    assert info['version'] == 5 and set(info) == HUMBLE_V5_KEYS
+    topic = info['topics_with_message_count'][0]['topic_metadata']
+    # version 9 made this a YAML list, which Humble's yaml-cpp refuses (bad conversion)
+    assert set(topic) == {'name', 'type', 'serialization_format', 'offered_qos_profiles'}
+    assert isinstance(topic['offered_qos_profiles'], str)
+    assert info['relative_file_paths'] == [f'v5.{"db3" if storage == "sqlite3" else "mcap"}']
+    with Reader(path) as reader:
+        got = [(t, reader.connections[0].msgtype,
+                bagio.typestore().deserialize_cdr(raw, c.msgtype).data.tobytes())
+               for c, t, raw in reader.messages()]
+    assert got == [(1_000 + i, 'sensor_msgs/msg/Image', f.tobytes())
+                   for i, f in enumerate(frames)]
+    if storage == 'sqlite3':
+        conn = sqlite3.connect(path / 'v5.db3')
+        try:
+            assert conn.execute('SELECT schema_version FROM schema').fetchall() == [(3,)]
+            assert [r[1] for r in conn.execute('PRAGMA table_info(topics)')] == [
+                'id', 'name', 'type', 'serialization_format', 'offered_qos_profiles']
+            (version, text), = conn.execute('SELECT metadata_version, metadata FROM metadata')
+        finally:
+            conn.close()
+        assert version == 5 and yaml.safe_load(text)['relative_file_paths'] == ['v5.db3']
+
+
+@pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])
+def test_bag_version_9_on_request(tmp_path, storage):
+    import yaml
+    with bagio.write_bag(tmp_path / 'v9', storage=storage, version=9) as bag:
+        bag.write('/cam', msgs.Image(height=1, width=2, encoding='mono8', step=2, data=b'ab'), 7)
+    info = yaml.safe_load((tmp_path / 'v9' / 'metadata.yaml').read_text())
+    assert info['rosbag2_bagfile_information']['version'] == 9
+    with Reader(tmp_path / 'v9') as reader:
+        assert [t for _, t, _ in reader.messages()] == [7]
+    with pytest.raises(bagio.BagError, match='bag version 6: expected one of 5, 8, 9'):
+        with bagio.write_bag(tmp_path / 'v6', version=6):
+            pass

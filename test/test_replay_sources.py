@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from video_perception import bagio, msgs
-from video_perception.sources import SourceError, natural_key, open_source
+from video_perception.sources import (parse_sim, sim_frames, SourceError, natural_key,
+                                      open_source, stamp_from_name)
 
 
 def test_natural_key_orders_numbers_by_value():
@@ -87,3 +88,37 @@ def test_missing_source_is_one_line(tmp_path):
     (tmp_path / 'empty').mkdir()
     with pytest.raises(SourceError, match='no images'):
         open_source(tmp_path / 'empty')
+
+
+def test_folder_stamps_from_argoverse_names(tmp_path):
+    names = ['ring_front_center_315976361143060128.jpg',
+             'ring_front_center_315976361109760008.jpg']
+    for n in names:
+        cv2.imwrite(str(tmp_path / n), np.zeros((4, 4, 3), np.uint8))
+    src = open_source(tmp_path, fps=20)
+    assert src.stamped
+    assert [f.stamp_ns for f in src.frames()] == [315976361109760008, 315976361143060128]
+    # a 6-digit frame number is not a stamp: one such file makes the folder index-stamped
+    cv2.imwrite(str(tmp_path / 'ring_front_center_000003.jpg'), np.zeros((4, 4, 3), np.uint8))
+    src = open_source(tmp_path, fps=20)
+    assert not src.stamped
+    assert [f.stamp_ns for f in src.frames()] == [0, 50_000_000, 100_000_000]
+    assert stamp_from_name('a_0000000000000012.png') == 12 and stamp_from_name('f12.png') is None
+
+
+def test_simulated_camera(tmp_path):
+    with pytest.raises(SourceError, match='never ends'):
+        open_source('sim:8x4')
+    with pytest.raises(SourceError, match='sim:WIDTHxHEIGHT'):
+        open_source('sim:8by4', simulated=True)
+    assert parse_sim('camera-sim') == (640, 480) and parse_sim(str(tmp_path)) is None
+    src = open_source('sim:8x6', fps=10, simulated=True)
+    frames = [f for f, _ in zip(src.frames(), range(3))]
+    assert (src.kind, src.count, src.stamped) == ('sim', None, False)
+    assert [f.stamp_ns for f in frames] == [0, 100_000_000, 200_000_000]
+    gen = sim_frames(8, 6)
+    for f in frames:  # the simulator's own frames, in order
+        want = next(gen)
+        assert f.load().shape == (6, 8, 3) and (f.load() == want).all()
+    assert (frames[0].load()[0, 0] == [255, 255, 255]).all()
+    assert (frames[0].load()[5, 7] == [255, 255, 96]).all()

@@ -142,7 +142,8 @@ def test_bad_arguments_one_line(ros_domain):
                                            ('yuv422', 'COLOR_BGR2YUV_UYVY')])
 def test_publish_encodings_match_opencv(encoding, code):
     import cv2
-    from video_perception.tools.publish import encode_frame, sim_frames
+    from video_perception.sources import sim_frames
+    from video_perception.tools.publish import encode_frame
     frame = next(sim_frames(16, 8))
     msg = encode_frame(frame, encoding, None, msgs.Header())
     want = cv2.cvtColor(frame, getattr(cv2, code))
@@ -154,7 +155,8 @@ def test_publish_encodings_match_opencv(encoding, code):
 def test_publish_compressed_decodes_with_opencv():
     import cv2
     import numpy as np
-    from video_perception.tools.publish import encode_frame, sim_frames
+    from video_perception.sources import sim_frames
+    from video_perception.tools.publish import encode_frame
     frame = next(sim_frames(16, 8))
     msg = encode_frame(frame, 'bgr8', 'png', msgs.Header())
     assert msg.format == 'png'
@@ -165,7 +167,7 @@ def test_publish_compressed_decodes_with_opencv():
 @pytest.mark.parametrize('kind', ['folder', 'video'])
 def test_publish_folder_and_video(ros_domain, tmp_path, kind):
     import cv2
-    from video_perception.tools.publish import sim_frames
+    from video_perception.sources import sim_frames
     frames = [f for f, _ in zip(sim_frames(32, 24), range(3))]
     if kind == 'folder':
         source = tmp_path / 'imgs'
@@ -204,3 +206,53 @@ def test_publish_argoverse_frames_with_file_stamps(ros_domain, shared_data, tmp_
     assert [line.split()[0] for line in out.splitlines()] == [
         f'stamp={ns // 10**9}.{ns % 10**9:09d}' for ns in want]
     assert all('1920x1200 bgr8 step=5760 bytes=6912000' in line for line in out.splitlines())
+
+
+def _args(**kw):
+    from video_perception.tools.publish import build_parser
+    return build_parser().parse_args(['x'] + [a for k, v in kw.items()
+                                              for a in (f'--{k.replace("_", "-")}', v)])
+
+
+def test_bag_messages_pass_through_or_reencode(tmp_path):
+    """A CompressedImage of a bag goes out byte for byte unless a re-encode is asked for."""
+    import cv2
+    import numpy as np
+    from rosbags.rosbag2 import Reader
+    from video_perception import bagio
+    from video_perception.sources import open_source, sim_frames
+    from video_perception.tools.publish import _message
+    frame = next(sim_frames(16, 8))
+    jpeg = cv2.imencode('.jpg', frame)[1].tobytes()
+    with bagio.write_bag(tmp_path / 'b', storage='mcap') as bag:
+        bag.write('/odd', msgs.Header(frame_id='not an image'), 1)
+        bag.write('/c', msgs.CompressedImage(header=msgs.Header(
+            stamp=msgs.Time(sec=4, nanosec=5), frame_id='cam'), format='jpeg', data=jpeg), 2)
+    skipped = []
+    source = open_source(tmp_path / 'b', simulated=True, on_skip=skipped.append)
+    first = next(source.frames())
+    assert skipped == ['skipping /odd (std_msgs/msg/Header): not an image topic']
+    msg = _message(first, source, _args(stamps='source'), now_ns=99)
+    with Reader(tmp_path / 'b') as reader:
+        raw = [r for c, _, r in reader.messages() if c.topic == '/c'][0]
+    want = bagio.typestore().deserialize_cdr(raw, 'sensor_msgs/msg/CompressedImage')
+    assert isinstance(msg, msgs.CompressedImage) and msg.format == want.format == 'jpeg'
+    assert bytes(msg.data) == want.data.tobytes() == jpeg
+    assert (msg.header.stamp.to_ns(), msg.header.frame_id) == (4_000_000_005, 'cam')
+    now = _message(next(source.frames()), source, _args(frame_id='f'), now_ns=99)
+    assert (now.header.stamp.to_ns(), now.header.frame_id) == (99, 'f')
+    mono = _message(next(source.frames()), source, _args(encoding='mono8'), now_ns=1)
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert (mono.encoding, mono.header.frame_id) == ('mono8', 'cam')
+    assert bytes(mono.data) == cv2.cvtColor(decoded, cv2.COLOR_BGR2GRAY).tobytes()
+
+
+def test_unstamped_sources_fall_back_to_now(tmp_path):
+    import cv2
+    from video_perception.sources import open_source, sim_frames
+    from video_perception.tools.publish import _message
+    cv2.imwrite(str(tmp_path / 'frame7.png'), next(sim_frames(8, 4)))
+    source = open_source(tmp_path)
+    msg = _message(next(source.frames()), source, _args(stamps='source'), now_ns=123)
+    assert (msg.header.stamp.to_ns(), msg.header.frame_id, msg.encoding) == (123, 'camera',
+                                                                            'bgr8')

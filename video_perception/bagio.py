@@ -9,6 +9,14 @@ an image topic, or a corrupt or truncated one, raises one BagError.
 Writing goes to a temporary directory beside the target that is renamed when the writer closes
 cleanly, so a crash never leaves a half-written bag under the final name. vision_msgs types are
 registered from the .msg texts in ``video_perception/msg_defs`` (bags record definitions).
+
+Written bags default to metadata version 5, the newest that Humble's rosbag2 parses: Jazzy
+switched ``offered_qos_profiles`` to a YAML list in version 9, which Humble's yaml-cpp refuses
+("bad conversion", ros2/rosbag2#2013), while every later distro reads Humble's bags. rosbags only
+writes versions 8 and 9, so a version 5 bag is written as 8 (QoS as a string, as in 5) and then
+brought to Humble's layout: metadata.yaml and the copy the storage embeds hold only the version 5
+fields, and a sqlite3 file gets Humble's schema 3 (no ``type_description_hash`` column, no
+``message_definitions`` table). An mcap bag needs ``ros-humble-rosbag2-storage-mcap`` on Humble.
 """
 from __future__ import annotations
 
@@ -18,16 +26,25 @@ import functools
 import os
 import pathlib
 import shutil
+import sqlite3
 from typing import Callable, Dict, Iterator, List, Optional, Union
 
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+import yaml
 
 from video_perception import msgs
 from video_perception.transport import cdr
 
 MSG_DEFS = pathlib.Path(__file__).parent / 'msg_defs'
 IMAGE_TYPE_NAMES = {cls.__ros_type__: cls for cls in msgs.IMAGE_TYPES}
+BAG_VERSIONS = (5, 8, 9)  # 5: Humble and later; 8: Iron and later; 9: Jazzy and later
+DEFAULT_BAG_VERSION = 5
+# the fields Humble's rosbag2_storage (metadata version 5) reads and writes
+_V5_KEYS = ('version', 'storage_identifier', 'duration', 'starting_time', 'message_count',
+            'topics_with_message_count', 'compression_format', 'compression_mode',
+            'relative_file_paths', 'files')
+_V5_TOPIC_KEYS = ('name', 'type', 'serialization_format', 'offered_qos_profiles')
 
 
 class BagError(ValueError):
@@ -165,26 +182,34 @@ class BagWriter:
 
 @contextlib.contextmanager
 def write_bag(path: Union[str, os.PathLike], storage: str = 'sqlite3',
-              version: int = 9) -> Iterator[BagWriter]:
+              version: int = DEFAULT_BAG_VERSION) -> Iterator[BagWriter]:
     """Context manager writing a rosbag2 directory at ``path`` (which must not exist).
 
     Args:
-        storage: 'sqlite3' (Humble's default) or 'mcap' (Iron+).
-        version: rosbag2 metadata version (8 or 9, what rosbags writes).
+        storage: 'sqlite3' (Humble's default) or 'mcap' (Iron+; Humble with the mcap plugin).
+        version: rosbag2 metadata version: 5 (default; Humble, Iron and Jazzy ``ros2 bag play``
+            read it), 8 or 9 (Jazzy's own; Humble cannot read 9).
     """
     plugins = {'sqlite3': StoragePlugin.SQLITE3, 'mcap': StoragePlugin.MCAP}
     if storage not in plugins:
         raise BagError(f"bag storage '{storage}': expected sqlite3 or mcap")
+    if version not in BAG_VERSIONS:
+        raise BagError(f'bag version {version}: expected one of '
+                       f"{', '.join(map(str, BAG_VERSIONS))}")
     final = pathlib.Path(path)
     if final.exists():
         raise BagError(f'bag {final}: already exists')
     tmp = final.parent / f'.{final.name}.tmp-{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True)
-    writer = Writer(tmp, version=version, storage_plugin=plugins[storage])
+    writer = Writer(tmp, version=max(version, 8), storage_plugin=plugins[storage])
     try:
         writer.open()
+        if version < 8:
+            _embed_v5_metadata(writer, tmp.name, final.name)
         yield BagWriter(writer)
         writer.close()
+        if version < 8:
+            _downgrade_to_v5(tmp)
     except BaseException:
         with contextlib.suppress(Exception):
             writer.close()
@@ -201,3 +226,55 @@ def write_bag(path: Union[str, os.PathLike], storage: str = 'sqlite3',
 def _fix_metadata_names(meta: pathlib.Path, old: str, new: str) -> None:
     if meta.exists():
         meta.write_text(meta.read_text().replace(old, new))
+
+
+def metadata_v5(info: dict) -> dict:
+    """Version 8/9 ``rosbag2_bagfile_information`` reduced to what version 5 holds.
+
+    The QoS profiles must already be a string (version 8 writes them so; 9's lists are not
+    converted).
+    """
+    out = {key: info[key] for key in _V5_KEYS if key in info}
+    out['version'] = 5
+    out['topics_with_message_count'] = [
+        {'topic_metadata': {key: t['topic_metadata'][key] for key in _V5_TOPIC_KEYS},
+         'message_count': t['message_count']}
+        for t in info['topics_with_message_count']]
+    return out
+
+
+def _dump_yaml(data: dict) -> str:
+    return yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
+
+
+def _embed_v5_metadata(writer: Writer, tmp_name: str, final_name: str) -> None:
+    """Makes the storage embed version 5 metadata (db3 ``metadata`` table, mcap record).
+
+    The embedded copy names the files as they will be called after the final rename.
+    """
+    storage = writer.storage
+    close = storage.close
+
+    def close_v5(_version: int, text: str) -> None:
+        info = metadata_v5(yaml.safe_load(text.replace(tmp_name, final_name)))
+        close(5, _dump_yaml(info).strip())
+    storage.close = close_v5
+
+
+def _downgrade_to_v5(bag: pathlib.Path) -> None:
+    """metadata.yaml in version 5 layout; a .db3 in Humble's sqlite schema 3."""
+    meta = bag / 'metadata.yaml'
+    data = yaml.safe_load(meta.read_text())
+    data['rosbag2_bagfile_information'] = metadata_v5(data['rosbag2_bagfile_information'])
+    meta.write_text(_dump_yaml(data))
+    for db in bag.glob('*.db3'):
+        conn = sqlite3.connect(db)
+        try:
+            # schema 4 -> 3 as Humble writes it: topics without the hash, no definitions table
+            conn.executescript('ALTER TABLE topics DROP COLUMN type_description_hash;'
+                               'DROP TABLE message_definitions;'
+                               'UPDATE schema SET schema_version = 3;')
+            conn.commit()
+            conn.execute('VACUUM')
+        finally:
+            conn.close()

@@ -1,27 +1,38 @@
-"""Frame sources: a rosbag2 image topic, an image folder, a video file or a canonical dataset.
+"""Frame sources: a rosbag2 image topic, an image folder, a video file, a canonical dataset or a
+simulated camera.
 
-One place that turns what a user points a tool at into a stream of frames with stamps, for
-``replay`` (and meant for ``publish``). Frames are decoded only when asked (``SourceFrame.load``),
-so a replay that drops a frame never pays for decoding it.
+The one place that turns what a user points a tool at into a stream of frames with stamps, for
+``replay`` and ``publish``. Frames are decoded only when asked (``SourceFrame.load``), so a
+replay that drops a frame never pays for decoding it.
 
 Stamps, per kind:
 
 * rosbag2: the header stamp (normalised), the bag's receive time kept beside it; the header's
-  ``frame_id`` is kept. ``CompressedImage`` and every ``Image`` encoding of ``image_codec``.
-* image folder: files sorted naturally (``frame2`` before ``frame10``), stamp = index / fps.
+  ``frame_id`` is kept, and the message itself (``SourceFrame.msg``) for tools that pass it on
+  unchanged (a CompressedImage stays compressed). ``CompressedImage`` and every ``Image``
+  encoding of ``image_codec``.
+* image folder: files sorted naturally (``frame2`` before ``frame10``). Stamp = the nanoseconds
+  that end every file name (Argoverse: ``ring_front_center_315976361109760008.jpg``, a trailing
+  run of at least 16 digits; frame numbers are not stamps), else index / fps.
 * video file (anything ``cv2.VideoCapture`` opens): stamp = index / fps, fps from the container
   (``CAP_PROP_FPS``) unless given.
 * canonical dataset JSON (or its folder): the images' ``timestamp`` (else frame_id / fps), one
   segment per video, in the file's video order then frame order; frames carry their image id.
+* simulated camera ``sim:WxH`` / ``camera-sim`` (640x480), only with ``simulated=True`` (it never
+  ends): a gradient with a moving white square, stamp = index / fps.
+
+``FrameSource.stamped`` says whether the stamps are the source's own (bag headers, file names,
+dataset timestamps) or made up from the index and a frame rate.
 
 Every frame is BGR uint8 [H, W, 3] when loaded.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import pathlib
 import re
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -44,6 +55,7 @@ class SourceFrame:
     load:       decodes the frame: BGR uint8 [H, W, 3].
     image_id:   the image id of a canonical dataset frame, else None.
     segment:    the video id of a dataset frame; None for single-stream sources.
+    msg:        the bag's message (Image or CompressedImage) for bag frames, else None.
     """
 
     index: int
@@ -53,11 +65,48 @@ class SourceFrame:
     load: Callable[[], np.ndarray]
     image_id: Optional[int] = None
     segment: Any = None
+    msg: Any = None
 
 
 def natural_key(name: str) -> list:
     """Sort key that orders embedded numbers by value: 'f2.png' < 'f10.png'."""
     return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r'(\d+)', name)]
+
+
+def stamp_from_name(name: str) -> Optional[int]:
+    """Nanoseconds from a file stem ending in >= 16 digits, else None (frame numbers)."""
+    match = re.search(r'(\d{16,})$', pathlib.Path(name).stem)
+    return int(match.group(1)) if match else None
+
+
+def parse_sim(source: str) -> Optional[Tuple[int, int]]:
+    """(width, height) of ``sim:WxH`` or ``camera-sim`` (640x480); None for other sources."""
+    source = str(source)
+    if source == 'camera-sim':
+        return 640, 480
+    if not source.startswith('sim:'):
+        return None
+    try:
+        w, h = (int(v) for v in source[4:].lower().split('x'))
+    except ValueError:
+        raise SourceError(f"source '{source}': expected sim:WIDTHxHEIGHT, e.g. sim:640x480")
+    if w <= 0 or h <= 0:
+        raise SourceError(f"source '{source}': width and height must be positive")
+    return w, h
+
+
+def sim_frames(width: int, height: int) -> Iterator[np.ndarray]:
+    """A camera simulator: a colour gradient with a bright square moving across it (BGR)."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([(xx * 255 // max(width - 1, 1)), (yy * 255 // max(height - 1, 1)),
+                     np.full_like(xx, 96)], axis=-1).astype(np.uint8)  # [H, W, 3] BGR
+    side = max(4, min(width, height) // 5)
+    for i in itertools.count():
+        frame = base.copy()
+        x = (i * 7) % max(width - side, 1)
+        y = (i * 3) % max(height - side, 1)
+        frame[y:y + side, x:x + side] = (255, 255, 255)
+        yield frame
 
 
 def is_bag(path: pathlib.Path) -> bool:
@@ -92,22 +141,36 @@ class FrameSource:
     """Frames of one source; ``frames()`` can be iterated more than once.
 
     Attributes:
-        kind: 'bag', 'folder', 'video' or 'dataset'.
+        kind: 'bag', 'folder', 'video', 'dataset' or 'sim'.
         path: what was opened.
         count: number of frames if known up front (progress bars), else None.
         fps: the nominal frame rate where the source states one, else None.
         storage: for bags, 'sqlite3' or 'mcap'.
+        stamped: True when stamps come from the source itself, False when index / fps.
     """
 
-    def __init__(self, path, topic: Optional[str] = None, fps: Optional[float] = None):
+    def __init__(self, path, topic: Optional[str] = None, fps: Optional[float] = None, *,
+                 simulated: bool = False, on_skip: Optional[Callable[[str], None]] = None,
+                 topic_flag: str = '--topic'):
         self.path = pathlib.Path(path)
         self.topic = topic
         self.fps = float(fps) if fps else None
         self.storage = None
         self.count: Optional[int] = None
         self.dataset = None
+        self.stamped = True
+        self._on_skip = on_skip
+        self._topic_flag = topic_flag
         if fps is not None and not fps > 0:
             raise SourceError(f'--fps {fps}: expected a frame rate > 0')
+        sim = parse_sim(path)
+        if sim is not None:
+            if not simulated:
+                raise SourceError(f"source '{path}': a simulated camera never ends; expected a "
+                                  'rosbag2, an image folder, a video file or a dataset JSON')
+            self.kind, self._sim_size, self.stamped = 'sim', sim, False
+            self.fps = self.fps or DEFAULT_FPS
+            return
         if not self.path.exists():
             raise SourceError(f"source '{path}': no such file or folder (expected a rosbag2, an "
                               'image folder, a video file or a dataset JSON)')
@@ -127,8 +190,10 @@ class FrameSource:
                                   f"({', '.join(IMAGE_SUFFIXES)}) and no metadata.yaml or "
                                   'dataset.json')
             self.count = len(self._files)
+            self._stamps = [stamp_from_name(f.name) for f in self._files]
+            self.stamped = all(ns is not None for ns in self._stamps)
         else:
-            self.kind = 'video'
+            self.kind, self.stamped = 'video', False
             self._open_video()
 
     # -- opening ----------------------------------------------------------------------------------
@@ -142,7 +207,7 @@ class FrameSource:
                 list(bag.images(self.topic))  # raises the reader's 'no image topic' error
             if self.topic is None and len(topics) > 1:
                 raise SourceError(f"bag {self.path}: {len(topics)} image topics "
-                                  f"({', '.join(names)}); choose one with --topic")
+                                  f"({', '.join(names)}); choose one with {self._topic_flag}")
             if self.topic is not None and self.topic not in names:
                 raise SourceError(f"bag {self.path}: topic '{self.topic}' is not an image topic; "
                                   f"image topics: {', '.join(names)}")
@@ -180,20 +245,25 @@ class FrameSource:
         from video_perception.bagio import open_bag
         from video_perception.image_codec import decode_compressed, decode_image_msg
         with open_bag(self.path) as bag:
-            for i, item in enumerate(bag.images(self.topic)):
+            for i, item in enumerate(bag.images(self.topic, on_skip=self._on_skip)):
                 msg = item.msg
                 if isinstance(msg, msgs.CompressedImage):
                     load = (lambda m=msg: decode_compressed(m, 'bgr'))
                 else:
                     load = (lambda m=msg: np.ascontiguousarray(decode_image_msg(m, 'bgr')))
                 yield SourceFrame(i, item.stamp_ns, item.receive_ns, msg.header.frame_id or '',
-                                  load)
+                                  load, msg=msg)
 
     def _folder_frames(self) -> Iterator[SourceFrame]:
         fps = self.fps or DEFAULT_FPS
-        for i, f in enumerate(self._files):
-            ns = int(round(i * 1e9 / fps))
+        for i, (f, named_ns) in enumerate(zip(self._files, self._stamps)):
+            ns = named_ns if self.stamped else int(round(i * 1e9 / fps))
             yield SourceFrame(i, ns, ns, 'camera', lambda f=f: _read_image(f))
+
+    def _sim_frames(self) -> Iterator[SourceFrame]:
+        for i, frame in enumerate(sim_frames(*self._sim_size)):
+            ns = int(round(i * 1e9 / self.fps))
+            yield SourceFrame(i, ns, ns, 'camera', lambda fr=frame: fr)
 
     def _video_frames(self) -> Iterator[SourceFrame]:
         import cv2
@@ -224,14 +294,22 @@ class FrameSource:
                 i += 1
 
 
-def open_source(path, topic: Optional[str] = None, fps: Optional[float] = None) -> FrameSource:
-    """Opens a source by what it is on disk.
+def open_source(path, topic: Optional[str] = None, fps: Optional[float] = None, *,
+                simulated: bool = False, on_skip: Optional[Callable[[str], None]] = None,
+                topic_flag: str = '--topic') -> FrameSource:
+    """Opens a source by what it is on disk (or ``sim:WxH`` / ``camera-sim``).
 
     Args:
-        path: rosbag2 (directory or .db3/.mcap), image folder, video file, dataset JSON/folder.
+        path: rosbag2 (directory or .db3/.mcap), image folder, video file, dataset JSON/folder,
+            or a simulated camera where ``simulated`` is True.
         topic: the image topic of a bag with several.
-        fps: frame rate for folder stamps (default 30) or to override a video's.
+        fps: frame rate for index stamps (folders without stamped names, simulated camera;
+            default 30) or to override a video's.
+        simulated: accept the endless simulated camera.
+        on_skip: receives one line per bag topic that is skipped (not an image topic).
+        topic_flag: the caller's option that chooses the bag topic, named in errors.
     Raises:
         SourceError, BagError or DatasetError (all ValueError) with a one-line message.
     """
-    return FrameSource(path, topic, fps)
+    return FrameSource(path, topic, fps, simulated=simulated, on_skip=on_skip,
+                       topic_flag=topic_flag)

@@ -1,30 +1,28 @@
 """``video-perception publish SOURCE --topic T --rate HZ``: frames onto a ROS 2 topic.
 
-SOURCE is an image folder, a video file, a rosbag2 (its image topic, ``--bag-topic`` to choose),
-or a simulated camera ``sim:WxH`` / ``camera-sim`` (a moving pattern). Frames go out as
-sensor_msgs/Image (``--encoding``) or CompressedImage (``--compressed jpeg|png``). Stamps are
-now() unless ``--stamps source`` keeps the source's stamps: a bag's header stamps, or for an image
-folder nanosecond timestamps in the file names (``ring_front_center_315976361109760008.jpg``,
-Argoverse style: a trailing run of at least 16 digits); video and other files fall back to
-now(). Runs over the transport ``make_transport`` picks, so
+SOURCE is anything ``video_perception.sources`` opens: an image folder, a video file, a rosbag2
+(its image topic, ``--bag-topic`` to choose), a canonical dataset, or a simulated camera
+``sim:WxH`` / ``camera-sim`` (a moving pattern). A bag's messages go out as recorded (a
+CompressedImage stays compressed) unless ``--encoding`` or ``--compressed`` asks for a re-encode;
+other frames go out as sensor_msgs/Image (``--encoding``, default bgr8) or CompressedImage
+(``--compressed jpeg|png``). Stamps are now() unless ``--stamps source`` keeps the source's own
+stamps (``FrameSource.stamped``): a bag's header stamps, the nanoseconds in Argoverse-style file
+names, a dataset's timestamps; sources without stamps of their own (videos, plain folders, the
+simulator) fall back to now(). Runs over the transport ``make_transport`` picks, so
 ``--ros-args`` works as for the nodes.
 """
 from __future__ import annotations
 
 import argparse
-import itertools
-import pathlib
-import re
 import sys
 import time
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional
 
 import numpy as np
 
 from video_perception import msgs
+from video_perception.sources import open_source, SourceFrame
 from video_perception.transport.base import QOS_DEFAULT, QOS_SENSOR_DATA
-
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.ppm', '.pgm')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,84 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--rate', type=float, default=10.0, help='frames per second (0: as fast)')
     p.add_argument('--loop', action='store_true', help='start again at the end of the source')
     p.add_argument('--count', type=int, default=None, help='stop after N messages')
-    p.add_argument('--encoding', default='bgr8', help='Image encoding (bgr8, rgb8, mono8, ...)')
+    p.add_argument('--encoding', default=None,
+                   help='Image encoding (bgr8, rgb8, mono8, ...; default bgr8, or as recorded '
+                   'for a bag)')
     p.add_argument('--compressed', choices=('jpeg', 'png'), default=None)
-    p.add_argument('--frame-id', default='camera')
+    p.add_argument('--frame-id', default=None,
+                   help="header frame_id (default: the bag's, else 'camera')")
     p.add_argument('--stamps', choices=('now', 'source'), default='now')
     p.add_argument('--bag-topic', default=None, help='image topic of a bag with several')
     p.add_argument('--qos', choices=('default', 'sensor'), default='default')
     p.add_argument('--wait-subscribers', type=float, default=2.0, metavar='S',
                    help='wait up to S s for a subscriber before the first frame')
     return p
-
-
-def sim_frames(width: int, height: int) -> Iterator[np.ndarray]:
-    """A camera simulator: a colour gradient with a bright square moving across it."""
-    yy, xx = np.mgrid[0:height, 0:width]
-    base = np.stack([(xx * 255 // max(width - 1, 1)), (yy * 255 // max(height - 1, 1)),
-                     np.full_like(xx, 96)], axis=-1).astype(np.uint8)  # [H, W, 3] BGR
-    side = max(4, min(width, height) // 5)
-    for i in itertools.count():
-        frame = base.copy()
-        x = (i * 7) % max(width - side, 1)
-        y = (i * 3) % max(height - side, 1)
-        frame[y:y + side, x:x + side] = (255, 255, 255)
-        yield frame
-
-
-def _parse_sim(source: str) -> Optional[Tuple[int, int]]:
-    if source == 'camera-sim':
-        return 640, 480
-    if source.startswith('sim:'):
-        try:
-            w, h = (int(v) for v in source[4:].lower().split('x'))
-        except ValueError:
-            raise ValueError(f"source '{source}': expected sim:WIDTHxHEIGHT, e.g. sim:640x480")
-        if w <= 0 or h <= 0:
-            raise ValueError(f"source '{source}': width and height must be positive")
-        return w, h
-    return None
-
-
-def _is_bag(path: pathlib.Path) -> bool:
-    return ((path.is_dir() and (path / 'metadata.yaml').exists())
-            or path.suffix in ('.db3', '.mcap'))
-
-
-def stamp_from_name(name: str) -> Optional[int]:
-    """Nanoseconds from a file stem ending in >= 16 digits (frame numbers are not stamps)."""
-    match = re.search(r'(\d{16,})$', pathlib.Path(name).stem)
-    return int(match.group(1)) if match else None
-
-
-def file_frames(path: pathlib.Path) -> Iterator[Tuple[np.ndarray, Optional[int]]]:
-    """(BGR frame [H, W, 3], stamp ns from the file name or None) of a folder or a video."""
-    import cv2
-    if path.is_dir():
-        files = sorted(f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ValueError(f'image folder {path}: no images ({", ".join(IMAGE_SUFFIXES)})')
-        for f in files:
-            frame = cv2.imread(str(f), cv2.IMREAD_COLOR)
-            if frame is None:
-                raise ValueError(f'image {f}: cannot decode')
-            yield frame, stamp_from_name(f.name)
-        return
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise ValueError(f'video {path}: cannot open (not a video OpenCV can read)')
-    try:
-        n = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            n += 1
-            yield frame, None
-        if n == 0:
-            raise ValueError(f'video {path}: no frames')
-    finally:
-        cap.release()
 
 
 def encode_frame(frame_bgr: np.ndarray, encoding: str, compressed: Optional[str],
@@ -124,10 +56,7 @@ def encode_frame(frame_bgr: np.ndarray, encoding: str, compressed: Optional[str]
         if not ok:
             raise ValueError(f'cannot encode frame as {compressed}')
         return msgs.CompressedImage(header=header, format=compressed, data=buf.tobytes())
-    try:
-        from video_perception.image_codec import encode_image
-    except ImportError:  # the codec module is optional here; bgr8/rgb8/mono8 cover the tool
-        encode_image = _encode_basic
+    from video_perception.image_codec import encode_image
     array = frame_bgr
     if encoding in ('rgb8', 'rgba8'):
         array = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB if encoding == 'rgb8'
@@ -144,52 +73,42 @@ def encode_frame(frame_bgr: np.ndarray, encoding: str, compressed: Optional[str]
                       step=step, data=data)
 
 
-def _encode_basic(array: np.ndarray, encoding: str):
-    if encoding not in ('bgr8', 'rgb8', 'mono8', 'bgra8', 'rgba8', 'mono16'):
-        raise ValueError(f"encoding '{encoding}': this tool packs bgr8, rgb8, bgra8, rgba8, "
-                         'mono8 and mono16')
-    array = np.ascontiguousarray(array)
-    return array.shape[1] * array.strides[1], array.tobytes()
-
-
-def _frames(source: str, args, log) -> Iterator[Tuple[object, Optional[int]]]:
-    """(frame array or ready message, source stamp ns or None) forever/once per --loop."""
-    sim = _parse_sim(source)
-    if sim is not None:
-        for frame in sim_frames(*sim):
-            yield frame, None
-        return
-    path = pathlib.Path(source)
-    if not path.exists():
-        raise ValueError(f"source '{source}': no such file or folder (expected an image folder, "
-                         'a video, a rosbag2, sim:WxH or camera-sim)')
+def _frames(source, loop: bool) -> Iterator[SourceFrame]:
+    """The source's frames, again and again with ``--loop``."""
     while True:
-        if _is_bag(path):
-            from video_perception.bagio import BagReader
-            with BagReader(path) as bag:
-                for item in bag.images(args.bag_topic, on_skip=log):
-                    yield item.msg, item.stamp_ns
-        else:
-            yield from file_frames(path)
-        if not args.loop:
+        yield from source.frames()
+        if not loop:
             return
+
+
+def _message(frame: SourceFrame, source, args, now_ns: int):
+    """The message to publish for one frame, with its stamp and frame_id."""
+    use_source = args.stamps == 'source' and source.stamped
+    stamp = msgs.Time.from_ns(frame.stamp_ns if use_source else now_ns)
+    if frame.msg is not None and args.encoding is None and args.compressed is None:
+        msg = frame.msg  # as recorded: a CompressedImage stays compressed, encodings kept
+        msg.header.stamp = stamp
+        if args.frame_id is not None:
+            msg.header.frame_id = args.frame_id
+        return msg
+    header = msgs.Header(stamp=stamp, frame_id=args.frame_id or frame.frame_id)
+    return encode_frame(frame.load(), args.encoding or 'bgr8', args.compressed, header)
 
 
 def run(args, transport) -> int:
     log = transport.logger.info
     qos = QOS_SENSOR_DATA if args.qos == 'sensor' else QOS_DEFAULT
-    msg_type = msgs.CompressedImage if args.compressed else msgs.Image
-    source_is_bag = _parse_sim(args.source) is None and _is_bag(pathlib.Path(args.source))
+    source = open_source(args.source, args.bag_topic, simulated=True, on_skip=log,
+                         topic_flag='--bag-topic')
     pub = None
     period = 1.0 / args.rate if args.rate > 0 else 0.0
     sent, start = 0, None
-    for item, stamp_ns in _frames(args.source, args, log):
+    for frame in _frames(source, args.loop):
         if args.count is not None and sent >= args.count:
             break
+        msg = _message(frame, source, args, transport.now_ns())
         if pub is None:
-            if source_is_bag:
-                msg_type = type(item)
-            pub = transport.create_publisher(msg_type, args.topic, qos)
+            pub = transport.create_publisher(type(msg), args.topic, qos)
             waiter = getattr(pub, 'wait_for_subscribers', None)
             if waiter is not None and args.wait_subscribers > 0:
                 if waiter(1, args.wait_subscribers):
@@ -197,16 +116,8 @@ def run(args, transport) -> int:
                     # drops samples from a writer it does not know yet
                     time.sleep(0.3)
             start = time.monotonic()
-        now = transport.now_ns()
-        if isinstance(item, np.ndarray):
-            use_source = args.stamps == 'source' and stamp_ns is not None
-            header = msgs.Header(stamp=msgs.Time.from_ns(stamp_ns if use_source else now),
-                                 frame_id=args.frame_id)
-            msg = encode_frame(item, args.encoding, args.compressed, header)
-        else:
-            msg = item
-            if args.stamps == 'now' or stamp_ns is None:
-                msg.header.stamp = msgs.Time.from_ns(now)
+            if not (args.stamps == 'source' and source.stamped):
+                msg.header.stamp = msgs.Time.from_ns(transport.now_ns())  # after the wait
         pub.publish(msg)
         sent += 1
         if period:
