@@ -1,0 +1,1 @@
+"""The V2I ROS 2 node: camera in, single-frame V2I-DETR student, detections out."""

@@ -1,0 +1,21 @@
+"""``v2i_node``: a V2I-DETR student (lesion detection in medical video) on a camera stream.
+
+    v2i_node --ros-args -p model_path:=DIR -r image:=/endoscope/image_raw
+
+The same topics and parameters as ``streamnet_node`` (without ``nms_iou``: DETR needs no NMS,
+and with ``stamp_mode`` fixed to ``input``: the student detects the present frame).
+"""
+import sys
+
+from video_perception.node_runner import run_node
+
+FAMILY = 'v2i'      # which bundles it runs and which parameters it declares
+NODE_NAME = 'v2i_node'
+
+
+def main(argv=None) -> int:
+    return run_node(FAMILY, NODE_NAME, argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""ONNX Runtime backend: the CUDA provider where present, else the CPU provider."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from video_perception.backends.base import Backend, BackendError, BackendOptions
+from video_perception.bundle import Bundle
+
+CUDA_PROVIDER = 'CUDAExecutionProvider'
+CPU_PROVIDER = 'CPUExecutionProvider'
+
+
+def available_providers() -> List[str]:
+    try:
+        import onnxruntime
+    except ImportError:
+        return []
+    return list(onnxruntime.get_available_providers())
+
+
+def has_cuda() -> bool:
+    return CUDA_PROVIDER in available_providers()
+
+
+def choose_providers(device: str, available: List[str]) -> List[str]:
+    """Providers for a device request; 'cuda' without the CUDA provider is an error."""
+    if device == 'cpu':
+        return [CPU_PROVIDER]
+    if CUDA_PROVIDER in available:
+        return [CUDA_PROVIDER, CPU_PROVIDER]
+    if device == 'cuda':
+        raise BackendError('onnxruntime: device "cuda" asked for but this onnxruntime has no '
+                           f'CUDA provider (available: {available}); install onnxruntime-gpu')
+    return [CPU_PROVIDER]
+
+
+class OnnxRuntimeBackend(Backend):
+    name = 'onnxruntime'
+
+    def __init__(self, bundle: Bundle, options: Optional[BackendOptions] = None):
+        super().__init__(bundle, options)
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            raise BackendError(f'onnxruntime is not installed ({exc})') from None
+        providers = choose_providers(self.options.device, available_providers())
+        self.device = 'cuda' if providers[0] == CUDA_PROVIDER else 'cpu'
+        so = onnxruntime.SessionOptions()
+        if self.options.threads > 0:
+            so.intra_op_num_threads = int(self.options.threads)
+            so.inter_op_num_threads = 1
+        so.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.sessions = {}
+        self.input_names = {}
+        for role, path in bundle.graphs.items():
+            try:
+                sess = onnxruntime.InferenceSession(path, sess_options=so, providers=providers)
+            except Exception as exc:  # ORT raises its own types for corrupt or unreadable files
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise BackendError(f'onnxruntime cannot load {path}: {first}') from None
+            self.sessions[role] = sess
+            self.input_names[role] = [i.name for i in sess.get_inputs()]
+
+    def _run(self, role: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        sess = self.sessions[role]
+        feed = {n: np.ascontiguousarray(inputs[n], dtype=np.float32)
+                for n in self.input_names[role]}
+        names = [o.name for o in sess.get_outputs()]
+        return dict(zip(names, sess.run(names, feed)))
+
+    def close(self) -> None:
+        self.sessions.clear()
+
+
+def load(bundle: Bundle, device: str = 'auto',
+         options: Optional[BackendOptions] = None) -> OnnxRuntimeBackend:
+    options = options or BackendOptions()
+    if device != options.device:
+        options = BackendOptions(**{**options.__dict__, 'device': device})
+    return OnnxRuntimeBackend(bundle, options)

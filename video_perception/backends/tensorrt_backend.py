@@ -1,0 +1,252 @@
+"""TensorRT 10 backend: build an engine from the bundle's ONNX once per machine, cache it, run it.
+
+Lessons from Isaac ROS and Autoware (specs/ros2.md section 2): engines built elsewhere or by
+another TensorRT break, so the cache key holds the ONNX sha256, the precision, the input shapes,
+the TensorRT version and the GPU name; a build takes minutes, so a heartbeat line is logged while
+it runs (``video-perception build-engine`` builds before driving); the first inferences are slow,
+so ``warmup()`` runs before serving. ``tensorrt`` is imported only when this backend is used.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from video_perception.backends.base import (Backend, BackendError, BackendOptions,
+                                            graph_input_names)
+from video_perception.bundle import Bundle
+
+LOG = logging.getLogger('video_perception.tensorrt')
+WORKSPACE_BYTES = 1 << 30
+HEARTBEAT_S = 10.0
+
+
+def import_tensorrt():
+    """The tensorrt module, or BackendError saying why it is unusable here."""
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise BackendError(f'TensorRT is not installed ({exc}); it comes from NVIDIA\'s index '
+                           '(pip install tensorrt) on a machine with a CUDA GPU') from None
+    major = int(str(tensorrt.__version__).split('.')[0])
+    if major < 10:
+        raise BackendError(f'TensorRT {tensorrt.__version__} found; this backend needs >= 10')
+    return tensorrt
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def engine_cache_key(onnx_sha256: str, precision: str, input_shapes: Dict[str, Sequence[int]],
+                     trt_version: str, gpu_name: str) -> str:
+    """The cache key of an engine: every field whose change makes an old engine wrong or unsafe.
+
+    Pure function (tested without TensorRT). Returns 24 hex digits.
+    """
+    if precision not in ('fp32', 'fp16'):
+        raise ValueError(f'precision "{precision}": expected fp32 or fp16')
+    canonical = json.dumps({
+        'onnx_sha256': onnx_sha256, 'precision': precision,
+        'input_shapes': {k: [int(d) for d in v] for k, v in sorted(input_shapes.items())},
+        'tensorrt': str(trt_version), 'gpu': str(gpu_name).strip(),
+    }, sort_keys=True, separators=(',', ':'))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def input_shapes(bundle: Bundle, role: str) -> Dict[str, tuple]:
+    """Static input shapes of a graph, from the bundle contract."""
+    shapes = {f.name: tuple(f.shape) for f in bundle.features}
+    out = {}
+    for name in graph_input_names(bundle, role):
+        if name == 'image':
+            out[name] = (1, 3, bundle.height, bundle.width)
+        else:
+            out[name] = shapes[name if name in shapes else name.rsplit('_h', 1)[0]]
+    return out
+
+
+def engine_path(bundle: Bundle, role: str, precision: str, trt_version: str, gpu_name: str,
+                cache_dir: str = '') -> str:
+    """Where the engine of ``role`` lives: ``<cache>/<role>-<precision>-<key>.engine``."""
+    key = engine_cache_key(file_sha256(bundle.graph(role)), precision,
+                           input_shapes(bundle, role), trt_version, gpu_name)
+    cache = cache_dir or os.path.join(bundle.root, 'engines')
+    return os.path.join(cache, f'{role}-{precision}-{key}.engine')
+
+
+def gpu_name() -> str:
+    try:
+        import torch
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(torch.cuda.current_device())
+    except ImportError:
+        pass
+    return 'unknown-gpu'
+
+
+class _Heartbeat:
+    """Logs 'still building' every HEARTBEAT_S so a multi-minute build is not taken for a hang."""
+
+    def __init__(self, what: str, log: Callable[[str], None]):
+        self.what, self.log = what, log
+        self.stop = threading.Event()
+        self.t0 = time.monotonic()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self.stop.wait(HEARTBEAT_S):
+            self.log(f'still building {self.what}: {time.monotonic() - self.t0:.0f} s elapsed '
+                     '(first builds take minutes; the engine is cached afterwards)')
+
+    def __enter__(self):
+        self.log(f'building {self.what} (this takes minutes on a Jetson)')
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+        self.log(f'built {self.what} in {time.monotonic() - self.t0:.0f} s')
+
+
+def build_engine(onnx_path: str, out_path: str, fp16: bool,
+                 log: Callable[[str], None] = LOG.info) -> str:
+    """Parse the ONNX, build a serialized engine and write it atomically to ``out_path``."""
+    trt = import_tensorrt()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
+    parser = trt.OnnxParser(network, logger)
+    with open(onnx_path, 'rb') as f:
+        if not parser.parse(f.read()):
+            errors = '; '.join(str(parser.get_error(i)) for i in range(parser.num_errors))
+            raise BackendError(f'TensorRT cannot parse {onnx_path}: {errors}')
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    if fp16:
+        # TensorRT 11 removed the flag (strongly typed networks only); say so in one line
+        if not hasattr(trt.BuilderFlag, 'FP16'):
+            raise BackendError(f'TensorRT {trt.__version__} has no FP16 builder flag; '
+                               'set fp16:=false (or export a half-precision ONNX)')
+        config.set_flag(trt.BuilderFlag.FP16)
+    with _Heartbeat(f'TensorRT engine for {os.path.basename(onnx_path)}', log):
+        plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise BackendError(f'TensorRT failed to build an engine from {onnx_path} (see its log)')
+    os.makedirs(os.path.dirname(out_path) or '.', exist_ok=True)
+    tmp = out_path + '.tmp'
+    with open(tmp, 'wb') as f:
+        f.write(plan)
+    os.replace(tmp, out_path)
+    return out_path
+
+
+def ensure_engines(bundle: Bundle, options: BackendOptions,
+                   log: Callable[[str], None] = LOG.info) -> Dict[str, str]:
+    """Build (or find in the cache) one engine per graph; returns role -> engine path."""
+    trt = import_tensorrt()
+    precision = 'fp16' if options.fp16 else 'fp32'
+    gpu = gpu_name()
+    paths = {}
+    for role in bundle.graphs:
+        path = engine_path(bundle, role, precision, trt.__version__, gpu, options.engine_cache_dir)
+        if os.path.isfile(path) and not options.force_engine_update:
+            log(f'using cached TensorRT engine {path}')
+        else:
+            build_engine(bundle.graph(role), path, options.fp16, log)
+        paths[role] = path
+    return paths
+
+
+class TensorRTBackend(Backend):
+    name = 'tensorrt'
+
+    def __init__(self, bundle: Bundle, options: Optional[BackendOptions] = None,
+                 log: Callable[[str], None] = LOG.info):
+        super().__init__(bundle, options)
+        trt = import_tensorrt()
+        try:
+            import torch
+        except ImportError:
+            torch = None
+        if torch is None or not torch.cuda.is_available():
+            raise BackendError('tensorrt backend: device buffers need torch with CUDA')
+        self.torch, self.trt = torch, trt
+        self.device = 'cuda'
+        self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engines, self.contexts, self.io = {}, {}, {}
+        for role, path in ensure_engines(bundle, self.options, log).items():
+            with open(path, 'rb') as f:
+                engine = self.runtime.deserialize_cuda_engine(f.read())
+            if engine is None:
+                raise BackendError(f'TensorRT cannot load {path}; rerun with '
+                                   'force_engine_update:=true')
+            self.engines[role] = engine
+            self.contexts[role] = engine.create_execution_context()
+            self.io[role] = self._allocate(engine, self.contexts[role])
+        self.stream = torch.cuda.Stream()
+
+    def _allocate(self, engine, context) -> Dict[str, tuple]:
+        """One static device tensor per I/O name (shapes are static by contract)."""
+        torch, trt = self.torch, self.trt
+        io = {}
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            shape = tuple(engine.get_tensor_shape(name))
+            dtype = torch.float16 if engine.get_tensor_dtype(name) == trt.DataType.HALF \
+                else torch.float32
+            buf = torch.empty(shape, dtype=dtype, device='cuda')
+            context.set_tensor_address(name, buf.data_ptr())
+            io[name] = (engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT, buf)
+        return io
+
+    def _run(self, role: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        torch = self.torch
+        with torch.cuda.stream(self.stream):
+            for name, (is_input, buf) in self.io[role].items():
+                if is_input:
+                    buf.copy_(torch.from_numpy(np.ascontiguousarray(inputs[name])), True)
+            if not self.contexts[role].execute_async_v3(self.stream.cuda_stream):
+                raise BackendError(f'TensorRT {role}: execute_async_v3 failed')
+            outs = {n: buf.float().cpu() for n, (is_input, buf) in self.io[role].items()
+                    if not is_input}
+        self.stream.synchronize()
+        return {n: t.numpy() for n, t in outs.items()}
+
+    def close(self) -> None:
+        self.contexts.clear()
+        self.engines.clear()
+        self.io.clear()
+
+
+def load(bundle: Bundle, device: str = 'cuda',
+         options: Optional[BackendOptions] = None) -> TensorRTBackend:
+    if device == 'cpu':
+        raise BackendError('tensorrt backend runs on a CUDA GPU only; device "cpu" asked for')
+    return TensorRTBackend(bundle, options)
+
+
+def available() -> Optional[str]:
+    """None when TensorRT can run here, else the reason it cannot."""
+    try:
+        import_tensorrt()
+    except BackendError as exc:
+        return str(exc)
+    try:
+        import torch
+    except ImportError:
+        return 'torch (for CUDA buffers) is not installed'
+    if not torch.cuda.is_available():
+        return 'no CUDA GPU visible to torch'
+    return None

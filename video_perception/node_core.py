@@ -1,0 +1,343 @@
+"""What both detector nodes do, free of any ROS or DDS import (the nodes are thin glue around it).
+
+* The newest frame wins: the transport callback drops the frame into a one-slot mailbox and
+  returns; one worker thread takes whatever is newest. No queue grows; a frame replaced before the
+  worker reached it is counted as dropped (yolo_ros and Isaac get the same with depth 1, but do
+  not count it; opendr#275 shows what a depth-10 queue does to latency).
+* The output header is the input header (stamp and frame_id, darknet_ros#63), or in ``forecast``
+  mode the input stamp plus one frame period estimated from the input stamps: StreamNet's boxes
+  are its forecast of the next frame.
+* Bad frames (malformed data, an unknown encoding) are logged in one line, counted and skipped; a
+  frame of a new size is served and, for StreamNet, resets the buffer (a new camera or sequence).
+* Thresholds are read on every frame, so ``ros2 param set`` takes effect on the next one
+  (isaac_ros_object_detection#65 is the bug this avoids).
+"""
+from __future__ import annotations
+
+import collections
+import copy
+import re
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from video_perception.feature_buffer import StampMonitor
+from video_perception.transport.base import ParameterSpec
+
+BACKENDS = ('auto', 'tensorrt', 'onnxruntime', 'torch')
+# Read on every frame by the detector (``configure``): changeable while serving.
+LIVE_PARAMETERS = ('score_threshold', 'nms_iou', 'max_detections', 'leap_threshold_periods',
+                   'simulate_latency_ms')
+
+
+def parameter_specs(family: str) -> List[ParameterSpec]:
+    """Every parameter a node declares, with description and range ('streamnet' or 'v2i')."""
+    if family not in ('streamnet', 'v2i'):
+        raise ValueError(f'node family "{family}": expected streamnet or v2i')
+    ro = dict(read_only=True)
+    specs = [
+        ParameterSpec('model_path', '', 'model bundle directory (model.json + ONNX graphs)', **ro),
+        ParameterSpec('backend', 'auto', 'inference backend; auto = tensorrt > onnxruntime-cuda '
+                      '> torch-cuda > onnxruntime-cpu', choices=BACKENDS, **ro),
+        ParameterSpec('device', 'auto', 'auto (GPU where present), cpu or cuda',
+                      choices=('auto', 'cpu', 'cuda'), **ro),
+        ParameterSpec('threads', 0, 'CPU threads per inference (0 = runtime default)',
+                      min_value=0, max_value=256, **ro),
+        ParameterSpec('fp16', True, 'TensorRT: build a half-precision engine', **ro),
+        ParameterSpec('engine_cache_dir', '', 'TensorRT engine cache (empty = <model_path>/'
+                      'engines); key: ONNX sha256, precision, input shape, TensorRT, GPU', **ro),
+        ParameterSpec('force_engine_update', False, 'TensorRT: rebuild the engine even if a '
+                      'cached one matches', **ro),
+        ParameterSpec('input_type', 'raw', 'raw: sensor_msgs/Image; compressed: '
+                      'sensor_msgs/CompressedImage (jpeg/png)', choices=('raw', 'compressed'),
+                      **ro),
+        ParameterSpec('reliability', 'best_effort', 'QoS reliability of the image subscription '
+                      '(best_effort also accepts reliable publishers)',
+                      choices=('best_effort', 'reliable'), **ro),
+        ParameterSpec('score_threshold', 0.3, 'minimum score of a published detection',
+                      min_value=0.0, max_value=1.0),
+        ParameterSpec('max_detections', 100, 'at most this many detections per frame',
+                      min_value=1, max_value=1000),
+        ParameterSpec('publish_image', False, 'also publish detections/image (boxes drawn, '
+                      'for rviz)'),
+        ParameterSpec('simulate_latency_ms', 0.0, 'testing only: add this many ms to every model '
+                      'call, to emulate a slower model', min_value=0.0, max_value=10000.0),
+    ]
+    if family == 'streamnet':
+        specs += [
+            ParameterSpec('nms_iou', 0.65, 'IoU above which class-aware NMS drops a box',
+                          min_value=0.0, max_value=1.0),
+            ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied) or '
+                          'forecast (input + one frame period: the time the boxes refer to)',
+                          choices=('input', 'forecast')),
+            ParameterSpec('frame_rate_hint', 30.0, 'camera rate (Hz) assumed for forecast stamps '
+                          'until two input stamps give the real period',
+                          min_value=0.1, max_value=1000.0),
+            ParameterSpec('leap_threshold_periods', 5.0, 'reset the feature buffer when the '
+                          'stamps leap forward by more than this many frame periods',
+                          min_value=1.0, max_value=1e6),
+        ]
+    else:
+        specs += [
+            ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied); V2I '
+                          'detects the present frame', choices=('input',)),
+        ]
+    return specs
+
+
+def stamp_ns_of(stamp) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def stamp_of_ns(ns: int, time_type: type):
+    sec, nanosec = divmod(int(ns), 1_000_000_000)
+    return time_type(sec=sec, nanosec=nanosec)
+
+
+class LatestSlot:
+    """A one-item mailbox: ``put`` replaces what is there (counting a drop), ``take`` waits."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._item = None
+        self._has = False
+        self.dropped = 0
+        self.closed = False
+
+    def put(self, item) -> bool:
+        """Store ``item``; True when an unprocessed item was replaced (a drop)."""
+        with self._cond:
+            replaced = self._has
+            if replaced:
+                self.dropped += 1
+            self._item, self._has = item, True
+            self._cond.notify()
+            return replaced
+
+    def take(self, timeout: Optional[float] = None):
+        """The newest item, or None after ``timeout`` seconds or once closed."""
+        with self._cond:
+            if not self._has and not self.closed:
+                self._cond.wait(timeout)
+            if not self._has:
+                return None
+            item, self._item, self._has = self._item, None, False
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+class LatencyStats:
+    """Median and p95 over the last ``window`` samples, in milliseconds."""
+
+    def __init__(self, window: int = 300):
+        self.samples: collections.deque = collections.deque(maxlen=window)
+
+    def add(self, seconds: float) -> None:
+        self.samples.append(seconds * 1000.0)
+
+    def median(self) -> float:
+        return float(np.percentile(self.samples, 50)) if self.samples else float('nan')
+
+    def p95(self) -> float:
+        return float(np.percentile(self.samples, 95)) if self.samples else float('nan')
+
+
+class _OneLineLog:
+    """Log a kind of problem once per ``period_s`` (with a count of the ones in between)."""
+
+    def __init__(self, log: Callable[[str], None], period_s: float = 5.0):
+        self.log, self.period_s = log, period_s
+        self.last: Dict[str, float] = {}
+        self.suppressed: Dict[str, int] = collections.Counter()
+
+    def __call__(self, kind: str, text: str) -> None:
+        # one report per kind of problem: numbers (sizes, byte counts) do not make a new kind
+        kind = kind + ':' + re.sub(r'\d+', '#', text)[:80]
+        now = time.monotonic()
+        if now - self.last.get(kind, -1e9) < self.period_s:
+            self.suppressed[kind] += 1
+            return
+        more = self.suppressed.pop(kind, 0)
+        self.last[kind] = now
+        self.log(text + (f' ({more} more since the last report)' if more else ''))
+
+
+class NodeCore:
+    """The serving loop of a detector node.
+
+    Args:
+        node_name: for logs and the diagnostics status name.
+        params: current parameter values by name (as declared by ``parameter_specs``).
+        detector: ``detect(frame, stamp_ns) -> Detections``; optional ``reset()``, ``configure()``,
+            ``buffer_fill``, ``resets``, ``model_ms``, ``backend``.
+        decode: message -> image array in the detector's pixel order (raises ValueError).
+        publish_detections: called with (Detections, header, image) from the worker thread;
+            the glue turns it into messages.
+        log_warning: one-line warnings.
+    """
+
+    def __init__(self, node_name: str, params: Dict[str, Any], detector,
+                 decode: Callable[[Any], np.ndarray],
+                 publish_detections: Callable[[Any, Any, np.ndarray], None],
+                 log_warning: Callable[[str], None] = print,
+                 make_header: Optional[Callable[[Any, int], Any]] = None):
+        self.node_name = node_name
+        self.params = dict(params)
+        self.detector = detector
+        self.decode = decode
+        self.publish_detections = publish_detections
+        self.warn = _OneLineLog(log_warning)
+        self.make_header = make_header or _header_with_stamp
+        self.slot = LatestSlot()
+        self.stamps = StampMonitor()
+        self.latency = LatencyStats()
+        self.model_latency = LatencyStats()
+        self.counts = collections.Counter()
+        self.last_size = None
+        self.last_error = ''
+        self._thread: Optional[threading.Thread] = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.apply_parameters(self.params)
+
+    # -- transport side -------------------------------------------------------------------------
+    def on_image(self, msg) -> None:
+        """The subscription callback: note the arrival, keep only the newest frame, return."""
+        t_recv = time.monotonic()
+        self.counts['received'] += 1
+        stamp = stamp_ns_of(msg.header.stamp)
+        with self._lock:
+            self.stamps.observe(stamp)
+        self.slot.put((msg, t_recv))
+
+    def on_parameters(self, changes: Dict[str, Any]) -> None:
+        """Run-time parameter change: applied before the next frame is processed."""
+        self.params.update(changes)
+        self.apply_parameters(changes)
+
+    def apply_parameters(self, changes: Dict[str, Any]) -> None:
+        live = {k: v for k, v in changes.items() if k in LIVE_PARAMETERS}
+        if live and hasattr(self.detector, 'configure'):
+            self.detector.configure(**live)
+
+    # -- worker side ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=f'{self.node_name}-worker',
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self.slot.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            item = self.slot.take(timeout=0.2)
+            if item is None:
+                continue
+            try:
+                self.process(*item)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one frame
+                self.counts['failed_frames'] += 1
+                self.last_error = f'{type(exc).__name__}: {exc}'
+                if not self._stop.is_set():
+                    self.warn('worker', f'{self.node_name}: frame failed: {self.last_error}')
+
+    def output_stamp_ns(self, stamp_ns: int) -> int:
+        if self.params.get('stamp_mode', 'input') != 'forecast':
+            return stamp_ns
+        with self._lock:
+            period = self.stamps.period_ns
+        if period is None:
+            hint = float(self.params.get('frame_rate_hint', 30.0))
+            period = int(round(1e9 / hint))
+        return stamp_ns + period
+
+    def process(self, msg, t_recv: float) -> bool:
+        """Decode, detect and publish one frame; False (counted, one line logged) if bad."""
+        try:
+            frame = self.decode(msg)
+        except (ValueError, TypeError) as exc:
+            self.counts['bad_frames'] += 1
+            self.last_error = str(exc)
+            self.warn('bad', f'{self.node_name}: skipped a bad image: {exc}')
+            return False
+        size = (int(frame.shape[1]), int(frame.shape[0]))
+        if self.last_size is not None and size != self.last_size:
+            self.counts['size_changes'] += 1
+            self.warn('size', f'{self.node_name}: image size changed from '
+                      f'{self.last_size[0]}x{self.last_size[1]} to {size[0]}x{size[1]}'
+                      + ('; feature buffer reset' if hasattr(self.detector, 'reset') else ''))
+            if hasattr(self.detector, 'reset'):
+                self.detector.reset()
+        self.last_size = size
+        stamp = stamp_ns_of(msg.header.stamp)
+        t0 = time.monotonic()
+        try:
+            dets = self.detector.detect(frame, stamp)
+        except (ValueError, RuntimeError) as exc:
+            self.counts['failed_frames'] += 1
+            self.last_error = str(exc)
+            self.warn('detect', f'{self.node_name}: detection failed on a frame: {exc}')
+            return False
+        self.model_latency.add(time.monotonic() - t0)
+        header = self.make_header(msg.header, self.output_stamp_ns(stamp))
+        self.publish_detections(dets, header, frame)
+        self.latency.add(time.monotonic() - t_recv)
+        self.counts['processed'] += 1
+        return True
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    @property
+    def dropped(self) -> int:
+        return self.slot.dropped
+
+    def diagnostics_values(self) -> List[tuple]:
+        """(key, value) pairs for the DiagnosticStatus, all as strings."""
+        det = self.detector
+        values = [
+            ('backend', str(getattr(det, 'backend_description', ''))),
+            ('frames_received', str(self.counts['received'])),
+            ('frames_processed', str(self.counts['processed'])),
+            ('frames_dropped', str(self.dropped)),
+            ('bad_frames', str(self.counts['bad_frames'])),
+            ('failed_frames', str(self.counts['failed_frames'])),
+            ('size_changes', str(self.counts['size_changes'])),
+            ('latency_ms_median', f'{self.latency.median():.2f}'),
+            ('latency_ms_p95', f'{self.latency.p95():.2f}'),
+            ('model_ms_median', f'{self.model_latency.median():.2f}'),
+            ('stamp_mode', str(self.params.get('stamp_mode', 'input'))),
+        ]
+        if hasattr(det, 'buffer_fill'):
+            values += [('buffer_fill', f'{det.buffer_fill:.2f}'),
+                       ('buffer_resets', str(getattr(det, 'resets', 0)))]
+        if self.last_error:
+            values.append(('last_error', self.last_error))
+        return values
+
+    def diagnostics_level(self) -> tuple:
+        """(level, message): 0 OK, 1 WARN (bad frames or nothing served yet)."""
+        if self.counts['received'] == 0:
+            return 1, 'no images received yet'
+        if self.counts['bad_frames'] or self.counts['failed_frames']:
+            return 1, (f"serving; {self.counts['bad_frames']} bad and "
+                       f"{self.counts['failed_frames']} failed frames so far")
+        return 0, 'serving'
+
+
+def _header_with_stamp(header, stamp_ns: int):
+    """A copy of ``header`` (frame_id kept) with ``stamp_ns`` as its stamp."""
+    out = copy.copy(header)
+    out.stamp = stamp_of_ns(stamp_ns, type(header.stamp))
+    return out

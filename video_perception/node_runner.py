@@ -1,0 +1,205 @@
+"""The glue both detector nodes share: transport + parameters + detector + node core.
+
+``DetectorNode`` follows the lifecycle of a ROS 2 managed node (configure loads the model,
+activate starts serving, deactivate stops, cleanup frees the model). Where the transport offers
+lifecycle states (``set_lifecycle_callbacks``, the rclpy adapter on a ROS 2 with LifecycleNode),
+the transitions drive it; otherwise ``run_node`` configures and activates at start, as yolo_ros
+does, so the node behaves like a plain one.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from typing import List, Optional
+
+import numpy as np
+
+from video_perception import msgs
+from video_perception.backends.base import BackendError, BackendOptions
+from video_perception.bundle import BundleError
+from video_perception.node_core import NodeCore, parameter_specs
+from video_perception.transport.base import (QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA, QoS,
+                                             ParameterError, Reliability, Transport)
+
+DIAGNOSTICS_PERIOD_S = 1.0
+
+
+def sensor_qos(reliability: str) -> QoS:
+    """Sensor-data QoS (depth 5, volatile) with the reliability asked for."""
+    rel = Reliability.RELIABLE if reliability == 'reliable' else Reliability.BEST_EFFORT
+    return QoS(depth=QOS_SENSOR_DATA.depth, reliability=rel,
+               durability=QOS_SENSOR_DATA.durability)
+
+
+def image_to_msg(frame: np.ndarray, header, pixel_format: str) -> msgs.Image:
+    """[h, w, 3] uint8 -> sensor_msgs/Image (rgb8 or bgr8, unpadded rows)."""
+    h, w = frame.shape[:2]
+    return msgs.Image(header=header, height=h, width=w,
+                      encoding='rgb8' if pixel_format == 'rgb' else 'bgr8', is_bigendian=0,
+                      step=w * 3, data=np.ascontiguousarray(frame, np.uint8).tobytes())
+
+
+class DetectorNode:
+    """One detector node on a transport; ``family`` is 'streamnet' or 'v2i'."""
+
+    def __init__(self, transport: Transport, family: str):
+        self.t = transport
+        self.family = family
+        self.params = {s.name: transport.declare_parameter(s) for s in parameter_specs(family)}
+        self.detector = None
+        self.core: Optional[NodeCore] = None
+        self.subscription = None
+        self.pubs = {}
+        self._diag_stop = threading.Event()
+        self._diag_thread: Optional[threading.Thread] = None
+        transport.add_on_set_parameters_callback(self._on_parameters)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def configure(self) -> None:
+        """Load the bundle and backend (TensorRT builds its engine here); raise on failure."""
+        from video_perception.detector import load_detector
+        p = self.params
+        options = BackendOptions(device=p['device'], threads=p['threads'], fp16=p['fp16'],
+                                 engine_cache_dir=p['engine_cache_dir'],
+                                 force_engine_update=p['force_engine_update'])
+        thresholds = {'score_threshold': p['score_threshold'],
+                      'max_detections': p['max_detections']}
+        if self.family == 'streamnet':
+            thresholds.update(nms_iou=p['nms_iou'],
+                              leap_threshold_periods=p['leap_threshold_periods'])
+        self.detector = load_detector(p['model_path'], p['backend'], options, family=self.family,
+                                      log=self.t.logger.info,
+                                      simulate_latency_ms=p['simulate_latency_ms'], **thresholds)
+        bundle = self.detector.bundle
+        self.core = NodeCore(self.t.node_name, p, self.detector, self._decode, self._publish,
+                             log_warning=self.t.logger.warning)
+        if not self.pubs:      # configure may run again after cleanup (lifecycle)
+            self._create_publishers()
+        from video_perception.ros_convert import label_info_msg
+        self.pubs['labels'].publish(label_info_msg(bundle.classes, self._header(),
+                                                   p['score_threshold']))
+        self.t.logger.info(f'configured: {bundle.family} bundle {bundle.variant or bundle.root} '
+                           f'({len(bundle.classes)} classes, input {bundle.width}x'
+                           f'{bundle.height}) on {self.detector.backend_description}')
+
+    def _create_publishers(self) -> None:
+        self.pubs['detections'] = self.t.create_publisher(msgs.Detection2DArray, 'detections',
+                                                          QOS_DEFAULT)
+        self.pubs['labels'] = self.t.create_publisher(msgs.LabelInfo, 'detections/labels',
+                                                      QOS_LATCHED)
+        self.pubs['image'] = self.t.create_publisher(msgs.Image, 'detections/image',
+                                                     QOS_SENSOR_DATA)
+        self.pubs['diagnostics'] = self.t.create_publisher(msgs.DiagnosticArray, '/diagnostics',
+                                                           QOS_DEFAULT)
+
+    def activate(self) -> None:
+        """Subscribe to the camera and start the worker and the 1 Hz diagnostics."""
+        compressed = self.params['input_type'] == 'compressed'
+        msg_type = msgs.CompressedImage if compressed else msgs.Image
+        self.core.start()
+        self.subscription = self.t.create_subscription(
+            msg_type, 'image', self.core.on_image, sensor_qos(self.params['reliability']))
+        self._diag_stop.clear()
+        self._diag_thread = threading.Thread(target=self._diag_loop, daemon=True,
+                                             name=f'{self.t.node_name}-diagnostics')
+        self._diag_thread.start()
+        self.t.logger.info(f"serving: {'CompressedImage' if compressed else 'Image'} on image, "
+                           f"stamp_mode {self.params['stamp_mode']}")
+
+    def deactivate(self) -> None:
+        if self.subscription is not None:
+            try:
+                self.subscription.close()
+            except Exception:  # noqa: BLE001 - the transport may already have left the graph
+                pass
+            self.subscription = None
+        self._diag_stop.set()
+        if self._diag_thread is not None:
+            self._diag_thread.join(2.0)
+        if self.core is not None:
+            self.core.stop()
+
+    def cleanup(self) -> None:
+        if self.detector is not None:
+            self.detector.close()
+        self.detector = self.core = None
+
+    # -- callbacks --------------------------------------------------------------------------------
+    def _on_parameters(self, changes: dict) -> None:
+        self.params.update(changes)
+        if self.core is not None:
+            self.core.on_parameters(changes)
+
+    def _decode(self, msg) -> np.ndarray:
+        from video_perception import image_codec
+        order = self.detector.bundle.pixel_format
+        if isinstance(msg, msgs.CompressedImage):
+            return image_codec.decode_compressed(msg, order)
+        return image_codec.decode_image_msg(msg, order)
+
+    def _publish(self, dets, header, frame: np.ndarray) -> None:
+        from video_perception.ros_convert import detections_to_msg
+        self.pubs['detections'].publish(detections_to_msg(dets, header))
+        if self.params['publish_image']:
+            from video_perception.draw import draw_detections
+            canvas = draw_detections(frame, dets, self.detector.class_names,
+                                     pixel_order=self.detector.bundle.pixel_format)
+            self.pubs['image'].publish(image_to_msg(canvas, header,
+                                                    self.detector.bundle.pixel_format))
+
+    def _header(self) -> msgs.Header:
+        sec, nsec = divmod(self.t.now_ns(), 1_000_000_000)
+        return msgs.Header(stamp=msgs.Time(sec=sec, nanosec=nsec), frame_id='')
+
+    def _diag_loop(self) -> None:
+        while not self._diag_stop.wait(DIAGNOSTICS_PERIOD_S):
+            self.publish_diagnostics()
+
+    def publish_diagnostics(self) -> None:
+        from video_perception.ros_convert import diagnostic_array
+        core = self.core
+        if core is None:
+            return
+        level, message = core.diagnostics_level()
+        self.pubs['diagnostics'].publish(diagnostic_array(
+            self._header(), f'{self.t.node_name}: detector', level, message,
+            dict(core.diagnostics_values()), hardware_id=self.detector.backend_description))
+
+
+def run_node(family: str, node_name: str, argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``streamnet_node`` / ``v2i_node``: 0 on a clean stop, 2 on bad set-up.
+
+    Set-up errors (bad ``--ros-args``, a missing or corrupt bundle, an unusable backend, a bad
+    parameter) print one line and exit 2: no traceback wall.
+    """
+    from video_perception.transport import make_transport
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        transport = make_transport(node_name, argv)
+    except ValueError as exc:
+        print(f'{node_name}: {exc}', file=sys.stderr)
+        return 2
+    try:
+        node = DetectorNode(transport, family)
+        if hasattr(transport, 'set_lifecycle_callbacks'):
+            # rclpy LifecycleNode: `ros2 lifecycle set` (or the launch file) drives the states
+            transport.set_lifecycle_callbacks(configure=node.configure, activate=node.activate,
+                                              deactivate=node.deactivate, cleanup=node.cleanup)
+        else:
+            node.configure()
+            node.activate()
+    except (BundleError, BackendError, ParameterError) as exc:
+        transport.logger.error(f'cannot start: {exc}')
+        if hasattr(transport, 'close'):
+            transport.close()
+        else:
+            transport.shutdown()
+        return 2
+    try:
+        transport.spin()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.deactivate()
+        node.cleanup()
+    return 0
