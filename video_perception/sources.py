@@ -68,9 +68,28 @@ class SourceFrame:
     msg: Any = None
 
 
-def natural_key(name: str) -> list:
+def natural_key(name) -> list:
     """Sort key that orders embedded numbers by value: 'f2.png' < 'f10.png'."""
-    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r'(\d+)', name)]
+    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r'(\d+)', str(name))]
+
+
+def list_images(folder) -> list:
+    """Image files (``IMAGE_SUFFIXES``) directly in ``folder``, in natural name order."""
+    files = [f for f in pathlib.Path(folder).iterdir()
+             if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files, key=lambda f: natural_key(f.name))
+
+
+def frame_number(path) -> int:
+    """The frame number in a file name: its last group of digits ('0042.png' -> 42).
+
+    Raises:
+        ValueError: the name has no digits.
+    """
+    groups = re.findall(r'\d+', pathlib.Path(path).stem)
+    if not groups:
+        raise ValueError(f'frame file {path}: no frame number in its name')
+    return int(groups[-1])
 
 
 def stamp_from_name(name: str) -> Optional[int]:
@@ -182,9 +201,7 @@ class FrameSource:
             self._open_dataset()
         elif self.path.is_dir():
             self.kind = 'folder'
-            self._files = sorted((f for f in self.path.iterdir()
-                                  if f.suffix.lower() in IMAGE_SUFFIXES),
-                                 key=lambda f: natural_key(f.name))
+            self._files = list_images(self.path)
             if not self._files:
                 raise SourceError(f'image folder {self.path}: no images '
                                   f"({', '.join(IMAGE_SUFFIXES)}) and no metadata.yaml or "

@@ -17,18 +17,13 @@ from video_perception.eval.lesion import PROTOCOLS, frames_from, lesion_metrics
 from video_perception.eval.report import build_report, markdown_table, write_report
 from video_perception.eval.results import load_ground_truth, load_results
 from video_perception.eval.streaming import evaluate_streaming
+from video_perception.tools._cli import OneLineArgumentParser
 
 PROG = 'video-perception evaluate'
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 2, not usage + message
-        print(f'{PROG}: error: {message}', file=sys.stderr)
-        sys.exit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    p = OneLineArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     p.add_argument('gt', help='ground truth: CocoVID JSON (or a folder with dataset.json)')
     p.add_argument('results', help='results file ({"outputs", "detections"} or a COCO list)')
     p.add_argument('--mode', choices=('offline', 'streaming', 'kstep'), default='offline')

@@ -17,13 +17,14 @@ import sys
 import time
 
 from video_perception import msgs
+from video_perception.tools._cli import OneLineArgumentParser, ros_tool_main
 from video_perception.transport.base import QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA
 
 QOS_CHOICES = {'sensor': QOS_SENSOR_DATA, 'default': QOS_DEFAULT, 'latched': QOS_LATCHED}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='video-perception echo', description=__doc__.split('\n')[0])
+    p = OneLineArgumentParser(prog='video-perception echo', description=__doc__.split('\n')[0])
     p.add_argument('topic', help='topic name (or a rosbag2 path)')
     p.add_argument('--type', default='sensor_msgs/msg/Image',
                    help='message type, e.g. Image, sensor_msgs/msg/CompressedImage, '
@@ -127,27 +128,8 @@ def run(args, transport) -> int:
 
 
 def main(argv=None) -> int:
-    from video_perception.bagio import BagError
-    from video_perception.transport import make_transport
-    from video_perception.transport.ros_args import parse, RosArgsError
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        ros = parse(argv)
-    except RosArgsError as exc:
-        print(f'echo: {exc}', file=sys.stderr)
-        return 2
-    args = build_parser().parse_args(ros.rest)
-    transport = None
-    try:
+    def body(args, connect) -> int:
         if pathlib.Path(args.topic).exists():
             return echo_bag(args.topic, args)
-        transport = make_transport('video_perception_echo', argv)
-        return run(args, transport)
-    except (ValueError, BagError, OSError) as exc:
-        print(f'echo: {exc}', file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        if transport is not None:
-            getattr(transport, 'close', transport.shutdown)()
+        return run(args, connect())
+    return ros_tool_main('echo', argv, build_parser, body)

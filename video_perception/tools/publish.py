@@ -14,7 +14,6 @@ simulator) fall back to now(). Runs over the transport ``make_transport`` picks,
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Iterator, Optional
 
@@ -22,12 +21,13 @@ import numpy as np
 
 from video_perception import msgs
 from video_perception.sources import open_source, SourceFrame
+from video_perception.tools._cli import OneLineArgumentParser, ros_tool_main
 from video_perception.transport.base import QOS_DEFAULT, QOS_SENSOR_DATA
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='video-perception publish',
-                                description=__doc__.split('\n')[0])
+    p = OneLineArgumentParser(prog='video-perception publish',
+                              description=__doc__.split('\n')[0])
     p.add_argument('source', help='image folder, video file, rosbag2, sim:WxH or camera-sim')
     p.add_argument('--topic', default='/camera/image_raw')
     p.add_argument('--rate', type=float, default=10.0, help='frames per second (0: as fast)')
@@ -133,25 +133,5 @@ def run(args, transport) -> int:
 
 
 def main(argv=None) -> int:
-    from video_perception.bagio import BagError
-    from video_perception.transport import make_transport
-    from video_perception.transport.ros_args import parse, RosArgsError
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        ros = parse(argv)
-    except RosArgsError as exc:
-        print(f'publish: {exc}', file=sys.stderr)
-        return 2
-    args = build_parser().parse_args(ros.rest)
-    transport = None
-    try:
-        transport = make_transport('video_perception_publish', argv)
-        return run(args, transport)
-    except (ValueError, BagError, OSError) as exc:
-        print(f'publish: {exc}', file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        if transport is not None:
-            getattr(transport, 'close', transport.shutdown)()
+    return ros_tool_main('publish', argv, build_parser,
+                         lambda args, connect: run(args, connect()))

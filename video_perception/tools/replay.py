@@ -29,17 +29,13 @@ import pathlib
 import shutil
 import sys
 
+from video_perception.tools._cli import OneLineArgumentParser
+
 PROG = 'video-perception replay'
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line and exit 2, not usage + message
-        print(f'{PROG}: error: {message}', file=sys.stderr)
-        sys.exit(2)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=__doc__.split('\n')[0])
+    p = OneLineArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     p.add_argument('source', help='rosbag2, image folder, video file or dataset JSON')
     p.add_argument('--model', required=True, help='model bundle folder (model.json + ONNX)')
     p.add_argument('--out', required=True, help='output folder (must not exist, or --force)')

@@ -9,7 +9,9 @@ import shutil
 import cv2
 import numpy as np
 
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+# one definition of image files, natural order and frame numbers for tools and converters
+from video_perception.sources import IMAGE_SUFFIXES as IMAGE_EXTS  # noqa: F401 - re-exported
+from video_perception.sources import frame_number, list_images, natural_key  # noqa: F401
 
 
 class FrameSink:
@@ -58,26 +60,6 @@ class FrameSink:
 def safe_name(name: str) -> str:
     """A video name usable as one path component."""
     return re.sub(r'[^A-Za-z0-9._-]+', '_', str(name)).strip('_') or 'video'
-
-
-def natural_key(name: str):
-    """Sort key that orders 'img2' before 'img10'."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r'(\d+)', str(name))]
-
-
-def frame_number(path) -> int:
-    """The frame number in a file name: its last group of digits ('0042.png' -> 42)."""
-    groups = re.findall(r'\d+', pathlib.Path(path).stem)
-    if not groups:
-        raise ValueError(f'frame file {path}: no frame number in its name')
-    return int(groups[-1])
-
-
-def list_images(folder) -> list[pathlib.Path]:
-    """Image files directly in ``folder``, in natural name order."""
-    folder = pathlib.Path(folder)
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
-    return sorted(files, key=lambda p: natural_key(p.name))
 
 
 def image_size(path) -> tuple[int, int]:

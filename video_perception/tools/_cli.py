@@ -1,0 +1,69 @@
+"""What the command-line tools share: one-line argparse errors and the ``--ros-args`` tool main.
+
+``OneLineArgumentParser`` is argparse with the project's rule for bad input: one line on stderr
+naming the problem and exit status 2, no usage block. ``ros_tool_main`` is the ``main()`` of the
+tools that talk to the ROS graph (``publish``, ``echo``): it splits off ``--ros-args`` (so remaps
+and ``__ns`` work as for the nodes), parses the rest, makes the transport only when the tool asks
+for it, turns expected errors into one line and always closes the transport.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, List, Optional
+
+NODE_NAME_PREFIX = 'video_perception_'
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message):
+        print(f'{self.prog}: error: {message}', file=sys.stderr)
+        sys.exit(2)
+
+
+def ros_tool_main(tool: str, argv: Optional[List[str]],
+                  build_parser: Callable[[], argparse.ArgumentParser],
+                  body: Callable[[argparse.Namespace, Callable[[], object]], int]) -> int:
+    """Runs ``body(args, connect)`` as the ``main`` of a ROS tool; returns the exit status.
+
+    Args:
+        tool: the subcommand ('echo'); it prefixes error lines and names the node
+            (``video_perception_<tool>``).
+        argv: the command line without the program name (None: ``sys.argv[1:]``).
+        build_parser: makes the parser for what is not ``--ros-args``.
+        body: does the work; ``connect()`` makes the transport (once) with the whole command
+            line, so ``--ros-args`` reach it.
+
+    Returns:
+        ``body``'s status; 2 for malformed ``--ros-args``, 1 for a ValueError, BagError or
+        OSError (one line on stderr), 130 on Ctrl-C.
+    """
+    from video_perception.bagio import BagError
+    from video_perception.transport import make_transport
+    from video_perception.transport.ros_args import parse, RosArgsError
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        ros = parse(argv)
+    except RosArgsError as exc:
+        print(f'{tool}: {exc}', file=sys.stderr)
+        return 2
+    args = build_parser().parse_args(ros.rest)
+    made = []
+
+    def connect():
+        if not made:
+            made.append(make_transport(NODE_NAME_PREFIX + tool, argv))
+        return made[0]
+
+    try:
+        return body(args, connect)
+    except (ValueError, BagError, OSError) as exc:
+        print(f'{tool}: {exc}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        for transport in made:
+            getattr(transport, 'close', transport.shutdown)()
