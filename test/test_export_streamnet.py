@@ -1,0 +1,124 @@
+"""StreamNet bundles: ONNX Runtime on the exported graphs against the unfused torch model.
+
+The reference is the model's offline multi-frame forward (``model(current, history)``, RepConv
+unfused, no buffer), so the test covers RepConv fusion, the encoder/forecast split, the flat
+input naming of bundle.py and the exporter at once. The exporter's own on-the-spot check compares
+against the fused model; this one does not trust it.
+"""
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from training import export as ex
+from training.onnx_check import ExportCheckError, check_graph, trt_supported_ops
+from video_perception.bundle import load_bundle
+
+
+def _ort(path):
+    import onnxruntime as ort
+    return ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+
+
+@pytest.mark.xdist_group('export')
+def test_streamnet_tiny_bundle_matches_offline_torch(tmp_path):
+    torch.manual_seed(0)
+    variant, size = 'streamnet_tiny', (192, 320)
+    model = ex._build_streamnet(variant, 8, {}).eval()
+    # Non-trivial BN statistics so that fusing them matters.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    ckpt = tmp_path / 'w.pt'
+    torch.save(model.state_dict(), ckpt)
+    out = tmp_path / 'bundle'
+    rc = ex.main([variant, '--checkpoint', str(ckpt), '--out', str(out)])
+    assert rc == 0
+    bundle = load_bundle(str(out))
+    assert (bundle.height, bundle.width) == size and bundle.history_frames == 3
+    meta = json.loads((out / 'model.json').read_text())
+    assert meta['torch']['builder'] == 'training.export:build_from_bundle'
+    assert [f.shape for f in bundle.features] == [(1, 32, 24, 40), (1, 64, 12, 20),
+                                                  (1, 128, 6, 10)]
+    enc, fc = _ort(bundle.graph('encoder')), _ort(bundle.graph('forecast'))
+    for path in bundle.graphs.values():
+        g = onnx.load(path)
+        assert max(o.version for o in g.opset_import if o.domain in ('', 'ai.onnx')) >= 17
+        assert {n.op_type for n in g.graph.node} <= trt_supported_ops()
+    names = [f.name for f in bundle.features]
+    assert [i.name for i in fc.get_inputs()] == names + [
+        f'{nm}_h{k}' for k in range(1, 4) for nm in names]
+
+    # Four frames of a sequence: ORT encoder per frame, forecast from [t, t-1, t-2, t-3].
+    g = torch.Generator().manual_seed(5)
+    frames = [torch.rand(1, 3, *size, generator=g) * 255 for _ in range(4)]   # t-3 .. t
+    feats = [enc.run(names, {'image': f.numpy()}) for f in frames]
+    feeds = dict(zip(names, feats[3]))
+    for k in range(1, 4):
+        feeds.update({f'{nm}_h{k}': v for nm, v in zip(names, feats[3 - k])})
+    got = fc.run(['predictions'], feeds)[0]
+    with torch.no_grad():
+        want = model(frames[3], [frames[2], frames[1], frames[0]]).numpy()   # unfused, offline
+    assert got.shape == want.shape == (1, 1260, 13)
+    assert np.abs(got - want).max() <= 1e-3
+
+    # The torch backend's twin (fused, flat signature) agrees too.
+    twin = ex.build_from_bundle(bundle)
+    with torch.no_grad():
+        tf = [twin.encode(f) for f in frames]
+        pred = twin.forecast(*tf[3], *tf[2], *tf[1], *tf[0]).numpy()
+    assert np.abs(pred - want).max() <= 1e-3
+
+
+def _tiny_onnx(path, op='Relu', dim=3, domain=''):
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, dim])
+    y = helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, dim])
+    node = helper.make_node(op, ['x'], ['y'], domain=domain)
+    model = helper.make_model(helper.make_graph([node], 'g', [x], [y]),
+                              opset_imports=[helper.make_opsetid('', 17)], ir_version=8)
+    onnx.save(model, path)
+
+
+def test_check_graph_rejects_unsupported_ops_dynamic_shapes_and_mismatch(tmp_path):
+    x = torch.randn(1, 3)
+    _tiny_onnx(tmp_path / 'ok.onnx')
+    assert check_graph(str(tmp_path / 'ok.onnx'), {'x': x}, {'y': x.relu()})['max_abs'] == 0
+    with pytest.raises(ExportCheckError, match='differs from torch'):
+        check_graph(str(tmp_path / 'ok.onnx'), {'x': x}, {'y': x.relu() + 0.01})
+    _tiny_onnx(tmp_path / 'neg.onnx', op='NegativeLogLikelihoodLoss')
+    with pytest.raises(ExportCheckError):
+        check_graph(str(tmp_path / 'neg.onnx'), {'x': x}, {'y': x})
+    _tiny_onnx(tmp_path / 'dyn.onnx', dim='n')
+    with pytest.raises(ExportCheckError, match='non-static'):
+        check_graph(str(tmp_path / 'dyn.onnx'), {'x': x}, {'y': x.relu()})
+
+
+def test_vendored_trt_op_list_equals_shared(shared_data):
+    shared = set(json.loads((shared_data / 'tensorrt10_onnx_ops.json').read_text()))
+    assert trt_supported_ops() == shared
+    assert 'GridSample' in shared and 'NonZero' in shared
+
+
+def test_export_cli_errors_are_one_line(tmp_path, capsys):
+    assert ex.main(['streamnet_xl', '--out', str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'unknown model' in err[0]
+    assert ex.main(['streamnet_tiny', '--size', '100x7', '--out', str(tmp_path)]) == 2
+    assert 'multiples of 32' in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group('export')
+def test_streamnet_s_600x960_bundle_runs_in_onnxruntime(tmp_path):
+    report = ex.export_streamnet('streamnet_s', str(tmp_path / 's'), size=(600, 960))
+    assert report['encoder']['max_abs'] <= 1e-3 and report['forecast']['max_abs'] <= 1e-3
+    bundle = load_bundle(str(tmp_path / 's'))
+    assert [f.shape for f in bundle.features] == [(1, 128, 75, 120), (1, 256, 38, 60),
+                                                  (1, 512, 19, 30)]
+    fc = _ort(bundle.graph('forecast'))
+    assert fc.get_outputs()[0].shape == [1, 11850, 13]

@@ -1,0 +1,114 @@
+"""Checkpoints that survive a crash and resume a run exactly.
+
+A checkpoint is one ``torch.save`` dict::
+
+    {'format': 'video_perception.train/1', 'epoch': e, 'step': s, 'iter_in_epoch': i,
+     'model': state dict (frozen prefixes left out), 'optimizer': ..., 'scheduler': ...,
+     'ema': {'updates', 'model'} | None, 'scaler': ... | None,
+     'rng': [per-rank {'python', 'numpy', 'torch', 'cuda'}],  # index = rank
+     'config': {...}, 'metrics': {...}, 'exp': name}
+
+It is written to a temporary file in the same directory, flushed to disk, then renamed over the
+old one (``os.replace`` is atomic on POSIX), so a crash mid-write leaves the last good checkpoint
+intact. Every value is a tensor or a plain Python container, so it loads with
+``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+FORMAT = 'video_perception.train/1'
+
+
+def get_rng_state() -> Dict[str, Any]:
+    """This process's RNG states (python, numpy, torch CPU, CUDA) in weights_only-safe types."""
+    np_state = np.random.get_state()
+    state = {
+        'python': random.getstate(),
+        # numpy's MT19937 state: (name, key[624] uint32, pos, has_gauss, cached_gaussian)
+        'numpy': (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+                  int(np_state[2]), int(np_state[3]), float(np_state[4])),
+        'torch': torch.get_rng_state(),
+        'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore what ``get_rng_state`` returned (python's tuple may come back as lists)."""
+    py = state['python']
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    name, key, pos, has_gauss, cached = state['numpy']
+    np.random.set_state((name, key.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state['torch'])
+    if state.get('cuda') and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def model_state(model: torch.nn.Module, exclude_prefixes: Sequence[str] = ()) -> Dict:
+    """The state dict without frozen sub-modules (e.g. the distillation teacher)."""
+    return {k: v for k, v in model.state_dict().items()
+            if not any(k.startswith(p) for p in exclude_prefixes)}
+
+
+def save_checkpoint(path: str, state: Dict[str, Any]) -> str:
+    """Write ``state`` to ``path`` atomically (temp file in the same dir, fsync, rename).
+
+    On any failure the temporary file is removed and the previous ``path`` is untouched.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    state = dict(state)
+    state.setdefault('format', FORMAT)
+    tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp{os.getpid()}')
+    try:
+        with open(tmp, 'wb') as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    # The rename is durable only once the directory entry is on disk.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    return path
+
+
+def load_checkpoint(path: str, map_location: Optional[str] = 'cpu') -> Dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``); ValueError names a bad file."""
+    if not os.path.isfile(path):
+        raise ValueError(f'checkpoint {path!r}: no such file')
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: say which and why, in one line
+        raise ValueError(f'checkpoint {path!r}: cannot be read ({type(exc).__name__}: '
+                         f'{str(exc).splitlines()[0] if str(exc) else ""})') from None
+    if not isinstance(state, dict):
+        raise ValueError(f'checkpoint {path!r}: expected a dict, got {type(state).__name__}')
+    return state
+
+
+def model_weights_from(state: Dict[str, Any], prefer_ema: bool = True) -> Dict[str, Any]:
+    """The weights to deploy from a training checkpoint (EMA when present) or a bare state dict."""
+    if state.get('format') == FORMAT and isinstance(state.get('model'), dict):
+        if prefer_ema and state.get('ema'):
+            return state['ema']['model']
+        return state['model']
+    for key in ('model', 'state_dict'):  # YOLOX / DETR checkpoints keep weights under these
+        if isinstance(state.get(key), dict):
+            return state[key]
+    return state

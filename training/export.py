@@ -1,0 +1,324 @@
+"""``video-perception export NAME [--checkpoint PT] [--size HxW] --out DIR``: write a model bundle.
+
+StreamNet variants give ``encoder.onnx`` + ``forecast.onnx`` (video_perception/bundle.py has the
+exact signatures), RepConv fused; V2I students give ``student.onnx`` through
+``training.models.detr.export_onnx.export_student_onnx``. Both also leave ``model.pt`` (the fused
+state dict) and ``model.json`` whose torch builder is ``training.export:build_from_bundle``.
+
+Exporter: ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript, torch's default).
+It emits opset 18 and converts down to 17; the graphs come out static and free of Shape /
+ConstantOfShape / Expand plumbing that the TorchScript exporter leaves around ``grid_sample``
+and sized nearest upsampling. Every export is checked on the spot (onnx_check.py): the ONNX
+checker, every op in TensorRT 10's ONNX parser list, every shape static, and ONNX Runtime
+against torch on a random frame (max abs <= 1e-3).
+
+Without ``--checkpoint`` the weights are random (a loud warning says so): enough for benchmarks
+and for checking the graphs, useless for detection.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from training.onnx_check import TRT_OPS_FILE, check_graph, export_onnx
+from video_perception.bundle import load_bundle, write_model_json
+
+OPSET = 17
+BUILDER = 'training.export:build_from_bundle'
+
+
+class StreamNetGraphs(nn.Module):
+    """The two deployment graphs of a StreamNet with flat tensor signatures (bundle.py).
+
+    ``encode(image) -> (f0, f1, f2)``; ``forecast(f0, f1, f2, f0_h1, f1_h1, f2_h1, ...)`` with the
+    history newest first -> predictions [1, A, 5 + C]. The torch backend calls these directly.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.history_frames = int(model.history_frames)
+
+    def encode(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        return tuple(self.model.encode(image))
+
+    def forecast(self, *feats: torch.Tensor) -> torch.Tensor:
+        levels = len(feats) // (1 + self.history_frames)
+        current = feats[:levels]
+        history = [feats[levels * (k + 1):levels * (k + 2)] for k in range(self.history_frames)]
+        return self.model.forecast(current, history)
+
+
+class _Role(nn.Module):
+    """Exposes one method of StreamNetGraphs as ``forward`` for torch.onnx.export."""
+
+    def __init__(self, graphs: StreamNetGraphs, role: str):
+        super().__init__()
+        self.graphs, self.role = graphs, role
+
+    def forward(self, *args):
+        return getattr(self.graphs, self.role)(*args)
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise ValueError(f'--size {text!r}: expected HxW, e.g. 600x960') from None
+    if h <= 0 or w <= 0 or h % 32 or w % 32:
+        # ceil-division at each stride-2 conv makes any even size work, but a multiple of 32
+        # keeps anchors aligned with the letterbox (YOLOX check_exp_value does the same).
+        raise ValueError(f'--size {text}: height and width must be positive multiples of 32')
+    return h, w
+
+
+def _git_revision() -> str:
+    try:
+        return subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True, text=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__)),
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ''
+
+
+def _read_checkpoint(path: Optional[str]):
+    """(weights or None, training config dict, metrics) from an engine checkpoint or state dict."""
+    if not path:
+        return None, {}, {}
+    from training.engine.checkpoint import load_checkpoint, model_weights_from
+    state = load_checkpoint(path)
+    return model_weights_from(state), state.get('config') or {}, state.get('metrics') or {}
+
+
+def _streamnet_names():
+    from training.models.streamnet import zoo
+    return zoo
+
+
+def _build_streamnet(variant: str, num_classes: int, model_kwargs: Dict) -> nn.Module:
+    zoo = _streamnet_names()
+    kwargs = {k: (tuple(tuple(g) if isinstance(g, list) else g for g in v)
+                  if isinstance(v, list) else v) for k, v in (model_kwargs or {}).items()}
+    if 'long_groups' in kwargs:   # JSON turns ((3, (5, 10, 21)),) into nested lists
+        kwargs['long_groups'] = tuple((int(n), tuple(int(c) for c in ch))
+                                      for n, ch in kwargs['long_groups'])
+    return zoo.MODELS[variant](num_classes=num_classes, **kwargs)
+
+
+def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
+                     checkpoint: Optional[str] = None, check: bool = True,
+                     seed: int = 0) -> Dict:
+    """Export a StreamNet variant to ``out``; returns the check report (max abs per graph)."""
+    from training.models.streamnet.blocks import fuse_repconv
+    zoo = _streamnet_names()
+    weights, train_cfg, metrics = _read_checkpoint(checkpoint)
+    classes = list(train_cfg.get('class_names') or zoo.ARGOVERSE_CLASSES)
+    model_kwargs = dict(train_cfg.get('model_kwargs') or {})
+    model = _build_streamnet(variant, len(classes), model_kwargs)
+    if weights is not None:
+        try:
+            model.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:
+            lines = str(exc).splitlines()
+            raise ValueError(f'--checkpoint {checkpoint}: weights do not fit {variant}: '
+                             f'{lines[min(1, len(lines) - 1)].strip()}') from None
+    h, w = size or tuple(train_cfg.get('input_size') or zoo.make_config(variant).input_size)
+    model.eval()
+    fuse_repconv(model)
+    graphs = StreamNetGraphs(model).eval()
+    n = graphs.history_frames
+    specs = model.buffered_feature_specs(h, w)
+    names = [name for name, _ in specs]
+    hist_names = [f'{name}_h{k}' for k in range(1, n + 1) for name in names]
+    os.makedirs(out, exist_ok=True)
+
+    gen = torch.Generator().manual_seed(seed)
+    frames = [torch.rand(1, 3, h, w, generator=gen) * 255 for _ in range(1 + n)]
+    with torch.no_grad():
+        encoded = [graphs.encode(f) for f in frames]          # realistic history features
+    for (name, shape), feat in zip(specs, encoded[0]):
+        if tuple(feat.shape) != tuple(shape):
+            raise RuntimeError(f'encoder output {name}: shape {tuple(feat.shape)}, model says '
+                               f'{shape}')
+    forecast_inputs = [t for feats in encoded for t in feats]
+    enc_path, fc_path = os.path.join(out, 'encoder.onnx'), os.path.join(out, 'forecast.onnx')
+    export_onnx(_Role(graphs, 'encode'), (frames[0],), enc_path, ['image'], names, OPSET)
+    export_onnx(_Role(graphs, 'forecast'), tuple(forecast_inputs), fc_path, names + hist_names,
+                ['predictions'], OPSET)
+    torch.save(graphs.state_dict(), os.path.join(out, 'model.pt'))
+    meta = {
+        'family': 'streamnet', 'variant': variant,
+        'input': {'height': h, 'width': w, 'pixel_format': 'bgr', 'scale': 1.0,
+                  'mean': [0.0, 0.0, 0.0], 'std': [1.0, 1.0, 1.0], 'letterbox': 'top_left',
+                  'pad_value': 114},
+        'classes': classes,
+        'graphs': {'encoder': 'encoder.onnx', 'forecast': 'forecast.onnx'},
+        'output': {'kind': 'yolox', 'strides': list(model.strides)},
+        'history': {'frames': n, 'step': int(model.cfg.history_step),
+                    'features': [{'name': nm, 'shape': list(shape)} for nm, shape in specs]},
+        'torch': {'state_dict': 'model.pt', 'builder': BUILDER, 'fused_repconv': True,
+                  'model_kwargs': model_kwargs},
+        'provenance': {'config': train_cfg, 'git': _git_revision(),
+                       'data': train_cfg.get('data_dir', ''), 'metrics': metrics,
+                       'checkpoint': os.path.abspath(checkpoint) if checkpoint else None,
+                       'random_weights': weights is None, 'exporter': 'torch.onnx dynamo',
+                       'opset': OPSET},
+    }
+    write_model_json(out, meta)
+    report = {}
+    if check:
+        with torch.no_grad():
+            fc_ref = graphs.forecast(*forecast_inputs)
+        report['encoder'] = check_graph(enc_path, {'image': frames[0]},
+                                        dict(zip(names, encoded[0])))
+        report['forecast'] = check_graph(fc_path, dict(zip(names + hist_names, forecast_inputs)),
+                                         {'predictions': fc_ref})
+    return report
+
+
+class V2IGraph(nn.Module):
+    """A DETR-family student with the graph's signature: image -> (pred_logits, pred_boxes)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor):
+        return self.model.forward_export(image)
+
+
+# DETR's input convention (torchvision ImageNet normalisation of RGB in [0, 1]).
+V2I_INPUT = {'pixel_format': 'rgb', 'scale': 1.0 / 255, 'mean': [0.485, 0.456, 0.406],
+             'std': [0.229, 0.224, 0.225], 'letterbox': 'top_left', 'pad_value': 0}
+
+
+def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
+               checkpoint: Optional[str] = None, check: bool = True) -> Dict:
+    """V2I students: ``student.onnx`` through the DETR family's exporter, plus model.json."""
+    from training.models.detr import zoo as detr_zoo
+    from training.models.detr.export_onnx import export_student_onnx
+    if variant not in getattr(detr_zoo, 'STUDENTS', ()):
+        raise ValueError(f'export: {variant} is not a student (only students are exported; '
+                         f'expected one of {", ".join(detr_zoo.STUDENTS)})')
+    weights, train_cfg, metrics = _read_checkpoint(checkpoint)
+    classes = list(train_cfg.get('class_names') or ['lesion'])
+    model = detr_zoo.build(variant, len(classes), **(train_cfg.get('model_kwargs') or {}))
+    if weights is not None:
+        try:
+            model.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f'--checkpoint {checkpoint}: weights do not fit {variant}: '
+                             f'{str(exc).splitlines()[0]}') from None
+    h, w = size or tuple(train_cfg.get('input_size') or (512, 512))
+    os.makedirs(out, exist_ok=True)
+    graph = V2IGraph(model.eval()).eval()
+    result = export_student_onnx(model, h, w, os.path.join(out, 'student.onnx'), opset=OPSET,
+                                 check=check, trt_ops_json=TRT_OPS_FILE)
+    torch.save(graph.state_dict(), os.path.join(out, 'model.pt'))
+    write_model_json(out, {
+        'family': 'v2i', 'variant': variant,
+        'input': {'height': h, 'width': w, **V2I_INPUT},
+        'classes': classes, 'graphs': {'student': 'student.onnx'},
+        'output': {'kind': result['output_kind'], 'num_queries': result['num_queries']},
+        'torch': {'state_dict': 'model.pt', 'builder': BUILDER,
+                  'model_kwargs': train_cfg.get('model_kwargs') or {}},
+        'provenance': {'config': train_cfg, 'git': _git_revision(),
+                       'data': train_cfg.get('data_dir', ''), 'metrics': metrics,
+                       'checkpoint': os.path.abspath(checkpoint) if checkpoint else None,
+                       'random_weights': weights is None,
+                       'exporter': 'torch.onnx torchscript (H7 export_student_onnx)',
+                       'opset': OPSET}})
+    if not check:
+        return {}
+    # H7's exporter checked ONNX Runtime and the ops; static shapes are checked here, with
+    # the same on-the-spot comparison as the StreamNet graphs.
+    image = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits, boxes = graph(image)
+    return {'student': check_graph(os.path.join(out, 'student.onnx'), {'image': image},
+                                   {'pred_logits': logits, 'pred_boxes': boxes},
+                                   static_intermediates=False)}
+
+
+def family_of(name: str) -> str:
+    zoo = _streamnet_names()
+    if name in zoo.STREAMNET_CONFIGS:
+        return 'streamnet'
+    try:
+        from training.models.detr import zoo as detr_zoo
+        if name in detr_zoo.MODELS:
+            return 'v2i'
+        detr_names = list(detr_zoo.MODELS)
+    except ImportError:
+        detr_names = []
+    raise ValueError(f'export: unknown model {name!r}; expected one of '
+                     f'{", ".join(list(zoo.STREAMNET_CONFIGS) + detr_names)}')
+
+
+def build_from_bundle(bundle) -> nn.Module:
+    """The torch twin of a bundle's graphs, rebuilt from model.json (weights loaded too).
+
+    StreamNet: a ``StreamNetGraphs`` (encode / forecast with the graphs' flat signatures),
+    RepConv fused like the exported model.pt. V2I: the DETR family's own builder.
+    """
+    torch_meta = bundle.raw.get('torch') or {}
+    if bundle.family == 'v2i':
+        from training.models.detr import zoo as detr_zoo
+        graph = V2IGraph(detr_zoo.build(bundle.variant, len(bundle.classes),
+                                        **(torch_meta.get('model_kwargs') or {}))).eval()
+        if bundle.torch_state_dict and os.path.isfile(bundle.torch_state_dict):
+            graph.load_state_dict(torch.load(bundle.torch_state_dict, map_location='cpu',
+                                             weights_only=True))
+        return graph
+    from training.models.streamnet.blocks import fuse_repconv
+    model = _build_streamnet(bundle.variant, len(bundle.classes),
+                             torch_meta.get('model_kwargs') or {}).eval()
+    if torch_meta.get('fused_repconv', True):
+        fuse_repconv(model)
+    graphs = StreamNetGraphs(model).eval()
+    if bundle.torch_state_dict and os.path.isfile(bundle.torch_state_dict):
+        graphs.load_state_dict(torch.load(bundle.torch_state_dict, map_location='cpu',
+                                          weights_only=True))
+    return graphs
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog='video-perception export',
+                                     description='export a model bundle (ONNX + model.json)')
+    parser.add_argument('name', help='model variant, e.g. streamnet_tiny, streamnet_s, detr_tiny')
+    parser.add_argument('--checkpoint', help='training checkpoint or state dict (EMA preferred)')
+    parser.add_argument('--size', help='network input HxW, e.g. 600x960 (default: the model\'s)')
+    parser.add_argument('--out', required=True, help='bundle directory to write')
+    parser.add_argument('--no-check', action='store_true',
+                        help='skip the ONNX Runtime / operator / static-shape checks')
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        size = parse_size(args.size) if args.size else None
+        family = family_of(args.name)
+        if not args.checkpoint:
+            print('=' * 78 + f'\nWARNING: no --checkpoint: exporting {args.name} with RANDOM '
+                  'weights.\nThe bundle is good for benchmarks and graph checks only; it will '
+                  'not detect anything.\n' + '=' * 78, file=sys.stderr)
+        export = export_streamnet if family == 'streamnet' else export_v2i
+        report = export(args.name, args.out, size=size, checkpoint=args.checkpoint,
+                        check=not args.no_check)
+        load_bundle(args.out)   # what the nodes will do: fails loudly if the bundle is bad
+    except (ValueError, OSError) as exc:
+        print(f'video-perception export: {str(exc).splitlines()[0]}', file=sys.stderr)
+        return 2
+    for role, r in report.items():
+        print(f'{role}: {r["nodes"]} nodes, opset {r["opset"]}, TensorRT ops ok, static I/O '
+              f'({r["unresolved"]} intermediate shapes unresolved), onnxruntime vs torch max '
+              f'abs {r["max_abs"]:.2e}')
+    print(f'wrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

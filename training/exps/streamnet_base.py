@@ -1,0 +1,193 @@
+"""What every StreamNet-family experiment shares: its config fields and its engine hooks.
+
+Not an experiment itself (it defines no ``Exp``); the files beside it subclass ``StreamNetExp``
+and set fields. Three kinds of run, chosen by the config:
+
+* StreamNet (``model`` = streamnet_*): frames [t, t-1, .., t-N] -> losses against GT(t+1) with
+  TAL support GT(t); evaluated by offline sAP_1 (output of t against GT of t+1, spec §8.1).
+* StreamNet distilled (``teacher_model`` set): the frozen still teacher sees frame t+1 and its
+  logits and boxes are added to the losses (spec §5). The teacher is not part of the trained
+  model, so it never enters the optimizer, the EMA, DDP or a checkpoint.
+* still detector (``model`` = still_teacher_* / yolox_*): frame t+1 with its own GT; COCO AP.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.engine.config import TrainConfig
+from training.engine.exp import BaseExp
+from training.streamnet_data import StreamNetBatcher, StreamNetClips
+
+# The CPU-sized still teacher for synthetic runs: yolox_s's config at width 0.125, with DFP.
+TINY_TEACHER = dict(depth=0.33, width=0.125, dfp=True)
+
+
+@dataclasses.dataclass
+class StreamNetExpConfig(TrainConfig):
+    # ---- model ------------------------------------------------------------------------------
+    model: str = 'streamnet_tiny'     # a zoo name (training/models/streamnet/zoo.py)
+    history_frames: int = -1          # N; -1 = the model's own (3); 0 = no long path
+    still_tiny: bool = False          # still model: use TINY_TEACHER overrides (CPU runs)
+    # ---- data -------------------------------------------------------------------------------
+    train_json: str = 'runs/data/synth_driving_train/dataset.json'
+    val_json: str = 'runs/data/synth_driving_val/dataset.json'
+    input_size: Tuple[int, int] = (192, 320)   # (height, width), letterboxed top-left
+    multiscale_range: Tuple[int, int] = (0, 0)  # s range: size (16 int(a s), 16 s); 0 = off
+    multiscale_every: int = 10
+    flip_prob: float = 0.5
+    max_labels: int = 50
+    # ---- distillation -----------------------------------------------------------------------
+    teacher_model: str = ''           # '' = no distillation, else a still zoo name
+    teacher_checkpoint: str = ''      # trained still teacher (required with teacher_model)
+    kd_weight: float = -1.0           # < 0: the model's own (S 0.2, M 0.4, L 0.1)
+    # ---- evaluation -------------------------------------------------------------------------
+    eval_conf: float = 0.01
+    eval_nms: float = 0.65
+    eval_batch: int = 8
+
+    def check(self) -> None:
+        if self.teacher_model and not self.teacher_checkpoint:
+            raise ValueError('config: teacher_model needs teacher_checkpoint (train the still '
+                             'teacher first)')
+        if self.input_size[0] % 32 or self.input_size[1] % 32:
+            raise ValueError(f'config: input_size {self.input_size} must be multiples of 32')
+
+
+def model_kwargs(cfg: StreamNetExpConfig) -> Dict:
+    """zoo overrides that make the configured model (N history frames, tiny still, KD)."""
+    from training.models.streamnet import zoo
+    base = zoo.make_config(cfg.model)
+    kwargs: Dict = {}
+    if isinstance(base, zoo.StreamNetConfig):
+        if cfg.history_frames >= 0 and cfg.history_frames != base.history_frames:
+            if cfg.history_frames == 0:
+                kwargs['long_groups'] = ()
+            elif len(base.long_groups) == 1:
+                kwargs['long_groups'] = ((cfg.history_frames, base.long_groups[0][1]),)
+            else:
+                raise ValueError(f'history_frames={cfg.history_frames}: {cfg.model} groups its '
+                                 f'history convs; only 0 or {base.history_frames} is defined')
+        if cfg.kd_weight >= 0:
+            kwargs['kd_weight'] = cfg.kd_weight
+    elif cfg.still_tiny:
+        kwargs.update(TINY_TEACHER)
+    return kwargs
+
+
+class StreamNetExp(BaseExp):
+    config = StreamNetExpConfig()
+    best_metric = 'sAP1'
+
+    def __init__(self, cfg=None):
+        super().__init__(cfg)
+        self.teacher: Optional[nn.Module] = None
+        self._class_names = None
+
+    @property
+    def is_still(self) -> bool:
+        return not self.cfg.model.startswith('streamnet')
+
+    @property
+    def history(self) -> int:
+        if self.is_still:
+            return 0
+        from training.models.streamnet import zoo
+        n = self.cfg.history_frames
+        return zoo.make_config(self.cfg.model).history_frames if n < 0 else n
+
+    def _num_classes(self) -> int:
+        return len(self._classes())
+
+    def _classes(self):
+        if self._class_names is None:
+            from video_perception.dataset import load_video_dataset
+            ds = load_video_dataset(self.cfg.train_json, validate=False)
+            self._class_names = [ds.categories[c]['name'] for c in sorted(ds.categories)]
+        return self._class_names
+
+    # ---- model --------------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        from training.models.streamnet import zoo
+        model = zoo.MODELS[self.cfg.model](num_classes=self._num_classes(),
+                                           **model_kwargs(self.cfg))
+        if self.cfg.teacher_model:
+            from training.engine.checkpoint import load_checkpoint, model_weights_from
+            from training.models.streamnet.model import freeze
+            extra = TINY_TEACHER if self.cfg.teacher_model == 'yolox_s' else {}
+            teacher = zoo.MODELS[self.cfg.teacher_model](num_classes=self._num_classes(),
+                                                         **extra)
+            state = load_checkpoint(self.cfg.teacher_checkpoint)
+            teacher.load_state_dict(model_weights_from(state), strict=True)
+            self.teacher = freeze(teacher)
+        return model
+
+    def export_meta(self) -> Dict:
+        return {'class_names': list(self._classes()), 'model_kwargs': model_kwargs(self.cfg),
+                'data_dir': self.cfg.train_json}
+
+    # ---- data ---------------------------------------------------------------------------------
+    def build_datasets(self):
+        c = self.cfg
+        train = StreamNetClips(c.train_json, c.input_size, self.history, flip_prob=c.flip_prob,
+                               max_labels=c.max_labels, seed=c.seed)
+        val = StreamNetClips(c.val_json, c.input_size, self.history, flip_prob=0.0,
+                             max_labels=c.max_labels, seed=c.seed, class_ids=train.class_ids)
+        self._class_names = train.class_names
+        iters = len(train) // c.batch_size
+        self.batcher = StreamNetBatcher(c.input_size, c.multiscale_range, c.multiscale_every,
+                                        c.seed, fixed_from_step=(c.max_epoch - 1) * iters)
+        return train, val
+
+    def preprocess(self, batch, step: int, device: torch.device):
+        return self.batcher(batch, step, device)
+
+    # ---- losses -------------------------------------------------------------------------------
+    def compute_losses(self, model: nn.Module, batch) -> Dict[str, torch.Tensor]:
+        if self.is_still:
+            return model(batch['future'], batch['targets'])
+        teacher_out = None
+        if self.teacher is not None:
+            teacher = self.teacher.to(batch['future'].device)
+            with torch.no_grad():
+                teacher_out = teacher.teacher_outputs(batch['future'])
+        return model(batch['frames'], None, batch['targets'], batch['support'], teacher_out)
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def build_evaluator(self, val_dataset):
+        from video_perception.eval.kstep import evaluate_kstep, evaluate_offline
+        from video_perception.eval.results import Results, load_ground_truth
+        from video_perception.postprocess import decode_yolox
+        gt = load_ground_truth(self.cfg.val_json)
+        cat_ids = val_dataset.class_ids
+        cfg = self.cfg
+
+        @torch.no_grad()
+        def evaluate(model: nn.Module) -> Dict[str, float]:
+            device = next(model.parameters()).device
+            dets: Dict[int, np.ndarray] = {}
+            loader = torch.utils.data.DataLoader(val_dataset, batch_size=cfg.eval_batch,
+                                                 num_workers=0)
+            for batch in loader:
+                key = 'future' if self.is_still else 'frames'
+                preds = model(batch[key].to(device).float()).cpu().numpy()   # [B, A, 5+C]
+                ids = batch['target_id' if self.is_still else 'image_id'].tolist()
+                for pred, iid, r in zip(preds, ids, batch['scale'].tolist()):
+                    d = decode_yolox(pred, cfg.eval_conf, cfg.eval_nms, 100)
+                    xyxy = np.asarray(d.boxes_xyxy, dtype=np.float64).reshape(-1, 4) / r
+                    rows = np.zeros((len(xyxy), 6))
+                    rows[:, :2], rows[:, 2:4] = xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]
+                    rows[:, 4] = d.scores
+                    rows[:, 5] = [cat_ids[int(c)] for c in d.class_ids]
+                    dets[int(iid)] = rows
+            results = Results({i: None for i in dets}, dets)
+            if self.is_still:
+                stats = evaluate_offline(gt, results).stats
+                return {'AP': stats['AP'], 'AP50': stats['AP50'], 'sAP1': stats['AP']}
+            stats = evaluate_kstep(gt, results, 1)[0].stats
+            return {'sAP1': stats['AP'], 'sAP1_50': stats['AP50']}
+        return evaluate

@@ -1,0 +1,69 @@
+"""``video-perception train EXP [key=value ...]``: train or distil a model from an experiment.
+
+Runbook::
+
+    # one process (CPU, or the GPU when there is one); data from `video-perception synth`
+    video-perception train streamnet_tiny_synth \
+        train_json=runs/data/synth_driving_train/dataset.json max_epoch=4
+    # resume the last checkpoint of the run (runs/<exp>/last.pt)
+    video-perception train streamnet_tiny_synth resume=auto
+    # 4 GPUs on one machine (NCCL); on CPU the same command uses gloo
+    torchrun --nproc_per_node=4 -m training.train streamnet_s_argoverse batch_size=16
+    # two machines: add --nnodes=2 --node_rank=R --rdzv-endpoint=HOST:PORT to torchrun
+    # show the resolved config and exit
+    video-perception train streamnet_tiny_synth --print-config
+
+EXP is a file name in training/exps/ (without .py) or a path to an experiment file. Every field
+of the experiment's config can be overridden with key=value (cast to the field's type).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from typing import List, Optional
+
+from training.engine.config import apply_overrides, check_config, format_config
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='video-perception train', description=__doc__.split('\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, add_help=True)
+    parser.add_argument('exp', help='experiment name in training/exps/ or a path to a .py file')
+    parser.add_argument('overrides', nargs='*', metavar='key=value',
+                        help='config overrides, e.g. max_epoch=2 batch_size=8 resume=auto')
+    parser.add_argument('--print-config', action='store_true',
+                        help='print the resolved config and exit')
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = get_args_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    # Imported late: `--help` should not pay for torch.
+    from training.engine.exp import exp_name_of, load_exp
+    from training.engine.trainer import train
+    try:
+        exp_cls = load_exp(args.exp)
+        cfg = apply_overrides(exp_cls.config, args.overrides)
+        if not cfg.exp_name:
+            cfg = dataclasses.replace(cfg, exp_name=exp_name_of(args.exp))
+        check_config(cfg)
+        if args.print_config:
+            print(format_config(cfg))
+            return 0
+        result = train(exp_cls(cfg))
+    except (ValueError, KeyError, FileNotFoundError, FloatingPointError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f'video-perception train: {msg}', file=sys.stderr)
+        return 2
+    if os.environ.get('RANK', '0') == '0' and result is not None:
+        print(json.dumps({'step': result['step'], 'run_dir': result['run_dir'],
+                          'metrics': result['metrics']}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
