@@ -1,0 +1,182 @@
+"""What every V2I experiment shares: config fields and engine hooks (v2i_detr.md §5).
+
+Not an experiment itself (it defines no ``Exp``). Two kinds of run, chosen by ``model``:
+
+* teacher (``v2i_teacher_*``): stage 1, T-frame clips -> Deformable DETR + MSI on the key frame.
+* student (``detr_*``, ``deformable_detr_*``, ``sam_detr_*``): the key frame only; with
+  ``teacher_model`` + ``teacher_checkpoint`` set it is distilled (stage 2: L_det + 1 L_TFD +
+  5 L_CQD, ``use_tfd`` / ``use_cqd`` for the ablation) from the frozen teacher, which stays
+  outside the trained module (not in the optimizer, EMA, DDP or checkpoints).
+
+Recipe defaults (spec §5.1 [paper] + [infer]): AdamW lr 1e-4, backbone 1e-5, lr x 0.1 for
+sampling offsets and reference points, weight decay 1e-4, grad clip 0.1, 12 epochs with the lr
+dropped x 0.1 at epoch 10, batch 16, T = 3 causal clips {t-2, t-1, t}; no EMA, no AMP (the DETR
+recipes use neither).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Optional, Tuple
+
+import torch
+from torch import nn
+
+from training.engine.config import TrainConfig
+from training.engine.exp import BaseExp, to_device
+from training.v2i_data import V2IClips, collate_v2i
+from training.v2i_distill import DistillConfig, V2IDistiller, build_criterion, teacher_losses
+
+
+@dataclasses.dataclass
+class V2IExpConfig(TrainConfig):
+    # ---- model ------------------------------------------------------------------------------
+    model: str = 'deformable_detr_tiny'   # a detr zoo name (training/models/detr/zoo.py)
+    dropout: float = -1.0                 # < 0: the model's own (0.1)
+    # ---- data -------------------------------------------------------------------------------
+    train_json: str = 'runs/v2i_data/synth_lesion_train/dataset.json'
+    val_json: str = 'runs/v2i_data/synth_lesion_val/dataset.json'
+    test_json: str = 'runs/v2i_data/synth_lesion_test/dataset.json'
+    train_videos: Tuple[str, ...] = ()    # video names; () = all videos of the file
+    val_videos: Tuple[str, ...] = ()
+    test_videos: Tuple[str, ...] = ()
+    input_size: Tuple[int, int] = (512, 512)  # (height, width), aspect kept, top-left
+    clip_len: int = 3                     # T
+    clip_stride: int = 1
+    clip_mode: str = 'causal'             # 'causal' {t-2s, t-s, t} (default) or 'centred'
+    flip_prob: float = 0.5
+    scale_min: float = 1.0                # per-clip random down-scale in [scale_min, 1]
+    # ---- distillation (students only) -------------------------------------------------------
+    teacher_model: str = ''               # '' = undistilled student
+    teacher_checkpoint: str = ''
+    use_tfd: bool = True
+    use_cqd: bool = True
+    tfd_weight: float = 1.0
+    cqd_weight: float = 5.0
+    tfd_sigma: str = 'ttfnet'
+    tfd_box_norm: bool = False
+    cqd_source: str = 'embeddings'
+    cqd_masked: bool = True
+    cqd_all_layers: bool = False
+    # ---- evaluation -------------------------------------------------------------------------
+    eval_score_thr: float = 0.5
+    eval_batch: int = 4
+    # ---- recipe defaults --------------------------------------------------------------------
+    optimizer: str = 'adamw'
+    lr: float = 1e-4
+    lr_backbone: float = 1e-5
+    weight_decay: float = 1e-4
+    grad_clip: float = 0.1
+    scheduler: str = 'step'
+    lr_drop_epochs: Tuple[int, ...] = (10,)
+    warmup_epochs: float = 0.0
+    max_epoch: int = 12
+    batch_size: int = 16
+    ema: bool = False
+    amp: bool = False
+
+    def check(self) -> None:
+        if self.teacher_model and not self.teacher_checkpoint:
+            raise ValueError('config: teacher_model needs teacher_checkpoint (train the teacher '
+                             'first: stage 1)')
+        if self.teacher_model and self.model.startswith('v2i_teacher'):
+            raise ValueError('config: a teacher is not distilled; teacher_model is for students')
+        if self.clip_mode not in ('causal', 'centred'):
+            raise ValueError(f"config: clip_mode {self.clip_mode!r}: expected causal or centred")
+        if not 0 < self.scale_min <= 1:
+            raise ValueError(f'config: scale_min {self.scale_min}: expected in (0, 1]')
+        DistillConfig(tfd_sigma=self.tfd_sigma, tfd_weight=self.tfd_weight,
+                      cqd_weight=self.cqd_weight).check()
+
+
+def model_kwargs(cfg: V2IExpConfig) -> Dict:
+    """zoo overrides of the configured model (JSON-able: they go into the checkpoint)."""
+    return {'dropout': cfg.dropout} if cfg.dropout >= 0 else {}
+
+
+def build_named(name: str, num_classes: int, cfg: V2IExpConfig) -> nn.Module:
+    from training.models.detr import zoo
+    kwargs = model_kwargs(cfg)
+    if name.startswith('v2i_teacher') and cfg.clip_len != 3:
+        from training.models.detr.msi import MSIConfig
+        kwargs['msi'] = MSIConfig(num_frames=cfg.clip_len, nhead=4 if 'tiny' in name else 8)
+    model = zoo.build(name, num_classes, **kwargs)
+    if name.startswith('v2i_teacher'):
+        # the teacher decodes the key frame: last of a causal clip, middle of a centred one
+        key = -1 if cfg.clip_mode == 'causal' else cfg.clip_len // 2
+        model.teacher_cfg = dataclasses.replace(model.teacher_cfg, key_frame=key)
+    return model
+
+
+class V2IExp(BaseExp):
+    config = V2IExpConfig()
+    best_metric = 'AP'
+
+    def __init__(self, cfg=None):
+        super().__init__(cfg)
+        self.distiller: Optional[V2IDistiller] = None
+        self._datasets: Dict[str, V2IClips] = {}
+
+    @property
+    def is_teacher(self) -> bool:
+        return self.cfg.model.startswith('v2i_teacher')
+
+    # ---- data ---------------------------------------------------------------------------------
+    def dataset(self, split: str) -> V2IClips:
+        """The 'train', 'val' or 'test' split (val/test: no augmentation)."""
+        if split not in self._datasets:
+            c = self.cfg
+            train = split == 'train'
+            classes = None if train else self.dataset('train').class_ids
+            self._datasets[split] = V2IClips(
+                getattr(c, f'{split}_json'), c.input_size, c.clip_len, c.clip_stride,
+                c.clip_mode, list(getattr(c, f'{split}_videos')) or None,
+                flip_prob=c.flip_prob if train else 0.0,
+                scale_range=(c.scale_min, 1.0) if train else (1.0, 1.0), seed=c.seed,
+                class_ids=classes)
+        return self._datasets[split]
+
+    def build_datasets(self):
+        return self.dataset('train'), self.dataset('val')
+
+    def collate(self, samples):
+        return collate_v2i(samples)
+
+    def preprocess(self, batch, step: int, device: torch.device):
+        batch = to_device(batch, device)
+        batch['step'] = step
+        return batch
+
+    # ---- model --------------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        c = self.cfg
+        n = len(self.dataset('train').class_ids)
+        model = build_named(c.model, n, c)
+        criterion = build_criterion(model, n)
+        if self.is_teacher:
+            self.criterion = criterion
+            return model
+        teacher = None
+        if c.teacher_model and (c.use_tfd or c.use_cqd):
+            from training.engine.checkpoint import load_checkpoint, model_weights_from
+            teacher = build_named(c.teacher_model, n, c)
+            state = model_weights_from(load_checkpoint(c.teacher_checkpoint))
+            teacher.load_state_dict(state, strict=True)
+        self.distiller = V2IDistiller(teacher, criterion, DistillConfig(
+            c.use_tfd, c.use_cqd, c.tfd_weight, c.cqd_weight, c.tfd_sigma, c.tfd_box_norm,
+            c.cqd_source, c.cqd_masked, c.cqd_all_layers, c.seed))
+        return model
+
+    def compute_losses(self, model: nn.Module, batch) -> Dict[str, torch.Tensor]:
+        if self.is_teacher:
+            return teacher_losses(model, self.criterion, batch)
+        return self.distiller(model, batch, batch.get('step', 0))
+
+    def export_meta(self) -> Dict:
+        return {'class_names': list(self.dataset('train').class_names),
+                'model_kwargs': model_kwargs(self.cfg), 'data_dir': self.cfg.train_json}
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def build_evaluator(self, val_dataset):
+        from training.v2i_eval import make_evaluator
+        return make_evaluator(val_dataset, self.is_teacher, self.cfg.eval_score_thr,
+                              self.cfg.eval_batch)

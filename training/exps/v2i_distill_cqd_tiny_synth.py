@@ -1,0 +1,12 @@
+"""Ablation: CQD only (L_det + 5 L_CQD), synthetic lesion benchmark::
+
+    video-perception train v2i_distill_cqd_tiny_synth
+"""
+import dataclasses
+
+from training.exps.v2i_base import V2IExp
+from training.exps.v2i_distill_tiny_synth import Exp as Full
+
+
+class Exp(V2IExp):
+    config = dataclasses.replace(Full.config, use_tfd=False, use_cqd=True)

@@ -1,0 +1,21 @@
+"""Stage 1 on real endoscopy video (../shared/data/vocalfolds, class 'pathology'): train on
+patient1/seq1, test on patient1/seq2. seq1 is also the validation split (the sample has no
+third sequence), so the F1 threshold carried to seq2 is chosen on training frames, never on
+seq2. Frames 512x512 fitted into 128x128 (tiny, CPU)::
+
+    video-perception convert labelmap ../shared/data/vocalfolds runs/v2i_data/vocalfolds \\
+        --class-value 4 --class-name pathology --fps 25
+    video-perception train v2i_teacher_tiny_vocalfolds
+"""
+from training.exps.v2i_base import V2IExp, V2IExpConfig
+
+DATA = 'runs/v2i_data/vocalfolds/dataset.json'
+TINY_VOCALFOLDS = dict(
+    train_json=DATA, val_json=DATA, test_json=DATA, train_videos=('patient1/seq1',),
+    val_videos=('patient1/seq1',), test_videos=('patient1/seq2',),
+    input_size=(128, 128), batch_size=4, num_workers=1, max_epoch=20, lr=2e-4,
+    lr_backbone=2e-4, lr_drop_epochs=(16,), eval_every=20, log_every=10, flip_prob=0.5)
+
+
+class Exp(V2IExp):
+    config = V2IExpConfig(model='v2i_teacher_tiny', **TINY_VOCALFOLDS)
