@@ -34,12 +34,12 @@ def box_centre(dets):
 def detector_factory(request, tmp_path_factory):
     roots = {}
 
-    def make(step=1, letterbox='top_left', **kw):
-        key = (step, letterbox)
+    def make(step=1, letterbox='top_left', frames=2, **kw):
+        key = (step, letterbox, frames)
         if key not in roots:
             roots[key] = tiny_bundles.make_streamnet_bundle(
-                str(tmp_path_factory.mktemp(f'sn{step}{letterbox}')), frames=2, step=step,
-                letterbox=letterbox)
+                str(tmp_path_factory.mktemp(f'sn{step}{letterbox}{frames}')), frames=frames,
+                step=step, letterbox=letterbox)
         return load_detector(roots[key], request.param, BackendOptions(threads=1),
                              log=lambda s: None, **kw)
     return make
@@ -60,6 +60,15 @@ def test_forecast_is_next_frames_box_in_original_pixels(detector_factory, letter
         assert out[i].class_ids.tolist() == [0]
         assert out[i].scores[0] == pytest.approx(0.95 * 0.95, abs=1e-4)
     assert det.buffer_fill == 1.0 and det.resets == 0
+
+
+def test_no_history_model_forecasts_from_the_current_frame_alone(detector_factory):
+    # the N = 0 ablation: an empty buffer, a forecast graph with no history inputs
+    det = detector_factory(frames=0)
+    assert det.buffer.nbytes() == 0 and det.buffer_fill == 1.0
+    for i in range(4):
+        out = det.detect(frame_with_square(i), i * PERIOD)
+        np.testing.assert_allclose(box_centre(out), centre_of(frame_with_square(i)), atol=0.5)
 
 
 def test_step_two_reads_t_minus_two(detector_factory):

@@ -90,6 +90,14 @@ def test_check_graph_rejects_unsupported_ops_dynamic_shapes_and_mismatch(tmp_pat
     assert check_graph(str(tmp_path / 'ok.onnx'), {'x': x}, {'y': x.relu()})['max_abs'] == 0
     with pytest.raises(ExportCheckError, match='differs from torch'):
         check_graph(str(tmp_path / 'ok.onnx'), {'x': x}, {'y': x.relu() + 0.01})
+    # pixel-valued outputs: 1.5e-3 off a value of 300 is within fp32 noise (allclose rtol 1e-5),
+    # 1.5e-3 off a value of 0.5 is not
+    big = torch.full((1, 3), 300.0)
+    assert check_graph(str(tmp_path / 'ok.onnx'), {'x': big}, {'y': big + 1.5e-3})['max_abs'] \
+        == pytest.approx(1.5e-3, rel=0.05)
+    half = torch.full((1, 3), 0.5)
+    with pytest.raises(ExportCheckError, match='differs from torch'):
+        check_graph(str(tmp_path / 'ok.onnx'), {'x': half}, {'y': half + 1.5e-3})
     _tiny_onnx(tmp_path / 'neg.onnx', op='NegativeLogLikelihoodLoss')
     with pytest.raises(ExportCheckError):
         check_graph(str(tmp_path / 'neg.onnx'), {'x': x}, {'y': x})

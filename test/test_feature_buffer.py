@@ -55,8 +55,13 @@ def test_reset_and_bad_features():
         buf.push({'f': np.ones(3, np.float32)})
     with pytest.raises(ValueError, match='missing feature "f"'):
         buf.push({'g': np.ones(2, np.float32)})
-    with pytest.raises(ValueError, match='must be >= 1'):
-        FeatureBuffer({'f': (2,)}, 0, 1)
+    with pytest.raises(ValueError, match='must be >= 0'):
+        FeatureBuffer({'f': (2,)}, -1, 1)
+    with pytest.raises(ValueError, match='>= 1'):
+        FeatureBuffer({'f': (2,)}, 2, 0)
+    none = FeatureBuffer({'f': (2,)}, 0, 1)        # N = 0: holds nothing, gives nothing
+    none.push({'f': np.ones(2, np.float32)})
+    assert none.history_inputs() == {} and none.nbytes() == 0 and none.fill == 1.0
 
 
 def test_stamp_monitor():

@@ -25,13 +25,15 @@ class FeatureBuffer:
 
     Args:
         shapes: feature name -> shape of one frame's tensor (e.g. ``{'f3': (1, 21, 48, 80)}``).
-        frames: N, the history length the forecast graph reads.
+        frames: N, the history length the forecast graph reads; 0 for a model without history
+            (the N = 0 ablation), whose buffer holds nothing and gives no history inputs.
         step: dt in frames between two history entries.
     """
 
     def __init__(self, shapes: Dict[str, Sequence[int]], frames: int, step: int = 1):
-        if frames < 1 or step < 1:
-            raise ValueError(f'feature buffer: frames ({frames}) and step ({step}) must be >= 1')
+        if frames < 0 or step < 1:
+            raise ValueError(f'feature buffer: frames ({frames}) must be >= 0 and step ({step}) '
+                             '>= 1')
         self.frames, self.step = int(frames), int(step)
         self.capacity = self.frames * self.step
         self.names = list(shapes)
@@ -48,6 +50,8 @@ class FeatureBuffer:
     @property
     def fill(self) -> float:
         """Fraction of the slots holding real frames (start-up copies do not count)."""
+        if not self.capacity:
+            return 1.0
         return min(self.pushed, self.capacity) / self.capacity
 
     def reset(self) -> None:
@@ -72,12 +76,14 @@ class FeatureBuffer:
     def push(self, features: Dict[str, np.ndarray]) -> None:
         """Store frame t's features (copied in place; the caller may reuse its arrays)."""
         self._check(features)
+        self.pushed += 1
+        if not self.capacity:
+            return
         if self.empty:
             self.prime(features)
         self.head = (self.head + 1) % self.capacity
         for n in self.names:
             np.copyto(self.storage[n][self.head], features[n])
-        self.pushed += 1
 
     def slot(self, k: int) -> int:
         """Slot of history entry k (1 = t-dt, ..., N = t-N*dt), read before frame t is pushed."""
@@ -88,6 +94,8 @@ class FeatureBuffer:
 
         Call before pushing frame t; an empty buffer must be primed first.
         """
+        if not self.capacity:
+            return {}
         if self.empty:
             raise RuntimeError('feature buffer is empty: prime() it with the first frame')
         out = {}
