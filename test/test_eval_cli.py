@@ -99,8 +99,8 @@ def test_mp4_round_trip_and_render(tmp_path):
     assert count_mp4_frames(tmp_path / 'a.mp4') == 7
     gt_json = make_gt([5], [0.0])
     for im in gt_json['images']:
-        cv2.imwrite(str(tmp_path / im['file_name'].replace('/', '_')), np.zeros((200, 200, 3),
-                                                                               np.uint8))
+        cv2.imwrite(str(tmp_path / im['file_name'].replace('/', '_')),
+                    np.zeros((200, 200, 3), np.uint8))
         im['file_name'] = im['file_name'].replace('/', '_')
     outputs = [(im['id'], im['timestamp']) for im in gt_json['images']]
     res = load_results(results_json(gt_json, outputs))

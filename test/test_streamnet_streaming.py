@@ -82,6 +82,7 @@ def test_repconv_fused_equals_unfused():
     x = torch.randn(2, 6, 9, 7)
     with torch.no_grad():
         ref = layer(x)
+
         # Independent reference: BN(conv3x3) + BN(conv1x1) with eps 1e-3, then SiLU.
         def bn(y, m):
             return ((y - m.running_mean[:, None, None]) / torch.sqrt(m.running_var + 1e-3)

@@ -254,5 +254,5 @@ def test_unstamped_sources_fall_back_to_now(tmp_path):
     cv2.imwrite(str(tmp_path / 'frame7.png'), next(sim_frames(8, 4)))
     source = open_source(tmp_path)
     msg = _message(next(source.frames()), source, _args(stamps='source'), now_ns=123)
-    assert (msg.header.stamp.to_ns(), msg.header.frame_id, msg.encoding) == (123, 'camera',
-                                                                            'bgr8')
+    assert (msg.header.stamp.to_ns(), msg.header.frame_id, msg.encoding) == \
+        (123, 'camera', 'bgr8')

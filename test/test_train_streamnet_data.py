@@ -118,6 +118,6 @@ def test_multiscale_resizes_frames_and_labels_together():
                                           mode='bilinear', align_corners=False)
     assert torch.equal(out['frames'], ref)
     sx, sy = w / 128, h / 64
-    assert torch.allclose(out['targets'][0, 0], torch.tensor([1, 64 * sx, 32 * sy, 20 * sx,
-                                                               10 * sy]))
+    assert torch.allclose(out['targets'][0, 0],
+                          torch.tensor([1, 64 * sx, 32 * sy, 20 * sx, 10 * sy]))
     assert multiscale_size(5, 0, (64, 128), (0, 0)) == (64, 128)

@@ -6,7 +6,8 @@ Not random nets: each graph computes something a test can predict without runnin
   (``fa`` [1, 2, 1, 1], network-input pixels) and their mass (``fb`` [1, 1, 1, 1]). The forecast
   extrapolates linearly from the most recent history entry: centre(t+1) = 2 * centre(t) -
   centre(t-1), a 20 x 20 box of class 0 with score 0.9025 (objectness 0.95 x class 0.95); three
-  more anchors score 0. With no history (N = 0) the box stays at centre(t). A buffer read in the wrong order (t-2 for t-1) or never updated gives a
+  more anchors score 0. With no history (N = 0) the box stays at centre(t). A buffer read in
+  the wrong order (t-2 for t-1) or never updated gives a
   different centre, so the test sees it.
 * V2I ``tiny_box``: the student outputs, for query 0, the bounding box of the bright pixels
   (normalised cxcywh) with class 0 confident; queries 1..2 are no-object.

@@ -33,7 +33,8 @@ A bundle is a directory::
 
 Graph signatures (static shapes, batch 1, float32):
 
-* ``encoder.onnx``: input ``image`` [1, 3, H, W] -> outputs named as ``history.features`` (in order).
+* ``encoder.onnx``: input ``image`` [1, 3, H, W] -> outputs named as ``history.features``
+  (in order).
 * ``forecast.onnx``: inputs are the current frame's features (names as in ``history.features``),
   then for k = 1..N (k = 1 is the most recent past frame) ``{name}_h{k}`` for each feature;
   output ``predictions``: kind ``yolox`` -> [1, A, 5 + C] with (cx, cy, w, h) in network-input
