@@ -12,23 +12,19 @@ import numpy as np
 from demo_steps import LESION_THR, SCORE_THR_AP, ClipSpec, DemoError, run_tool
 
 
-def _arrivals(c: ClipSpec, cams: dict) -> dict:
-    """When each published stamp went on the wire, as seen from the recorder.
+def _published(c: ClipSpec, cams: dict, times_file: pathlib.Path) -> dict:
+    """When each stamp went on the wire: the publisher's own CLOCK_MONOTONIC (``publish
+    --times``), the clock the recorder's arrival times use on this machine.
 
-    The recorder's own callback can run late (it decodes every image in Python while the node
-    decodes the same frame in its process), so a frame's callback time is an upper bound of its
-    publish time. The publisher paces frames by their stamps, so publish = a + b * stamp; b comes
-    from a least-squares fit and a from the lower envelope (the least delayed frame), which also
-    places the frames the recorder missed (best effort).
+    Without that file, the recorder's callback times, which run late when the recorder is busy
+    decoding images, are an upper bound: the latency then reads low.
     """
+    from video_perception.tools.publish import read_times
+    if times_file.is_file():
+        return read_times(times_file)
     if not cams:
         raise DemoError(f'{c.name}: the recorder received no camera frame over DDS')
-    seen = {s: cams[s] for s in c.stamps_ns if s in cams}
-    x = np.array(list(seen), np.float64) / 1e9
-    t = np.array(list(seen.values()), np.float64)
-    b = np.polyfit(x, t, 1)[0] if len(seen) >= 2 else 1.0
-    a = float(np.min(t - b * x))
-    return {s: a + b * s / 1e9 for s in c.stamps_ns}
+    return dict(cams)
 
 
 def _latency(values_s) -> dict:
@@ -43,9 +39,9 @@ def live_report(c: ClipSpec, seen: dict, out: pathlib.Path) -> dict:
     from video_perception.eval.results import Results, save_results
     from video_perception.replay import matching, outputs, scoring
     d = out / 'live' / c.name
-    arrive = _arrivals(c, seen['cams'])
+    arrive = _published(c, seen['cams'], out / 'live' / c.name / 'publish_times.txt')
     index = {s: k for k, s in enumerate(c.stamps_ns)}
-    dets = [x for x in seen['dets'] if x[1] in index]
+    dets = [x for x in seen['dets'] if x[1] in index and x[1] in arrive]
     lat = [t - arrive[s] for t, s, _ in dets]
     summary = {'frames': len(c.stamps_ns), 'dropped': len(c.stamps_ns) - len(dets),
                'outputs_unmatched': len(seen['dets']) - len(dets), **_latency(lat),

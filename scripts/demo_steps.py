@@ -285,7 +285,8 @@ def live_run(clips, out: pathlib.Path, env, procs: Procs) -> dict:
             print(f'demo: live  {c.name:<10} {len(c.stamps_ns)} frames at {c.fps:.0f} Hz '
                   f'-> {c.executable}', flush=True)
             run_tool(['publish', c.source, '--topic', f'{c.ns}/image', '--rate', f'{c.fps:.3f}',
-                      '--stamps', 'source', '--wait-subscribers', 10], env,
+                      '--stamps', 'source', '--wait-subscribers', 10,
+                      '--times', root / c.name / 'publish_times.txt'], env,
                      f'publish {c.name}', timeout=300, log=root / c.name / 'publish.log')
             _settle(rec, c.name, len(c.stamps_ns), nodes[c.name])
         time.sleep(1.2)  # one more /diagnostics period

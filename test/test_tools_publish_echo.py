@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from video_perception import msgs
@@ -46,11 +47,18 @@ def test_publish_sim_to_echo(ros_domain):
     assert all('frame_id=simcam 64x48 rgb8 step=192 bytes=9216' in line for line in lines)
 
 
-def test_publish_real_bag_keeps_source_stamps(ros_domain, shared_data):
+def test_publish_real_bag_keeps_source_stamps(ros_domain, shared_data, tmp_path):
+    from video_perception.tools.publish import read_times
     echo = _echo('/replay', '--count', '3', '--timeout', '30', '--json', '--qos', 'default')
     pub = _publish(str(shared_data / 'rosbag2_images_real' / 'images.bag'), '--topic',
-                   '/replay', '--stamps', 'source', '--rate', '20', '--wait-subscribers', '15')
+                   '/replay', '--stamps', 'source', '--rate', '20', '--wait-subscribers', '15',
+                   '--times', str(tmp_path / 'times.txt'))
     assert pub.returncode == 0, pub.stderr
+    # --times: the bag's stamps, paced at 20 Hz on this machine's monotonic clock
+    times = read_times(tmp_path / 'times.txt')
+    assert list(times)[:3] == [0, 1_000_000_000, 2_000_000_000]
+    gaps = np.diff(list(times.values()))
+    assert (gaps > 0.05 * 0.8).all() and times[0] < time.monotonic()
     out, err = echo.communicate(timeout=40)
     assert echo.returncode == 0, err
     import json

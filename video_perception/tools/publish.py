@@ -14,6 +14,7 @@ simulator) fall back to now(). Runs over the transport ``make_transport`` picks,
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Iterator, Optional
 
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--stamps', choices=('now', 'source'), default='now')
     p.add_argument('--bag-topic', default=None, help='image topic of a bag with several')
     p.add_argument('--qos', choices=('default', 'sensor'), default='default')
+    p.add_argument('--times', default=None, metavar='FILE',
+                   help='write one line per message: header stamp (ns) and CLOCK_MONOTONIC (ns) '
+                        'just before publishing, for end-to-end latency on this machine')
     p.add_argument('--wait-subscribers', type=float, default=2.0, metavar='S',
                    help='wait up to S s for a subscriber before the first frame')
     return p
@@ -95,6 +99,26 @@ def _message(frame: SourceFrame, source, args, now_ns: int):
     return encode_frame(frame.load(), args.encoding or 'bgr8', args.compressed, header)
 
 
+def _write_times(path: str, times) -> None:
+    """'stamp_ns monotonic_ns' lines, written whole or not at all."""
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write('# header_stamp_ns monotonic_ns (CLOCK_MONOTONIC just before publish)\n')
+        f.writelines(f'{s} {t}\n' for s, t in times)
+    os.replace(tmp, path)
+
+
+def read_times(path) -> dict:
+    """``--times`` file -> {header stamp ns: publish time in seconds of time.monotonic()}."""
+    out = {}
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            if line.strip() and not line.startswith('#'):
+                s, t = line.split()
+                out.setdefault(int(s), int(t) / 1e9)
+    return out
+
+
 def run(args, transport) -> int:
     log = transport.logger.info
     qos = QOS_SENSOR_DATA if args.qos == 'sensor' else QOS_DEFAULT
@@ -103,6 +127,7 @@ def run(args, transport) -> int:
     pub = None
     period = 1.0 / args.rate if args.rate > 0 else 0.0
     sent, start = 0, None
+    times = []                                # (header stamp ns, monotonic ns at publish)
     for frame in _frames(source, args.loop):
         if args.count is not None and sent >= args.count:
             break
@@ -118,6 +143,8 @@ def run(args, transport) -> int:
             start = time.monotonic()
             if not (args.stamps == 'source' and source.stamped):
                 msg.header.stamp = msgs.Time.from_ns(transport.now_ns())  # after the wait
+        if args.times:
+            times.append((msg.header.stamp.to_ns(), time.monotonic_ns()))
         pub.publish(msg)
         sent += 1
         if period:
@@ -127,6 +154,8 @@ def run(args, transport) -> int:
     if sent == 0:
         raise ValueError(f"source '{args.source}': nothing to publish")
     log(f'published {sent} message(s) on {args.topic}')
+    if args.times:
+        _write_times(args.times, times)
     # give reliable readers time to fetch the last samples before the participant goes away
     time.sleep(0.3)
     return 0
