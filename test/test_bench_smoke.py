@@ -119,7 +119,7 @@ def test_flop_counter_counts_a_conv_and_a_linear_like_the_formula():
 @pytest.mark.slow
 def test_quick_report_tables_are_consistent(tmp_path):
     text = run_bench(tmp_path, timeout=1200)
-    peak = float(re.search(r'\*\*Peak: best ([\d.]+) GFLOP/s\*\*', text).group(1))
+    peak = float(re.search(r'\*\*Peak: best ([\d.]+)\s+GFLOP/s\*\*', text).group(1))
     bests = [float(x) for x in re.findall(r'\d+\^3: best ([\d.]+),', text)]
     assert len(bests) == 4 and peak == pytest.approx(max(bests), abs=0.051)
     rows = [r for r in table_after(text, '## 2.') if r['backend'] != 'tensorrt']
