@@ -6,35 +6,19 @@ seeing the whole batch, so no implementation could match there. Dropout is off f
 reason (each rank draws its own masks). Everything else (sampler order, augmentation, weight
 decay, Nesterov momentum, EMA, the warm-up schedule across an epoch boundary) must agree.
 """
-import os
-import pathlib
-import subprocess
 import sys
 
 import pytest
 import torch
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _env():
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
-    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
-        env.pop(k, None)
-    return env
-
-
-def _run(args, timeout=240):
-    proc = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+from engine_subprocess import REPO, run_ok
 
 
 def _ddp_vs_single(tmp_path, overrides):
     common = ['toy_mlp', 'dropout=0', 'progress=false', 'batch_size=8'] + overrides
-    _run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
-          '-m', 'training.train'] + common + [f'output_dir={tmp_path / "ddp"}'])
-    _run([sys.executable, '-m', 'training.train'] + common + [f'output_dir={tmp_path / "one"}'])
+    run_ok([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+            '-m', 'training.train'] + common + [f'output_dir={tmp_path / "ddp"}'])
+    run_ok([sys.executable, '-m', 'training.train'] + common + [f'output_dir={tmp_path / "one"}'])
     ddp = torch.load(tmp_path / 'ddp' / 'toy_mlp' / 'last.pt', weights_only=True)
     one = torch.load(tmp_path / 'one' / 'toy_mlp' / 'last.pt', weights_only=True)
     assert ddp['world_size'] == 2 and one['world_size'] == 1

@@ -5,8 +5,6 @@ step 10 (mid-epoch 1, two steps past the epoch boundary), with three further ste
 the resumed run must redo them with the same data order, augmentation noise, dropout masks, lr,
 EMA and momentum, and end bit-identical.
 """
-import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -15,21 +13,14 @@ import time
 import pytest
 import torch
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+from engine_subprocess import REPO, child_env
 COMMON = ['toy_mlp', 'max_epoch=3', 'checkpoint_every=5', 'dropout=0.2', 'aug_noise=0.1',
           'progress=false', 'num_workers=0']
 
 
-def _env():
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
-    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
-        env.pop(k, None)
-    return env
-
-
 def _train(args):
     return subprocess.Popen([sys.executable, '-m', 'training.train'] + COMMON + args, cwd=REPO,
-                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
 

@@ -162,7 +162,6 @@ def test_publish_encodings_match_opencv(encoding, code):
 
 def test_publish_compressed_decodes_with_opencv():
     import cv2
-    import numpy as np
     from video_perception.sources import sim_frames
     from video_perception.tools.publish import encode_frame
     frame = next(sim_frames(16, 8))
@@ -225,7 +224,6 @@ def _args(**kw):
 def test_bag_messages_pass_through_or_reencode(tmp_path):
     """A CompressedImage of a bag goes out byte for byte unless a re-encode is asked for."""
     import cv2
-    import numpy as np
     from rosbags.rosbag2 import Reader
     from video_perception import bagio
     from video_perception.sources import open_source, sim_frames

@@ -7,9 +7,6 @@ flip augmentation, AdamW with the DETR lr groups, grad clipping 0.1 and the step
 Dropout is 0 (each DDP rank draws its own masks otherwise); the models have no BatchNorm
 statistics (frozen BN, GroupNorm), so DDP can match one process.
 """
-import os
-import pathlib
-import subprocess
 import sys
 
 import pytest
@@ -17,20 +14,7 @@ import torch
 
 from v2i_train_fixtures import write_tiny_video
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _env():
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1')
-    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'):
-        env.pop(k, None)
-    return env
-
-
-def _run(args, timeout=300):
-    proc = subprocess.run(args, cwd=REPO, env=_env(), capture_output=True, text=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+from engine_subprocess import REPO, run_ok
 
 
 @pytest.fixture(scope='module')
@@ -64,9 +48,9 @@ def _initial_student():
 def test_v2i_distill_ddp_two_ranks_equal_one_process(setup):
     root, common = setup
     run = common + ['max_steps=3']
-    _run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
-          '-m', 'training.train'] + run + [f'output_dir={root / "ddp"}'])
-    _run([sys.executable, '-m', 'training.train'] + run + [f'output_dir={root / "one"}'])
+    run_ok([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
+            '-m', 'training.train'] + run + [f'output_dir={root / "ddp"}'])
+    run_ok([sys.executable, '-m', 'training.train'] + run + [f'output_dir={root / "one"}'])
     ddp = _load(root / 'ddp' / 'v2i_distill_tiny_synth' / 'last.pt')
     one = _load(root / 'one' / 'v2i_distill_tiny_synth' / 'last.pt')
     assert ddp['world_size'] == 2 and one['world_size'] == 1 and ddp['step'] == one['step'] == 3
@@ -92,12 +76,12 @@ def test_v2i_distill_resume_continues_exactly(setup):
     root, common = setup
     straight = root / 'straight'
     split = root / 'split'
-    _run([sys.executable, '-m', 'training.train'] + common
-         + ['max_steps=4', f'output_dir={straight}'])
-    _run([sys.executable, '-m', 'training.train'] + common
-         + ['max_steps=3', f'output_dir={split}'])                # stops mid-epoch 1
-    _run([sys.executable, '-m', 'training.train'] + common
-         + ['max_steps=4', 'resume=auto', f'output_dir={split}'])
+    run_ok([sys.executable, '-m', 'training.train'] + common
+           + ['max_steps=4', f'output_dir={straight}'])
+    run_ok([sys.executable, '-m', 'training.train'] + common
+           + ['max_steps=3', f'output_dir={split}'])                # stops mid-epoch 1
+    run_ok([sys.executable, '-m', 'training.train'] + common
+           + ['max_steps=4', 'resume=auto', f'output_dir={split}'])
     a = _load(straight / 'v2i_distill_tiny_synth' / 'last.pt')
     b = _load(split / 'v2i_distill_tiny_synth' / 'last.pt')
     assert a['step'] == b['step'] == 4
