@@ -36,7 +36,7 @@ def _latency(values_s) -> dict:
 def live_report(c: ClipSpec, seen: dict, out: pathlib.Path) -> dict:
     """Scores what the recorder saw with the replay's own scoring; writes OUT/live/<clip>/."""
     from video_perception.eval.report import write_report
-    from video_perception.eval.results import Results, save_results
+    from video_perception.eval.results import Results, result_rows, save_results
     from video_perception.replay import matching, outputs, scoring
     d = out / 'live' / c.name
     arrive = _published(c, seen['cams'], out / 'live' / c.name / 'publish_times.txt')
@@ -60,12 +60,9 @@ def live_report(c: ClipSpec, seen: dict, out: pathlib.Path) -> dict:
         iid = match.frame_to_image.get(index[s])
         if iid is None:
             continue
-        arr = np.zeros((len(rows), 6))
-        for j, (x1, y1, x2, y2, cls, score) in enumerate(rows):
-            k = int(cls) if str(cls).isdigit() else names.index(cls)
-            arr[j] = (x1, y1, x2 - x1, y2 - y1, score, cat_ids[k])
+        cls = [int(r[4]) if str(r[4]).isdigit() else names.index(r[4]) for r in rows]
         res_out[iid] = gt.timestamp(iid) + dt   # finish on the dataset's clock
-        res_dets[iid] = arr
+        res_dets[iid] = result_rows([r[:4] for r in rows], [r[5] for r in rows], cls, cat_ids)
     results = Results(res_out, res_dets)
     gt_used = matching.restrict_gt(gt, match.videos, match.frame_to_image.values())
     info = {'source': str(c.source), 'model': str(c.bundle), 'latency': 'live (DDS)',
@@ -74,8 +71,7 @@ def live_report(c: ClipSpec, seen: dict, out: pathlib.Path) -> dict:
     report, coco, latencies, sap_k = scoring.score(gt_used, results, 'centroid', LESION_THR,
                                                    lesion=c.lesion, **info)
     save_results(d / 'results.json', results)
-    write_report(d / 'report.json', report)
-    (d / 'report.md').write_text(scoring.report_markdown(report))
+    write_report(d / 'report.json', report)  # and report.md beside it
     outputs.write_plots(d / 'plots', coco, latencies, sap_k, 1.0 / c.fps)
     _render_streaming_view(c, gt_used, results, d / 'streaming_view')
     summary.update(_from_report(report), report=str(d / 'report.json'))
@@ -94,16 +90,14 @@ def _render_streaming_view(c: ClipSpec, gt, results, folder: pathlib.Path) -> No
 
 
 def _from_report(report: dict) -> dict:
-    """The table's numbers, taken from a report JSON (replay's or the live one)."""
-    off = report.get('offline') or {}
-    les = report.get('lesion') or {}
-    lat = report.get('latency_s') or {}
-    return {'streaming_AP': report.get('AP'), 'offline_AP': off.get('AP'),
-            'lesion_F1': les.get('f1'),
-            'latency_median_ms': 1000 * lat['median'] if 'median' in lat else None,
-            'latency_p95_ms': 1000 * lat['p95'] if 'p95' in lat else None,
-            'frames': (report.get('replay') or {}).get('frames'),
-            'dropped': (report.get('replay') or {}).get('dropped')}
+    """The table's numbers, taken from a report JSON (replay's or the live one) by the
+    registered metrics' headlines (``eval.metrics``)."""
+    from video_perception.eval.metrics import headline
+    h = headline(report)
+    info = report.get('replay') or {}
+    return {'streaming_AP': h['AP'], 'offline_AP': h['offline_AP'], 'lesion_F1': h['lesion_F1'],
+            'latency_median_ms': h['latency_median_ms'], 'latency_p95_ms': h['latency_p95_ms'],
+            'frames': info.get('frames'), 'dropped': info.get('dropped')}
 
 
 def replay_run(c: ClipSpec, out: pathlib.Path, env) -> dict:
@@ -133,11 +127,6 @@ def replay_run(c: ClipSpec, out: pathlib.Path, env) -> dict:
     return summary
 
 
-def _pct(v) -> str:
-    return '-' if v is None or (isinstance(v, float) and (math.isnan(v) or v < 0)) \
-        else f'{100 * v:.1f}'
-
-
 def _ms(v) -> str:
     return '-' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:.1f}'
 
@@ -148,7 +137,8 @@ def _f1(v) -> str:
 
 def format_cells(clip: str, run: str, s: dict) -> list[str]:
     """One table row from a summary dict (numbers as in the report JSONs)."""
-    return [clip, run, _pct(s.get('streaming_AP')), _pct(s.get('offline_AP')),
+    from video_perception.eval.metrics import fmt_percent
+    return [clip, run, fmt_percent(s.get('streaming_AP')), fmt_percent(s.get('offline_AP')),
             _f1(s.get('lesion_F1')), _ms(s.get('latency_median_ms')),
             _ms(s.get('latency_p95_ms')), f"{s.get('dropped')}/{s.get('frames')}"]
 

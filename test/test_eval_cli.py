@@ -8,7 +8,7 @@ import pytest
 
 from test_eval_streaming import bdd_case, make_gt, results_json
 from video_perception.cli import main as top_main
-from video_perception.eval.cli import main
+from video_perception.tools.evaluate import main
 from video_perception.eval.results import load_ground_truth, load_results
 from video_perception.eval.video import count_mp4_frames, render_clip, write_mp4
 

@@ -32,7 +32,7 @@ from training.models.detr.postprocess import postprocess
 from training.v2i_data import V2IClips, collate_v2i
 from video_perception.eval.coco_ap import evaluate_coco
 from video_perception.eval.lesion import frames_from, lesion_metrics
-from video_perception.eval.results import load_ground_truth
+from video_perception.eval.results import load_ground_truth, result_rows
 
 
 def ground_truth_of(dataset: V2IClips):
@@ -65,12 +65,9 @@ def predict(model: nn.Module, dataset: V2IClips, video: bool, batch_size: int = 
         res = postprocess(out['pred_logits'].float().cpu(), out['pred_boxes'].float().cpu(),
                           kind, sizes, top_k)
         for r, t in zip(res, batch['targets']):
-            xyxy = r['boxes'].numpy().astype(np.float64) / t['scale']
-            rows = np.zeros((len(xyxy), 6))
-            rows[:, :2], rows[:, 2:4] = xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]
-            rows[:, 4] = r['scores'].numpy()
-            rows[:, 5] = [dataset.class_ids[int(c)] for c in r['labels']]
-            dets[int(t['image_id'])] = rows
+            dets[int(t['image_id'])] = result_rows(r['boxes'].numpy(), r['scores'].numpy(),
+                                                   r['labels'].numpy(), dataset.class_ids,
+                                                   t['scale'])
     model.train(was)
     return dets
 

@@ -14,7 +14,7 @@ SUBCOMMANDS = {
     'echo': ('video_perception.tools.echo', 'print messages received on a topic'),
     'replay': ('video_perception.tools.replay',
                'replay a bag/folder/video/dataset through a model bundle as on the vehicle'),
-    'evaluate': ('video_perception.eval.cli',
+    'evaluate': ('video_perception.tools.evaluate',
                  'score results: COCO AP, streaming AP, K-step sAP, lesion F1'),
     'build-engine': ('video_perception.tools.build_engine',
                      'build (and cache) the TensorRT engine of a bundle before driving'),

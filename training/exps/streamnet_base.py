@@ -160,7 +160,7 @@ class StreamNetExp(BaseExp):
     # ---- evaluation ---------------------------------------------------------------------------
     def build_evaluator(self, val_dataset):
         from video_perception.eval.kstep import evaluate_kstep, evaluate_offline
-        from video_perception.eval.results import Results, load_ground_truth
+        from video_perception.eval.results import Results, load_ground_truth, result_rows
         from video_perception.postprocess import decode_yolox
         gt = load_ground_truth(self.cfg.val_json)
         cat_ids = val_dataset.class_ids
@@ -178,12 +178,7 @@ class StreamNetExp(BaseExp):
                 ids = batch['target_id' if self.is_still else 'image_id'].tolist()
                 for pred, iid, r in zip(preds, ids, batch['scale'].tolist()):
                     d = decode_yolox(pred, cfg.eval_conf, cfg.eval_nms, 100)
-                    xyxy = np.asarray(d.boxes_xyxy, dtype=np.float64).reshape(-1, 4) / r
-                    rows = np.zeros((len(xyxy), 6))
-                    rows[:, :2], rows[:, 2:4] = xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]
-                    rows[:, 4] = d.scores
-                    rows[:, 5] = [cat_ids[int(c)] for c in d.class_ids]
-                    dets[int(iid)] = rows
+                    dets[int(iid)] = result_rows(d.boxes_xyxy, d.scores, d.class_ids, cat_ids, r)
             results = Results({i: None for i in dets}, dets)
             if self.is_still:
                 stats = evaluate_offline(gt, results).stats

@@ -14,9 +14,8 @@ import math
 import pathlib
 
 from video_perception.eval.coco_ap import STAT_KEYS, CocoResult
+from video_perception.eval.metrics import TABLES, table_rows
 from video_perception.eval.results import write_json_atomic
-
-TABLE_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl')
 
 
 def build_report(mode: str, coco: CocoResult | None, **extra) -> dict:
@@ -29,47 +28,17 @@ def build_report(mode: str, coco: CocoResult | None, **extra) -> dict:
     return report
 
 
-def _fmt(value, percent: bool = False) -> str:
-    if value is None:
-        return '-'
-    if isinstance(value, float):
-        if math.isnan(value):
-            return 'nan'
-        if percent:
-            return '-' if value < 0 else f'{100 * value:.1f}'
-        return f'{value:.4g}'
-    return str(value)
+def markdown(header, rows) -> str:
+    """A markdown table: ``header`` cells, then one line per row; numbers right-aligned."""
+    lines = ['| ' + ' | '.join(header) + ' |', '|---|' + '---:|' * (len(header) - 1)]
+    return '\n'.join(lines + ['| ' + ' | '.join(map(str, r)) + ' |' for r in rows])
 
 
 def markdown_table(report: dict) -> str:
-    """A markdown summary: AP numbers in percent, then the mode's extra numbers."""
-    lines = []
-    if 'AP' in report:
-        keys = list(TABLE_KEYS)
-        lines += ['| mode | ' + ' | '.join(keys) + ' |',
-                  '|---|' + '---:|' * len(keys),
-                  f"| {report['mode']} | "
-                  + ' | '.join(_fmt(report[k], True) for k in keys) + ' |', '']
-    rows = []
-    for key in ('k', 'n_images', 'n_dropped_outputs', 'in_time', 'mean_lag_frames',
-                'n_missing'):
-        if key in report:
-            rows.append((key, _fmt(report[key])))
-    lat = report.get('latency_s')
-    if lat and lat.get('n'):
-        for key in ('median', 'p95', 'max', 'mean'):
-            rows.append((f'latency {key} (ms)', f'{1000 * lat[key]:.1f}'))
-    les = report.get('lesion')
-    if les:
-        rows.append(('lesion protocol', f"{les['protocol']} @ score >= {les['threshold']:g}"))
-        for key in ('precision', 'recall', 'f1', 'f2'):
-            rows.append((f'lesion {key}', f'{les[key]:.4f}'))
-        rows.append(('lesion best F1', f"{les['best_f1']:.4f} @ {les['best_f1_threshold']:.4g}"))
-    for k, ap in (report.get('sap_k') or {}).items():
-        rows.append((f'sAP_{k}', _fmt(ap, True)))
-    if rows:
-        lines += ['| quantity | value |', '|---|---:|'] + [f'| {a} | {b} |' for a, b in rows]
-    return '\n'.join(lines).rstrip() + '\n'
+    """The report for people: the AP table (percent), the quantity table and, for a replay, its
+    counts; each row is the one its registered metric writes (``metrics.METRICS``)."""
+    tables = [markdown(TABLES[name], rows) for name, rows in table_rows(report).items() if rows]
+    return '\n\n'.join(tables) + '\n'
 
 
 def _json_safe(value):

@@ -208,6 +208,24 @@ def load_results(source) -> Results:
     return Results(outputs, dets)
 
 
+def result_rows(boxes_xyxy, scores, class_indices, cat_ids, scale: float = 1.0) -> np.ndarray:
+    """Detections of one image -> its [N, 6] result rows (x, y, w, h, score, category_id).
+
+    Args:
+        boxes_xyxy: [N, 4] (x1, y1, x2, y2) in the pixels of an image ``scale`` times the original
+        scores: [N]
+        class_indices: [N] indices into ``cat_ids`` (a model's class list)
+        cat_ids: class index -> COCO category id of the ground truth
+        scale: the boxes are divided by it (in float64) to give original pixels
+    """
+    boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4) / scale
+    rows = np.zeros((len(boxes), 6))
+    rows[:, :2], rows[:, 2:4] = boxes[:, :2], boxes[:, 2:] - boxes[:, :2]
+    rows[:, 4] = np.asarray(scores, np.float64).reshape(-1)
+    rows[:, 5] = [cat_ids[int(c)] for c in np.asarray(class_indices).reshape(-1)]
+    return rows
+
+
 def results_to_json(results: Results) -> dict:
     """The canonical JSON object of ``results`` (the inverse of ``load_results``)."""
     outputs = [{'input_image_id': int(k), 'finish_time': t} for k, t in results.outputs.items()]

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from video_perception import msgs
-from video_perception.eval.results import Results
+from video_perception.eval.results import Results, result_rows
 from video_perception.replay.engine import OutputRecord, ReplayRun, latest_outputs
 
 TOPIC_DETECTIONS = '/detections'
@@ -49,16 +49,6 @@ class BagOutput:
                               rec.bag_ns)
 
 
-def dets_to_rows(dets, cat_ids: list[int]) -> np.ndarray:
-    """Detections (xyxy, class index) -> [N, 6] rows (x, y, w, h, score, category_id)."""
-    boxes = np.asarray(dets.boxes_xyxy, np.float64).reshape(-1, 4)
-    rows = np.zeros((len(boxes), 6))
-    rows[:, :2], rows[:, 2:4] = boxes[:, :2], boxes[:, 2:] - boxes[:, :2]
-    rows[:, 4] = dets.scores
-    rows[:, 5] = [cat_ids[int(c)] for c in dets.class_ids]
-    return rows
-
-
 def build_results(run: ReplayRun, cat_ids: list[int], frame_to_image: Optional[dict] = None,
                   gt=None) -> tuple[Results, int]:
     """The results file of a run: one output per processed frame that has an id.
@@ -81,7 +71,8 @@ def build_results(run: ReplayRun, cat_ids: list[int], frame_to_image: Optional[d
             iid = ids[o.index] if ids[o.index] is not None else o.index
             finish = o.finish_ns / 1e9
         outputs[int(iid)] = float(finish)
-        dets[int(iid)] = dets_to_rows(o.dets, cat_ids)
+        dets[int(iid)] = result_rows(o.dets.boxes_xyxy, o.dets.scores, o.dets.class_ids,
+                                     cat_ids)
     return Results(outputs, dets), left_out
 
 
@@ -124,8 +115,10 @@ def _caption(image: np.ndarray, text: str) -> np.ndarray:
 
 
 def summary_rows(run: ReplayRun, report: Optional[dict]) -> list[tuple[str, str]]:
-    """(quantity, value) rows of the end-of-run table."""
+    """(quantity, value) rows of the end-of-run table: the run's counts and latency, then each
+    registered metric's brief rows (``eval.metrics``)."""
     from video_perception.eval.latency import latency_stats
+    from video_perception.eval.metrics import brief_rows, latency_rows
     lat = latency_stats([o.latency_s for o in run.outputs])
     delay = latency_stats([o.delay_s for o in run.outputs])
     rows = [('frames', str(len(run.frames))), ('processed', str(len(run.outputs))),
@@ -133,27 +126,9 @@ def summary_rows(run: ReplayRun, report: Optional[dict]) -> list[tuple[str, str]
     if run.bad:
         rows.append(('bad frames', str(run.bad)))
     if lat['n']:
-        rows += [('latency median (ms)', f"{1000 * lat['median']:.1f}"),
-                 ('latency p95 (ms)', f"{1000 * lat['p95']:.1f}"),
-                 ('frame to output median (ms)', f"{1000 * delay['median']:.1f}")]
-    if report is not None:
-        rows += [('streaming AP', _pct(report.get('AP'))),
-                 ('offline AP', _pct((report.get('offline') or {}).get('AP')))]
-        for k, v in (report.get('sap_k') or {}).items():
-            rows.append((f'sAP_{k}', _pct(v)))
-        les = report.get('lesion')
-        if les:
-            rows.append((f"lesion F1 ({les['protocol']} @ {les['threshold']:g})",
-                         f"{les['f1']:.4f}"))
-    return rows
-
-
-def _pct(v) -> str:
-    return '-' if v is None or (isinstance(v, float) and (v != v or v < 0)) else f'{100 * v:.1f}'
-
-
-def table(rows) -> str:
-    return '\n'.join(['| quantity | value |', '|---|---:|'] + [f'| {a} | {b} |' for a, b in rows])
+        rows += latency_rows(lat, ('median', 'p95'))
+        rows.append(('frame to output median (ms)', f"{1000 * delay['median']:.1f}"))
+    return rows + (brief_rows(report) if report is not None else [])
 
 
 def write_plots(report_dir: pathlib.Path, coco, latencies_s, sap_k: Optional[dict],

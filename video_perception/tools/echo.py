@@ -17,7 +17,7 @@ import sys
 import time
 
 from video_perception import msgs
-from video_perception.tools._cli import OneLineArgumentParser, ros_tool_main
+from video_perception.tools.cli_common import OneLineArgumentParser, ros_tool_main
 from video_perception.transport.base import QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA
 
 QOS_CHOICES = {'sensor': QOS_SENSOR_DATA, 'default': QOS_DEFAULT, 'latched': QOS_LATCHED}

@@ -22,7 +22,7 @@ import numpy as np
 
 from video_perception import msgs
 from video_perception.sources import open_source, SourceFrame
-from video_perception.tools._cli import OneLineArgumentParser, ros_tool_main
+from video_perception.tools.cli_common import OneLineArgumentParser, ros_tool_main
 from video_perception.transport.base import QOS_DEFAULT, QOS_SENSOR_DATA
 
 

@@ -29,7 +29,7 @@ import pathlib
 import shutil
 import sys
 
-from video_perception.tools._cli import OneLineArgumentParser
+from video_perception.tools.cli_common import OneLineArgumentParser
 
 PROG = 'video-perception replay'
 
@@ -133,8 +133,7 @@ def replay(args, tmp: pathlib.Path) -> list[tuple[str, str]]:
                     outputs_without_gt=left_out)
         report, coco, latencies, sap_k = scoring.score(
             gt_used, results, args.lesion_protocol, args.lesion_score_thr, **info)
-        write_report(tmp / 'report.json', report)
-        (tmp / 'report.md').write_text(scoring.report_markdown(report), encoding='utf-8')
+        write_report(tmp / 'report.json', report)  # and report.md beside it
         outputs.write_plots(tmp / 'plots', coco, latencies, sap_k, _frame_period_s(run))
     else:
         results, _ = outputs.build_results(run, cat_ids)
@@ -173,8 +172,8 @@ def main(argv: list[str]) -> int:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    from video_perception.replay.outputs import table
-    print(table(rows))
+    from video_perception.eval.report import markdown
+    print(markdown(('quantity', 'value'), rows))
     print(f'replay: wrote {out}')
     return 0
 

@@ -69,7 +69,8 @@ class _In:
         return start
 
 
-def _as_bytes_view(value) -> memoryview:
+def as_bytes_view(value) -> memoryview:
+    """A flat unsigned-byte view of any C-contiguous buffer (copied once when it is not)."""
     view = memoryview(value)
     if not view.c_contiguous:
         view = memoryview(bytes(view))
@@ -119,7 +120,7 @@ def _read_count(inp: _In) -> int:
 
 
 def _bytes_enc(out: _Out, value) -> None:
-    view = _as_bytes_view(value)
+    view = as_bytes_view(value)
     out.align(4)
     out.put(struct.pack('<I', view.nbytes))
     if view.nbytes:

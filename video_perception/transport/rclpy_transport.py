@@ -14,7 +14,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional
 
 from video_perception.msgs import Arr, Seq
-from video_perception.transport.cdr import _as_bytes_view
+from video_perception.transport.cdr import as_bytes_view as _as_bytes_view
 from video_perception.transport.base import (Durability, Logger, ParameterError, ParameterSpec,
                                              Publisher, QoS, Reliability, Subscription,
                                              Transport)

@@ -11,13 +11,12 @@ import argparse
 import pathlib
 import sys
 
-from video_perception.eval.kstep import K_RANGE, evaluate_kstep, evaluate_offline, sap_k_sweep
-from video_perception.eval.latency import latencies_from_results, latency_stats
-from video_perception.eval.lesion import PROTOCOLS, frames_from, lesion_metrics
+from video_perception.eval import metrics
+from video_perception.eval.kstep import K_RANGE
+from video_perception.eval.lesion import PROTOCOLS
 from video_perception.eval.report import build_report, markdown_table, write_report
 from video_perception.eval.results import load_ground_truth, load_results
-from video_perception.eval.streaming import evaluate_streaming
-from video_perception.tools._cli import OneLineArgumentParser
+from video_perception.tools.cli_common import OneLineArgumentParser
 
 PROG = 'video-perception evaluate'
 
@@ -26,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(prog=PROG, description=__doc__.split('\n')[0])
     p.add_argument('gt', help='ground truth: CocoVID JSON (or a folder with dataset.json)')
     p.add_argument('results', help='results file ({"outputs", "detections"} or a COCO list)')
-    p.add_argument('--mode', choices=('offline', 'streaming', 'kstep'), default='offline')
+    p.add_argument('--mode', choices=metrics.MODES, default='offline')
     p.add_argument('--k', type=int, default=1, help='kstep: score output t against GT t+K')
     p.add_argument('--sweep', action='store_true', help=f'also sAP_K for K = {list(K_RANGE)}')
     p.add_argument('--bdd-plus-one', action='store_true',
@@ -50,36 +49,14 @@ def run(args) -> dict:
     """Evaluates as the parsed arguments say; returns the report."""
     gt = load_ground_truth(args.gt)
     results = load_results(args.results)
-    extra: dict = {}
-    image_ids = None
-    if args.mode == 'offline':
-        coco = evaluate_offline(gt, results, args.bdd_plus_one)
-        paired = results.detections
-    elif args.mode == 'kstep':
-        if args.k < 1:
-            raise ValueError(f'--k {args.k}: expected an integer >= 1 (K-step sAP_K, K = 1..6)')
-        coco, pairing = evaluate_kstep(gt, results, args.k, args.bdd_plus_one)
-        paired, image_ids = pairing.dets, pairing.image_ids
-        extra.update(k=args.k, n_dropped_outputs=len(pairing.dropped))
-    else:
-        coco, pairing, lat = evaluate_streaming(gt, results, args.fps, args.bdd_plus_one)
-        paired = {g: results.dets_of(s) for g, s in pairing.used.items() if s is not None}
-        extra.update(in_time=pairing.in_time, mean_lag_frames=pairing.mean_lag_frames,
-                     n_missing=pairing.n_missing, latency_s=lat)
-    latencies = None
-    if args.mode != 'streaming' and results.timed and results.outputs:
-        try:  # latency is a by-product here: frames without a clock just have none
-            latencies = latencies_from_results(gt, results, args.fps)
-            extra['latency_s'] = latency_stats(latencies)
-        except ValueError:
-            latencies = None
-    elif args.mode == 'streaming':
-        latencies = latencies_from_results(gt, results, args.fps)
+    scored = metrics.score_mode(args.mode, gt, results, args.k, args.fps, args.bdd_plus_one)
+    coco, paired, latencies, extra = scored.coco, scored.paired, scored.latencies, scored.extra
     if args.sweep:
-        extra['sap_k'] = sap_k_sweep(gt, results, K_RANGE, args.bdd_plus_one)
+        extra['sap_k'] = metrics.compute('sap_k', scored, ks=K_RANGE)
     if args.lesion_protocol:
-        extra['lesion'] = lesion_metrics(frames_from(gt, paired, image_ids), args.lesion_protocol,
-                                         args.score_thr, args.negative_frames)
+        extra['lesion'] = metrics.compute('lesion', scored, protocol=args.lesion_protocol,
+                                          score_thr=args.score_thr,
+                                          negative_frames=args.negative_frames)
     report = build_report(args.mode, coco, bdd_plus_one=bool(args.bdd_plus_one), **extra)
     if args.plots:
         from video_perception.eval import plots
