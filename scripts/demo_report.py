@@ -83,8 +83,7 @@ def _render_streaming_view(c: ClipSpec, gt, results, folder: pathlib.Path) -> No
     """What the vehicle showed: each GT frame with the newest output finished by then."""
     from video_perception.eval.streaming import pair_streaming
     from video_perception.eval.video import render_clip
-    pairing = pair_streaming(gt, results)
-    dets = {g: results.dets_of(s) for g, s in pairing.used.items() if s is not None}
+    dets = pair_streaming(gt, results).detections(results)
     vid = next(iter(gt.videos))
     render_clip(gt, dets, c.image_root, folder, video_id=vid, score_thr=0.3)
 

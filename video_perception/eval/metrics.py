@@ -70,11 +70,6 @@ class Scored:
     bdd_plus_one: bool = False
 
 
-def paired_streaming(results: Results, pairing) -> dict[int, np.ndarray]:
-    """GT image id -> the detections of the output a streaming pairing scores against it."""
-    return {g: results.dets_of(s) for g, s in pairing.used.items() if s is not None}
-
-
 def score_mode(mode: str, gt: GroundTruth, results: Results, k: int = 1,
                fps: Optional[float] = None, bdd_plus_one: bool = False) -> Scored:
     """COCO AP of ``mode``'s pairing, its own numbers and the latencies (when there is a clock).
@@ -94,7 +89,7 @@ def score_mode(mode: str, gt: GroundTruth, results: Results, k: int = 1,
         extra.update(k=k, n_dropped_outputs=len(pairing.dropped))
     elif mode == 'streaming':
         coco, pairing, lat = evaluate_streaming(gt, results, fps, bdd_plus_one)
-        paired = paired_streaming(results, pairing)
+        paired = pairing.detections(results)
         extra.update(in_time=pairing.in_time, mean_lag_frames=pairing.mean_lag_frames,
                      n_missing=pairing.n_missing, latency_s=lat)
     else:

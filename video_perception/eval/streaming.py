@@ -37,6 +37,10 @@ class StreamingPairing:
     mean_lag_frames: float
     n_missing: int
 
+    def detections(self, results: Results) -> dict[int, np.ndarray]:
+        """GT image id -> the [N, 6] detections of the output scored against it."""
+        return {gid: results.dets_of(src) for gid, src in self.used.items() if src is not None}
+
 
 def pair_streaming(gt: GroundTruth, results: Results, fps: float | None = None
                    ) -> StreamingPairing:
@@ -85,7 +89,6 @@ def evaluate_streaming(gt: GroundTruth, results: Results, fps: float | None = No
                        bdd_plus_one: bool = False) -> tuple[CocoResult, StreamingPairing, dict]:
     """Streaming AP; returns (COCO result, pairing, latency statistics in seconds)."""
     pairing = pair_streaming(gt, results, fps)
-    dets = {gid: results.dets_of(src) for gid, src in pairing.used.items() if src is not None}
-    res = evaluate_coco(gt, dets, bdd_plus_one=bdd_plus_one)
+    res = evaluate_coco(gt, pairing.detections(results), bdd_plus_one=bdd_plus_one)
     lat = latency_stats(latencies_from_results(gt, results, fps))
     return res, pairing, lat
