@@ -35,9 +35,10 @@ def _latency(values_s) -> dict:
 
 def live_report(c: ClipSpec, seen: dict, out: pathlib.Path) -> dict:
     """Scores what the recorder saw with the replay's own scoring; writes OUT/live/<clip>/."""
+    from video_perception.eval import plots
     from video_perception.eval.report import write_report
     from video_perception.eval.results import Results, result_rows, save_results
-    from video_perception.replay import matching, outputs, scoring
+    from video_perception.replay import matching, scoring
     d = out / 'live' / c.name
     arrive = _published(c, seen['cams'], out / 'live' / c.name / 'publish_times.txt')
     index = {s: k for k, s in enumerate(c.stamps_ns)}
@@ -72,7 +73,7 @@ def live_report(c: ClipSpec, seen: dict, out: pathlib.Path) -> dict:
                                                    lesion=c.lesion, **info)
     save_results(d / 'results.json', results)
     write_report(d / 'report.json', report)  # and report.md beside it
-    outputs.write_plots(d / 'plots', coco, latencies, sap_k, 1.0 / c.fps)
+    plots.plot_report(d / 'plots', coco, latencies, sap_k, frame_period_s=1.0 / c.fps)
     _render_streaming_view(c, gt_used, results, d / 'streaming_view')
     summary.update(_from_report(report), report=str(d / 'report.json'))
     (d / 'summary.json').write_text(json.dumps(summary, indent=1))

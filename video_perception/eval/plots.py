@@ -110,3 +110,18 @@ def plot_latency_histogram(latencies_s, path, title: str = 'Latency',
     ax.set_title(title)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def plot_report(folder, coco: CocoResult, latencies_s=None, sap_k: dict | None = None,
+                mode: str = 'streaming', series: str = 'replay',
+                frame_period_s: float | None = None) -> list[pathlib.Path]:
+    """The plots of one report in ``folder``: pr_curves.png, latency.png (when outputs have
+    finish times) and sap_k.png (with a sweep, as the series ``series``)."""
+    folder = pathlib.Path(folder)
+    out = [plot_pr_curves(coco, folder / 'pr_curves.png', title=f'Precision-recall ({mode})')]
+    if latencies_s is not None and len(latencies_s):
+        out.append(plot_latency_histogram(latencies_s, folder / 'latency.png',
+                                          frame_period_s=frame_period_s))
+    if sap_k:
+        out.append(plot_sap_k({series: sap_k}, folder / 'sap_k.png'))
+    return out

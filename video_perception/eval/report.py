@@ -6,7 +6,7 @@ fractions as pycocotools gives them (-1 where there is no ground truth of that s
 ``n_missing`` (GT frames with no output finished yet) and ``latency_s`` (see ``latency``); kstep
 adds ``k`` and ``n_dropped_outputs``; a lesion evaluation adds ``lesion`` with ``protocol``,
 ``threshold``, ``precision``, ``recall``, ``f1``, ``f2`` and the best-F1 threshold; a sweep adds
-``sap_k`` {K: AP}.
+``sap_k`` {K: AP}. Which rows each key prints as is said once, by its record in ``metrics``.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What a replay writes: the results file, the report with plots, the output bag, the MP4.
+"""What a replay writes: the results file, the output bag, the MP4 and the end-of-run rows (the
+report and its plots are ``eval.report`` and ``eval.plots``, as for ``evaluate``).
 
 Bag topics are the node's (``node_runner``): ``/detections`` (vision_msgs/Detection2DArray),
 ``/detections/image`` (annotated sensor_msgs/Image, with ``--save-images``) and
@@ -8,7 +9,6 @@ is the simulated finish time on the input's clock, so the bag plays beside the i
 """
 from __future__ import annotations
 
-import pathlib
 from typing import Optional
 
 import numpy as np
@@ -129,16 +129,3 @@ def summary_rows(run: ReplayRun, report: Optional[dict]) -> list[tuple[str, str]
         rows += latency_rows(lat, ('median', 'p95'))
         rows.append(('frame to output median (ms)', f"{1000 * delay['median']:.1f}"))
     return rows + (brief_rows(report) if report is not None else [])
-
-
-def write_plots(report_dir: pathlib.Path, coco, latencies_s, sap_k: Optional[dict],
-                frame_period_s: Optional[float]) -> list[pathlib.Path]:
-    from video_perception.eval import plots
-    out = [plots.plot_pr_curves(coco, report_dir / 'pr_curves.png',
-                                title='Precision-recall (streaming)')]
-    if len(latencies_s):
-        out.append(plots.plot_latency_histogram(latencies_s, report_dir / 'latency.png',
-                                                frame_period_s=frame_period_s))
-    if sap_k:
-        out.append(plots.plot_sap_k({'replay': sap_k}, report_dir / 'sap_k.png'))
-    return out

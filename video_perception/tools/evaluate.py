@@ -60,13 +60,8 @@ def run(args) -> dict:
     report = build_report(args.mode, coco, bdd_plus_one=bool(args.bdd_plus_one), **extra)
     if args.plots:
         from video_perception.eval import plots
-        out = pathlib.Path(args.plots)
-        plots.plot_pr_curves(coco, out / 'pr_curves.png', title=f'Precision-recall ({args.mode})')
-        if latencies is not None and len(latencies):
-            plots.plot_latency_histogram(latencies, out / 'latency.png')
-        if args.sweep:
-            plots.plot_sap_k({pathlib.Path(args.results).stem: extra['sap_k']},
-                             out / 'sap_k.png')
+        plots.plot_report(args.plots, coco, latencies, extra.get('sap_k'), args.mode,
+                          series=pathlib.Path(args.results).stem)
     if args.frames:
         from video_perception.eval.video import render_clip
         root = pathlib.Path(args.gt)

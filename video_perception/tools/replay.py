@@ -79,6 +79,7 @@ def replay(args, tmp: pathlib.Path) -> list[tuple[str, str]]:
     from video_perception import bagio
     from video_perception.backends.base import BackendOptions
     from video_perception.detector import load_detector
+    from video_perception.eval import plots
     from video_perception.eval.report import write_report
     from video_perception.eval.results import save_results
     from video_perception.replay import matching, outputs, scoring
@@ -134,7 +135,8 @@ def replay(args, tmp: pathlib.Path) -> list[tuple[str, str]]:
         report, coco, latencies, sap_k = scoring.score(
             gt_used, results, args.lesion_protocol, args.lesion_score_thr, **info)
         write_report(tmp / 'report.json', report)  # and report.md beside it
-        outputs.write_plots(tmp / 'plots', coco, latencies, sap_k, _frame_period_s(run))
+        plots.plot_report(tmp / 'plots', coco, latencies, sap_k,
+                          frame_period_s=_frame_period_s(run))
     else:
         results, _ = outputs.build_results(run, cat_ids)
     save_results(tmp / 'results.json', results)
