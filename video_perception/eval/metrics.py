@@ -125,6 +125,11 @@ class Metric:
     brief: Optional[Callable[[Any], list[Row]]] = None
     headline: tuple = ()
 
+    def present(self, report: dict) -> bool:
+        """Whether the report has this metric (a key with the value None counts: the metric
+        was asked for and had nothing to score)."""
+        return ('AP' in report) if not self.key else self.key in report
+
     def value(self, report: dict):
         if not self.key:
             return report if 'AP' in report else None
@@ -205,7 +210,8 @@ register(Metric('', 'ap', lambda r: [(r['mode'],) + _ap_cells(r)],
                 brief=lambda r: [(f"{r['mode']} AP", fmt_percent(r.get('AP')))],
                 headline=(('AP', lambda r: r['AP']),)))
 register(Metric('offline', 'ap', lambda off: [('offline (processed frames)',) + _ap_cells(off)],
-                compute=_offline, brief=lambda off: [('offline AP', fmt_percent(off['AP']))],
+                compute=_offline,
+                brief=lambda off: [('offline AP', fmt_percent((off or {}).get('AP')))],
                 headline=(('offline_AP', lambda off: off['AP']),)))
 for _key in ('k', 'n_images', 'n_dropped_outputs', 'in_time', 'mean_lag_frames', 'n_missing'):
     register(_scalar(_key))
@@ -234,9 +240,8 @@ def brief_rows(report: dict) -> list[Row]:
     """The (quantity, value) rows of an end-of-run summary, in registry order."""
     rows: list[Row] = []
     for metric in METRICS.values():
-        value = metric.value(report)
-        if metric.brief is not None and value is not None:
-            rows += metric.brief(value)
+        if metric.brief is not None and metric.present(report):
+            rows += metric.brief(metric.value(report))
     return rows
 
 
