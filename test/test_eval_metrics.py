@@ -11,7 +11,7 @@ from pycocotools.cocoeval import COCOeval
 
 from video_perception.cli import main as top_main
 from video_perception.eval import metrics
-from video_perception.eval.report import markdown_table
+from video_perception.eval.report import build_report, markdown_table
 from video_perception.eval.results import load_ground_truth, load_results, result_rows
 from video_perception.replay import scoring
 
@@ -141,3 +141,14 @@ def test_unknown_metric_and_mode_are_one_line_errors():
         metrics.compute('f3', None)
     with pytest.raises(ValueError, match="mode 'online'"):
         metrics.score_mode('online', None, None)
+
+
+def test_a_registered_metric_is_computed_and_printed(monkeypatch):
+    gt_json, res_json = make_case()
+    record = metrics.Metric('n_outputs', 'quantity', lambda n: [('outputs', str(n))],
+                            compute=lambda s: len(s.results.outputs))
+    monkeypatch.setitem(metrics.METRICS, 'n_outputs', record)
+    scored = metrics.score_mode('offline', load_ground_truth(gt_json), load_results(res_json))
+    report = build_report('offline', scored.coco,
+                          n_outputs=metrics.compute('n_outputs', scored))
+    assert f'| outputs | {len(PROCESSED)} |' in markdown_table(report).splitlines()
