@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from training.v2i_data import V2IClips, collate_v2i
-from training.v2i_distill import valid_ratios
+from training.data.v2i import V2IClips, collate_v2i
+from training.models.detr.distill import valid_ratios
 from v2i_train_fixtures import box_of, write_tiny_video
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)

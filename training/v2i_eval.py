@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from training.models.detr.postprocess import postprocess
-from training.v2i_data import V2IClips, collate_v2i
+from training.data.v2i import V2IClips, collate_v2i
 from video_perception.eval.coco_ap import evaluate_coco
 from video_perception.eval.lesion import frames_from, lesion_metrics
 from video_perception.eval.results import load_ground_truth

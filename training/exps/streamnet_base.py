@@ -21,7 +21,7 @@ from torch import nn
 
 from training.engine.config import TrainConfig
 from training.engine.exp import BaseExp
-from training.streamnet_data import StreamNetBatcher, StreamNetClips
+from training.data.streamnet import StreamNetBatcher, StreamNetClips
 
 # The CPU-sized still teacher for synthetic runs: yolox_s's config at width 0.125, with DFP.
 TINY_TEACHER = dict(depth=0.33, width=0.125, dfp=True)

@@ -23,8 +23,9 @@ from torch import nn
 
 from training.engine.config import TrainConfig
 from training.engine.exp import BaseExp, to_device
-from training.v2i_data import V2IClips, collate_v2i
-from training.v2i_distill import DistillConfig, V2IDistiller, build_criterion, teacher_losses
+from training.data.v2i import V2IClips, collate_v2i
+from training.models.detr.distill import (DistillConfig, V2IDistiller, build_criterion,
+                                          teacher_losses)
 
 
 @dataclasses.dataclass
