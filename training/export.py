@@ -1,8 +1,9 @@
 """``video-perception export NAME [--checkpoint PT] [--size HxW] --out DIR``: write a model bundle.
 
 StreamNet variants give ``encoder.onnx`` + ``forecast.onnx`` (video_perception/bundle.py has the
-exact signatures), RepConv fused; V2I students give ``student.onnx`` through
-``training.models.detr.export_onnx.export_student_onnx``. Both also leave ``model.pt`` (the fused
+exact signatures), RepConv fused, through ``training.models.streamnet.export_onnx``; V2I students
+give ``student.onnx`` through ``training.models.detr.export_onnx``. This module writes the bundle
+around the graphs. Both also leave ``model.pt`` (the fused
 state dict) and ``model.json`` whose torch builder is ``training.export:build_from_bundle``.
 
 Exporter: ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript, torch's default).
@@ -26,44 +27,12 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from training.onnx_check import TRT_OPS_FILE, check_graph, export_onnx
+from training.models.streamnet.export_onnx import StreamNetGraphs, export_streamnet_onnx
+from training.onnx_check import TRT_OPS_FILE, check_graph
 from video_perception.bundle import load_bundle, write_model_json
 
 OPSET = 17
 BUILDER = 'training.export:build_from_bundle'
-
-
-class StreamNetGraphs(nn.Module):
-    """The two deployment graphs of a StreamNet with flat tensor signatures (bundle.py).
-
-    ``encode(image) -> (f0, f1, f2)``; ``forecast(f0, f1, f2, f0_h1, f1_h1, f2_h1, ...)`` with the
-    history newest first -> predictions [1, A, 5 + C]. The torch backend calls these directly.
-    """
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-        self.history_frames = int(model.history_frames)
-
-    def encode(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return tuple(self.model.encode(image))
-
-    def forecast(self, *feats: torch.Tensor) -> torch.Tensor:
-        levels = len(feats) // (1 + self.history_frames)
-        current = feats[:levels]
-        history = [feats[levels * (k + 1):levels * (k + 2)] for k in range(self.history_frames)]
-        return self.model.forecast(current, history)
-
-
-class _Role(nn.Module):
-    """Exposes one method of StreamNetGraphs as ``forward`` for torch.onnx.export."""
-
-    def __init__(self, graphs: StreamNetGraphs, role: str):
-        super().__init__()
-        self.graphs, self.role = graphs, role
-
-    def forward(self, *args):
-        return getattr(self.graphs, self.role)(*args)
 
 
 def parse_size(text: str) -> Tuple[int, int]:
@@ -132,25 +101,7 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
     model.eval()
     fuse_repconv(model)
     graphs = StreamNetGraphs(model).eval()
-    n = graphs.history_frames
-    specs = model.buffered_feature_specs(h, w)
-    names = [name for name, _ in specs]
-    hist_names = [f'{name}_h{k}' for k in range(1, n + 1) for name in names]
-    os.makedirs(out, exist_ok=True)
-
-    gen = torch.Generator().manual_seed(seed)
-    frames = [torch.rand(1, 3, h, w, generator=gen) * 255 for _ in range(1 + n)]
-    with torch.no_grad():
-        encoded = [graphs.encode(f) for f in frames]          # realistic history features
-    for (name, shape), feat in zip(specs, encoded[0]):
-        if tuple(feat.shape) != tuple(shape):
-            raise RuntimeError(f'encoder output {name}: shape {tuple(feat.shape)}, model says '
-                               f'{shape}')
-    forecast_inputs = [t for feats in encoded for t in feats]
-    enc_path, fc_path = os.path.join(out, 'encoder.onnx'), os.path.join(out, 'forecast.onnx')
-    export_onnx(_Role(graphs, 'encode'), (frames[0],), enc_path, ['image'], names, OPSET)
-    export_onnx(_Role(graphs, 'forecast'), tuple(forecast_inputs), fc_path, names + hist_names,
-                ['predictions'], OPSET)
+    result = export_streamnet_onnx(graphs, h, w, out, OPSET, check=check, seed=seed)
     torch.save(graphs.state_dict(), os.path.join(out, 'model.pt'))
     meta = {
         'family': 'streamnet', 'variant': variant,
@@ -160,8 +111,9 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
         'classes': classes,
         'graphs': {'encoder': 'encoder.onnx', 'forecast': 'forecast.onnx'},
         'output': {'kind': 'yolox', 'strides': list(model.strides)},
-        'history': {'frames': n, 'step': int(model.cfg.history_step),
-                    'features': [{'name': nm, 'shape': list(shape)} for nm, shape in specs]},
+        'history': {'frames': graphs.history_frames, 'step': int(model.cfg.history_step),
+                    'features': [{'name': nm, 'shape': list(shape)}
+                                 for nm, shape in result['features']]},
         'torch': {'state_dict': 'model.pt', 'builder': BUILDER, 'fused_repconv': True,
                   'model_kwargs': model_kwargs},
         'provenance': {'config': train_cfg, 'git': _git_revision(),
@@ -171,15 +123,7 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
                        'opset': OPSET},
     }
     write_model_json(out, meta)
-    report = {}
-    if check:
-        with torch.no_grad():
-            fc_ref = graphs.forecast(*forecast_inputs)
-        report['encoder'] = check_graph(enc_path, {'image': frames[0]},
-                                        dict(zip(names, encoded[0])))
-        report['forecast'] = check_graph(fc_path, dict(zip(names + hist_names, forecast_inputs)),
-                                         {'predictions': fc_ref})
-    return report
+    return result['report']
 
 
 class V2IGraph(nn.Module):
