@@ -21,7 +21,7 @@ if [[ $WHAT == all || $WHAT == streamnet ]]; then
   $VP synth driving runs/data/synth_driving_val --seed 2 --videos 2
   $VP train streamnet_tiny_synth
   rm -rf models/streamnet_tiny_synth
-  $VP export streamnet_tiny --checkpoint runs/streamnet_tiny_synth/last.pt \
+  $VP export --checkpoint runs/streamnet_tiny_synth/last.pt \
       --out models/streamnet_tiny_synth
 fi
 
@@ -32,6 +32,6 @@ if [[ $WHAT == all || $WHAT == v2i ]]; then
   $VP train v2i_teacher_tiny_vocalfolds
   $VP train v2i_distill_tiny_vocalfolds
   rm -rf models/v2i_distill_tiny_vocalfolds
-  $VP export deformable_detr_tiny --checkpoint runs/v2i_distill_tiny_vocalfolds/best.pt \
+  $VP export --checkpoint runs/v2i_distill_tiny_vocalfolds/best.pt \
       --out models/v2i_distill_tiny_vocalfolds
 fi
