@@ -2,8 +2,8 @@
 # Trains and exports the two tiny bundles shipped in models/ (what `make demo` runs), with the
 # project's own recipes, on CPU. Every number in models/*/model.json "provenance" comes from here.
 #
-#   scripts/train_shipped_models.sh            # both (about 30 min on 2 idle cores)
-#   scripts/train_shipped_models.sh streamnet  # or: v2i
+#   make models            # both (about 30 min on 2 idle cores)
+#   make models-streamnet  # or: make models-v2i
 #
 # StreamNet: streamnet_tiny (N = 3) on the synthetic driving benchmark (seeds 1 and 2; the demo
 # plays seed 7, which neither saw). V2I: the tiny video teacher on VocalFolds patient1/seq1, then
