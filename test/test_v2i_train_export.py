@@ -29,14 +29,15 @@ def _trained_like_checkpoint(tmp_path, data, name, size, dropout=0.0):
                               dropout=dropout)
     exp = V2IExp(cfg)
     torch.manual_seed(3)
-    model = exp.build_model()
+    train = exp.dataset('train')
+    model = exp.build_model(train)
     gen = torch.Generator().manual_seed(4)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.02 * torch.randn(p.shape, generator=gen))
     path = tmp_path / 'last.pt'
     save_checkpoint(str(path), {'model': model.state_dict(), 'ema': None, 'step': 1,
-                                'config': {**config_to_dict(cfg), **exp.export_meta()},
+                                'config': {**config_to_dict(cfg), **exp.export_meta(train)},
                                 'metrics': {'AP': 0.5}})
     return path, model.state_dict()
 
