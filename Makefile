@@ -9,7 +9,8 @@ TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: setup demo test test-all bench lint clean
+.PHONY: setup demo test test-all bench models models-streamnet models-v2i evidence \
+	evidence-streamnet evidence-v2i lint clean
 
 setup: $(STAMP)
 
@@ -38,6 +39,20 @@ test-all: setup
 
 bench: setup
 	$(PY) scripts/bench.py --out docs/BENCHMARKS.md
+
+# The shipped bundles in models/, trained from scratch on CPU (about 30 min on 2 idle cores).
+models: setup
+	scripts/train_shipped_models.sh all
+models-streamnet models-v2i: setup
+	scripts/train_shipped_models.sh $(@:models-%=%)
+
+# docs/EVIDENCE.md's tables, from runs trained first (the commands are in docs/EVIDENCE.md).
+evidence: evidence-streamnet evidence-v2i
+evidence-streamnet: setup
+	$(PY) scripts/evidence_streamnet.py --out docs/streamnet_evidence_table.md
+evidence-v2i: setup
+	PY=$(PY) scripts/evidence_v2i.sh > docs/v2i_evidence_table.md.tmp
+	mv docs/v2i_evidence_table.md.tmp docs/v2i_evidence_table.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

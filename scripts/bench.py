@@ -19,11 +19,10 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench_common import atomic_write, machine_lines, matmul_peak, no_ort_spinning  # noqa: E402
-from bench_models import ModelCase, bench_history, bench_latency, bench_v2i  # noqa: E402
+# scripts/ is on sys.path as this script's folder; training and video_perception are the
+# installed package (`make setup` installs it editable).
+from bench_common import atomic_write, machine_lines, matmul_peak, no_ort_spinning
+from bench_models import ModelCase, bench_history, bench_latency, bench_v2i
 
 SECTIONS = ('peak', 'latency', 'history', 'v2i', 'node', 'dds')
 

@@ -28,13 +28,13 @@ import sys
 import time
 import traceback
 
+# scripts/ is on sys.path as this script's folder; training and video_perception are the
+# installed package (`make setup` installs it editable).
+from demo_report import live_report, make_summary_figure, replay_run, table_rows
+from demo_steps import ClipSpec, DemoError, Procs, Unavailable, live_run, prepare_clips
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / 'scripts'))
-
-from demo_report import live_report, make_summary_figure, replay_run, table_rows  # noqa: E402
-from demo_steps import ClipSpec, DemoError, Procs, Unavailable, live_run, prepare_clips  # noqa
 
 MARKER = '.video_perception_demo'
 

@@ -7,7 +7,7 @@ The runs are trained first (one thread each; see docs/STREAMNET_EVIDENCE.md for 
     video-perception train streamnet_tiny_n0_synth       # N = 0, same recipe
     video-perception train still_teacher_tiny_synth      # stage 1 of distillation
     video-perception train streamnet_tiny_distill_synth  # N = 3 + asymmetric logits distillation
-    python scripts/evidence_streamnet.py --out docs/STREAMNET_EVIDENCE.md
+    make evidence-streamnet   # runs this script --out docs/streamnet_evidence_table.md
 
 Each run's last checkpoint is exported (ONNX, as the node runs it) and replayed over the test split
 with `video-perception replay`: streaming AP at the latency measured on this machine, and the
@@ -27,10 +27,10 @@ import sys
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
 TEST = REPO / 'runs' / 'data' / 'synth_driving_test'
-RUNS = [  # (row label, experiment, model variant)
-    ('N=0 (no history)', 'streamnet_tiny_n0_synth', 'streamnet_tiny'),
-    ('N=3', 'streamnet_tiny_synth', 'streamnet_tiny'),
-    ('N=3 + distillation', 'streamnet_tiny_distill_synth', 'streamnet_tiny'),
+RUNS = [  # (row label, experiment); export reads each run's model from its checkpoint
+    ('N=0 (no history)', 'streamnet_tiny_n0_synth'),
+    ('N=3', 'streamnet_tiny_synth'),
+    ('N=3 + distillation', 'streamnet_tiny_distill_synth'),
 ]
 
 
@@ -43,12 +43,12 @@ def vp(*args) -> None:
         raise SystemExit(f'evidence: {" ".join(cmd[1:3])} failed: {tail[-1] if tail else ""}')
 
 
-def evaluate(label: str, exp: str, variant: str, work: pathlib.Path) -> dict:
+def evaluate(label: str, exp: str, work: pathlib.Path) -> dict:
     ckpt = REPO / 'runs' / exp / 'last.pt'
     if not ckpt.is_file():
         return {'label': label, 'exp': exp, 'missing': f'no checkpoint {ckpt}'}
     bundle, replay = work / exp / 'bundle', work / exp / 'replay'
-    vp('export', variant, '--checkpoint', ckpt, '--out', bundle)
+    vp('export', '--checkpoint', ckpt, '--out', bundle)
     vp('replay', TEST / 'dataset.json', '--model', bundle, '--gt', TEST / 'dataset.json',
        '--backend', 'onnxruntime', '--threads', 1, '--out', replay, '--force')
     rep = json.loads((replay / 'report.json').read_text())
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     if not (TEST / 'dataset.json').is_file():  # seed 3: neither training (1) nor validation (2)
         vp('synth', 'driving', TEST, '--seed', 3, '--videos', 2)
     work = REPO / 'runs' / 'evidence'
-    rows = [evaluate(label, exp, variant, work) for label, exp, variant in RUNS]
+    rows = [evaluate(label, exp, work) for label, exp in RUNS]
     pathlib.Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.json).write_text(json.dumps(rows, indent=1))
     text = markdown(rows, (datetime.datetime.now() - t0).total_seconds())

@@ -7,7 +7,7 @@
 #   video-perception train v2i_teacher_tiny_vocalfolds
 #   video-perception train v2i_student_tiny_vocalfolds
 #   video-perception train v2i_distill_tiny_vocalfolds
-#   scripts/evidence_v2i.sh > docs/v2i_evidence_table.md
+#   make evidence-v2i    # scripts/evidence_v2i.sh > docs/v2i_evidence_table.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

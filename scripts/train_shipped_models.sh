@@ -2,8 +2,8 @@
 # Trains and exports the two tiny bundles shipped in models/ (what `make demo` runs), with the
 # project's own recipes, on CPU. Every number in models/*/model.json "provenance" comes from here.
 #
-#   scripts/train_shipped_models.sh            # both (about 30 min on 2 idle cores)
-#   scripts/train_shipped_models.sh streamnet  # or: v2i
+#   make models            # both (about 30 min on 2 idle cores)
+#   make models-streamnet  # or: make models-v2i
 #
 # StreamNet: streamnet_tiny (N = 3) on the synthetic driving benchmark (seeds 1 and 2; the demo
 # plays seed 7, which neither saw). V2I: the tiny video teacher on VocalFolds patient1/seq1, then
@@ -21,7 +21,7 @@ if [[ $WHAT == all || $WHAT == streamnet ]]; then
   $VP synth driving runs/data/synth_driving_val --seed 2 --videos 2
   $VP train streamnet_tiny_synth
   rm -rf models/streamnet_tiny_synth
-  $VP export streamnet_tiny --checkpoint runs/streamnet_tiny_synth/last.pt \
+  $VP export --checkpoint runs/streamnet_tiny_synth/last.pt \
       --out models/streamnet_tiny_synth
 fi
 
@@ -32,6 +32,6 @@ if [[ $WHAT == all || $WHAT == v2i ]]; then
   $VP train v2i_teacher_tiny_vocalfolds
   $VP train v2i_distill_tiny_vocalfolds
   rm -rf models/v2i_distill_tiny_vocalfolds
-  $VP export deformable_detr_tiny --checkpoint runs/v2i_distill_tiny_vocalfolds/best.pt \
+  $VP export --checkpoint runs/v2i_distill_tiny_vocalfolds/best.pt \
       --out models/v2i_distill_tiny_vocalfolds
 fi

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from engine_subprocess import REPO, run_ok
+from engine_subprocess import run_ok
 
 
 def _ddp_vs_single(tmp_path, overrides):
@@ -35,13 +35,13 @@ def _ddp_vs_single(tmp_path, overrides):
 
 
 def _initial_weights():
-    sys.path.insert(0, str(REPO))
     from training.exps.toy_mlp import Exp
     torch.manual_seed(Exp.config.seed)
     cfg = Exp.config
     import dataclasses
     exp = Exp(dataclasses.replace(cfg, dropout=0.0))
-    return exp.build_model().state_dict()
+    train, _ = exp.build_datasets()
+    return exp.build_model(train).state_dict()
 
 
 @pytest.mark.xdist_group('engine_subprocess')

@@ -1,11 +1,13 @@
 """Detection losses, TAL weights and AK-distillation on hand-computed cases."""
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from training.models.streamnet.losses import (detection_losses, iou_loss_cxcywh, renormalise,
-                                              tal_gt_weights)
+from training.models.box_ops import iou_loss_cxcywh
+from training.models.streamnet.losses import detection_losses, renormalise, tal_gt_weights
 from training.models.streamnet.zoo import MODELS
 
 LOG2 = math.log(2.0)
@@ -139,3 +141,22 @@ def test_tal_reweights_the_iou_gradient_per_object():
     assert nz.any()
     assert torch.allclose(ratio0[nz], torch.full_like(ratio0[nz], 1.2), rtol=1e-5)
     assert torch.allclose(ratio1[nz], torch.full_like(ratio1[nz], 0.8), rtol=1e-5)
+
+
+@pytest.mark.parametrize('order', [('losses', 'distill'), ('distill', 'losses')])
+def test_losses_and_distill_import_in_either_order(order):
+    # A fresh interpreter: in this one both modules are already imported. distill.py used to
+    # import losses.py (lazily) while losses.py imported distill.py: a loop. Now distill needs
+    # only the box ops, so importing it must not pull losses in.
+    code = '\n'.join([
+        'import sys',
+        f'import training.models.streamnet.{order[0]}',
+        "assert 'training.models.streamnet.losses' not in sys.modules or "
+        f"{order[0]!r} == 'losses', 'distill imported losses'",
+        f'import training.models.streamnet.{order[1]}',
+        'from training.models import box_ops',
+        'from training.models.streamnet import distill, losses',
+        'assert distill.iou_loss_cxcywh is losses.iou_loss_cxcywh is box_ops.iou_loss_cxcywh'])
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.streamnet_data import StreamNetBatcher, StreamNetClips, multiscale_size
+from training.data.streamnet import StreamNetBatcher, StreamNetClips, multiscale_size
 
 H0, W0 = 100, 150          # source frames (aspect differs from the 64x128 input: padding)
 SIZE = (64, 128)

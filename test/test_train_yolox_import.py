@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from training.models.streamnet import zoo
-from training.yolox_import import import_yolox, map_yolox_key
+from training.models.streamnet.importers import import_yolox, map_yolox_key
 
 BN = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
 
@@ -100,7 +100,7 @@ def test_not_a_yolox_checkpoint_is_rejected():
 
 def test_cli_writes_an_init_checkpoint_the_engine_reads(tmp_path, capsys):
     from training.engine.checkpoint import load_checkpoint, model_weights_from
-    from training.yolox_import import main
+    from training.models.streamnet.importers import main
     ckpt = _official_checkpoint(zoo.MODELS['yolox_s']())
     torch.save(ckpt, tmp_path / 'yolox_s.pth')
     out = tmp_path / 'init.pt'

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from training.v2i_data import V2IClips, collate_v2i
-from training.v2i_distill import valid_ratios
+from training.data.v2i import V2IClips, collate_v2i
+from training.models.detr.distill import valid_ratios
 from v2i_train_fixtures import box_of, write_tiny_video
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -119,8 +119,9 @@ def test_teacher_decodes_the_frame_the_data_calls_key(video, mode, key):
                               val_json=str(video), test_json=str(video), input_size=(32, 40),
                               clip_mode=mode)
     exp = V2IExp(cfg)
-    teacher = exp.build_model()
-    sample = exp.dataset('train')[4]
+    train = exp.dataset('train')
+    teacher = exp.build_model(train)
+    sample = train[4]
     assert teacher.teacher_cfg.key_frame % 3 == sample['key_index'] and \
         teacher.teacher_cfg.key_frame == key
     assert torch.allclose(sample['clip'][sample['key_index']],

@@ -7,7 +7,7 @@ import torch
 
 from training.models.detr import zoo
 from training.models.detr.tfd import tfd_loss, tfd_masks
-from training.v2i_distill import DistillConfig, V2IDistiller, build_criterion
+from training.models.detr.distill import DistillConfig, V2IDistiller, build_criterion
 
 
 def _batch(b=2, size=64):

@@ -14,14 +14,13 @@ import torch
 
 from v2i_train_fixtures import write_tiny_video
 
-from engine_subprocess import REPO, run_ok
+from engine_subprocess import run_ok
 
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp('v2i_engine')
     data = write_tiny_video(root / 'data', videos=1, frames=8)
-    sys.path.insert(0, str(REPO))
     from training.models.detr import zoo
     torch.manual_seed(5)
     teacher = zoo.build('v2i_teacher_tiny', 1, dropout=0.0)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from training.v2i_data import V2IClips
+from training.data.v2i import V2IClips
 from training.v2i_eval import ground_truth_of, make_evaluator, predict
 from v2i_train_fixtures import box_of, write_tiny_video
 

@@ -29,14 +29,15 @@ def _trained_like_checkpoint(tmp_path, data, name, size, dropout=0.0):
                               dropout=dropout)
     exp = V2IExp(cfg)
     torch.manual_seed(3)
-    model = exp.build_model()
+    train = exp.dataset('train')
+    model = exp.build_model(train)
     gen = torch.Generator().manual_seed(4)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.02 * torch.randn(p.shape, generator=gen))
     path = tmp_path / 'last.pt'
     save_checkpoint(str(path), {'model': model.state_dict(), 'ema': None, 'step': 1,
-                                'config': {**config_to_dict(cfg), **exp.export_meta()},
+                                'config': {**config_to_dict(cfg), **exp.export_meta(train)},
                                 'metrics': {'AP': 0.5}})
     return path, model.state_dict()
 
@@ -78,3 +79,25 @@ def test_r50_student_from_v2i_checkpoint_matches_at_512(name, data, tmp_path):
     assert ex.main([name, '--checkpoint', str(ckpt), '--size', '512x512',
                     '--out', str(out)]) == 0
     _check_bundle(out, name, state, (512, 512))
+
+
+@pytest.mark.xdist_group('export')
+def test_export_reads_the_model_name_from_the_checkpoint(data, tmp_path):
+    ckpt, state = _trained_like_checkpoint(tmp_path, data, 'detr_tiny', (96, 128))
+    out = tmp_path / 'bundle'
+    assert ex.main(['--checkpoint', str(ckpt), '--out', str(out)]) == 0
+    _check_bundle(out, 'detr_tiny', state, (96, 128))       # detr_tiny's weights, in ORT
+
+
+def test_export_name_disagreeing_with_the_checkpoint_is_one_line(data, tmp_path, capsys):
+    ckpt, _ = _trained_like_checkpoint(tmp_path, data, 'detr_tiny', (96, 128))
+    out = tmp_path / 'bundle'
+    assert ex.main(['sam_detr_tiny', '--checkpoint', str(ckpt), '--out', str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert 'sam_detr_tiny' in err and 'detr_tiny;' in err and str(ckpt) in err
+    assert not out.exists()
+    bare = tmp_path / 'bare.pt'                 # a bare state dict names no model
+    torch.save(zoo.build('detr_tiny', 1).state_dict(), bare)
+    assert ex.main(['--checkpoint', str(bare), '--out', str(out)]) == 2
+    assert 'records no model name' in capsys.readouterr().err

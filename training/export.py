@@ -1,8 +1,9 @@
-"""``video-perception export NAME [--checkpoint PT] [--size HxW] --out DIR``: write a model bundle.
+"""``video-perception export [NAME] [--checkpoint PT] [--size HxW] --out DIR``: write a bundle.
 
 StreamNet variants give ``encoder.onnx`` + ``forecast.onnx`` (video_perception/bundle.py has the
-exact signatures), RepConv fused; V2I students give ``student.onnx`` through
-``training.models.detr.export_onnx.export_student_onnx``. Both also leave ``model.pt`` (the fused
+exact signatures), RepConv fused, through ``training.models.streamnet.export_onnx``; V2I students
+give ``student.onnx`` through ``training.models.detr.export_onnx``. This module writes the bundle
+around the graphs. Both also leave ``model.pt`` (the fused
 state dict) and ``model.json`` whose torch builder is ``training.export:build_from_bundle``.
 
 Exporter: ``torch.onnx.export(..., dynamo=True)`` (torch.export + onnxscript, torch's default).
@@ -21,49 +22,17 @@ import argparse
 import os
 import subprocess
 import sys
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-from training.onnx_check import TRT_OPS_FILE, check_graph, export_onnx
+from training.models.streamnet.export_onnx import StreamNetGraphs, export_streamnet_onnx
+from training.onnx_check import TRT_OPS_FILE, check_graph
 from video_perception.bundle import load_bundle, write_model_json
 
 OPSET = 17
 BUILDER = 'training.export:build_from_bundle'
-
-
-class StreamNetGraphs(nn.Module):
-    """The two deployment graphs of a StreamNet with flat tensor signatures (bundle.py).
-
-    ``encode(image) -> (f0, f1, f2)``; ``forecast(f0, f1, f2, f0_h1, f1_h1, f2_h1, ...)`` with the
-    history newest first -> predictions [1, A, 5 + C]. The torch backend calls these directly.
-    """
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-        self.history_frames = int(model.history_frames)
-
-    def encode(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return tuple(self.model.encode(image))
-
-    def forecast(self, *feats: torch.Tensor) -> torch.Tensor:
-        levels = len(feats) // (1 + self.history_frames)
-        current = feats[:levels]
-        history = [feats[levels * (k + 1):levels * (k + 2)] for k in range(self.history_frames)]
-        return self.model.forecast(current, history)
-
-
-class _Role(nn.Module):
-    """Exposes one method of StreamNetGraphs as ``forward`` for torch.onnx.export."""
-
-    def __init__(self, graphs: StreamNetGraphs, role: str):
-        super().__init__()
-        self.graphs, self.role = graphs, role
-
-    def forward(self, *args):
-        return getattr(self.graphs, self.role)(*args)
 
 
 def parse_size(text: str) -> Tuple[int, int]:
@@ -87,13 +56,47 @@ def _git_revision() -> str:
         return ''
 
 
-def _read_checkpoint(path: Optional[str]):
-    """(weights or None, training config dict, metrics) from an engine checkpoint or state dict."""
-    if not path:
-        return None, {}, {}
+class Checkpoint(NamedTuple):
+    """What the exporter takes from a training checkpoint (or a bare state dict)."""
+    path: str
+    weights: Dict
+    config: Dict       # the run's config + Exp.export_meta(); {} for a bare state dict
+    metrics: Dict
+
+    @property
+    def model_name(self) -> str:
+        """The model the run trained ('' when the file does not say: a bare state dict)."""
+        return str(self.config.get('model') or '')
+
+
+def read_checkpoint(path: str) -> Checkpoint:
     from training.engine.checkpoint import load_checkpoint, model_weights_from
     state = load_checkpoint(path)
-    return model_weights_from(state), state.get('config') or {}, state.get('metrics') or {}
+    return Checkpoint(path, model_weights_from(state), state.get('config') or {},
+                      state.get('metrics') or {})
+
+
+def _read_checkpoint(checkpoint: Union[str, Checkpoint, None]):
+    """(path, weights, training config, metrics) of a path or a read Checkpoint; None: no
+    path, random weights and empty dicts."""
+    if not checkpoint:
+        return None, None, {}, {}
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = read_checkpoint(checkpoint)
+    return checkpoint
+
+
+def model_name_of(name: Optional[str], checkpoint: Optional[Checkpoint]) -> str:
+    """NAME as given, else the one the checkpoint records; a one-line error if they disagree."""
+    recorded = checkpoint.model_name if checkpoint is not None else ''
+    if name and recorded and name != recorded:
+        raise ValueError(f'NAME {name} disagrees with --checkpoint {checkpoint.path}, which '
+                         f'trained {recorded}; drop NAME or pass {recorded}')
+    if not (name or recorded):
+        where = (f'--checkpoint {checkpoint.path} records no model name'
+                 if checkpoint is not None else 'no --checkpoint to read it from')
+        raise ValueError(f'expected a model NAME ({where})')
+    return name or recorded
 
 
 def _streamnet_names():
@@ -112,12 +115,12 @@ def _build_streamnet(variant: str, num_classes: int, model_kwargs: Dict) -> nn.M
 
 
 def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
-                     checkpoint: Optional[str] = None, check: bool = True,
+                     checkpoint: Union[str, Checkpoint, None] = None, check: bool = True,
                      seed: int = 0) -> Dict:
     """Export a StreamNet variant to ``out``; returns the check report (max abs per graph)."""
     from training.models.streamnet.blocks import fuse_repconv
     zoo = _streamnet_names()
-    weights, train_cfg, metrics = _read_checkpoint(checkpoint)
+    path, weights, train_cfg, metrics = _read_checkpoint(checkpoint)
     classes = list(train_cfg.get('class_names') or zoo.ARGOVERSE_CLASSES)
     model_kwargs = dict(train_cfg.get('model_kwargs') or {})
     model = _build_streamnet(variant, len(classes), model_kwargs)
@@ -126,31 +129,13 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
             lines = str(exc).splitlines()
-            raise ValueError(f'--checkpoint {checkpoint}: weights do not fit {variant}: '
+            raise ValueError(f'--checkpoint {path}: weights do not fit {variant}: '
                              f'{lines[min(1, len(lines) - 1)].strip()}') from None
     h, w = size or tuple(train_cfg.get('input_size') or zoo.make_config(variant).input_size)
     model.eval()
     fuse_repconv(model)
     graphs = StreamNetGraphs(model).eval()
-    n = graphs.history_frames
-    specs = model.buffered_feature_specs(h, w)
-    names = [name for name, _ in specs]
-    hist_names = [f'{name}_h{k}' for k in range(1, n + 1) for name in names]
-    os.makedirs(out, exist_ok=True)
-
-    gen = torch.Generator().manual_seed(seed)
-    frames = [torch.rand(1, 3, h, w, generator=gen) * 255 for _ in range(1 + n)]
-    with torch.no_grad():
-        encoded = [graphs.encode(f) for f in frames]          # realistic history features
-    for (name, shape), feat in zip(specs, encoded[0]):
-        if tuple(feat.shape) != tuple(shape):
-            raise RuntimeError(f'encoder output {name}: shape {tuple(feat.shape)}, model says '
-                               f'{shape}')
-    forecast_inputs = [t for feats in encoded for t in feats]
-    enc_path, fc_path = os.path.join(out, 'encoder.onnx'), os.path.join(out, 'forecast.onnx')
-    export_onnx(_Role(graphs, 'encode'), (frames[0],), enc_path, ['image'], names, OPSET)
-    export_onnx(_Role(graphs, 'forecast'), tuple(forecast_inputs), fc_path, names + hist_names,
-                ['predictions'], OPSET)
+    result = export_streamnet_onnx(graphs, h, w, out, OPSET, check=check, seed=seed)
     torch.save(graphs.state_dict(), os.path.join(out, 'model.pt'))
     meta = {
         'family': 'streamnet', 'variant': variant,
@@ -160,26 +145,19 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
         'classes': classes,
         'graphs': {'encoder': 'encoder.onnx', 'forecast': 'forecast.onnx'},
         'output': {'kind': 'yolox', 'strides': list(model.strides)},
-        'history': {'frames': n, 'step': int(model.cfg.history_step),
-                    'features': [{'name': nm, 'shape': list(shape)} for nm, shape in specs]},
+        'history': {'frames': graphs.history_frames, 'step': int(model.cfg.history_step),
+                    'features': [{'name': nm, 'shape': list(shape)}
+                                 for nm, shape in result['features']]},
         'torch': {'state_dict': 'model.pt', 'builder': BUILDER, 'fused_repconv': True,
                   'model_kwargs': model_kwargs},
         'provenance': {'config': train_cfg, 'git': _git_revision(),
                        'data': train_cfg.get('data_dir', ''), 'metrics': metrics,
-                       'checkpoint': os.path.abspath(checkpoint) if checkpoint else None,
+                       'checkpoint': os.path.abspath(path) if path else None,
                        'random_weights': weights is None, 'exporter': 'torch.onnx dynamo',
                        'opset': OPSET},
     }
     write_model_json(out, meta)
-    report = {}
-    if check:
-        with torch.no_grad():
-            fc_ref = graphs.forecast(*forecast_inputs)
-        report['encoder'] = check_graph(enc_path, {'image': frames[0]},
-                                        dict(zip(names, encoded[0])))
-        report['forecast'] = check_graph(fc_path, dict(zip(names + hist_names, forecast_inputs)),
-                                         {'predictions': fc_ref})
-    return report
+    return result['report']
 
 
 class V2IGraph(nn.Module):
@@ -199,21 +177,21 @@ V2I_INPUT = {'pixel_format': 'rgb', 'scale': 1.0 / 255, 'mean': [0.485, 0.456, 0
 
 
 def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
-               checkpoint: Optional[str] = None, check: bool = True) -> Dict:
+               checkpoint: Union[str, Checkpoint, None] = None, check: bool = True) -> Dict:
     """V2I students: ``student.onnx`` through the DETR family's exporter, plus model.json."""
     from training.models.detr import zoo as detr_zoo
     from training.models.detr.export_onnx import export_student_onnx
     if variant not in getattr(detr_zoo, 'STUDENTS', ()):
         raise ValueError(f'export: {variant} is not a student (only students are exported; '
                          f'expected one of {", ".join(detr_zoo.STUDENTS)})')
-    weights, train_cfg, metrics = _read_checkpoint(checkpoint)
+    path, weights, train_cfg, metrics = _read_checkpoint(checkpoint)
     classes = list(train_cfg.get('class_names') or ['lesion'])
     model = detr_zoo.build(variant, len(classes), **(train_cfg.get('model_kwargs') or {}))
     if weights is not None:
         try:
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
-            raise ValueError(f'--checkpoint {checkpoint}: weights do not fit {variant}: '
+            raise ValueError(f'--checkpoint {path}: weights do not fit {variant}: '
                              f'{str(exc).splitlines()[0]}') from None
     h, w = size or tuple(train_cfg.get('input_size') or (512, 512))
     os.makedirs(out, exist_ok=True)
@@ -230,7 +208,7 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
                   'model_kwargs': train_cfg.get('model_kwargs') or {}},
         'provenance': {'config': train_cfg, 'git': _git_revision(),
                        'data': train_cfg.get('data_dir', ''), 'metrics': metrics,
-                       'checkpoint': os.path.abspath(checkpoint) if checkpoint else None,
+                       'checkpoint': os.path.abspath(path) if path else None,
                        'random_weights': weights is None,
                        'exporter': 'torch.onnx torchscript (H7 export_student_onnx)',
                        'opset': OPSET}})
@@ -291,7 +269,9 @@ def build_from_bundle(bundle) -> nn.Module:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='video-perception export',
                                      description='export a model bundle (ONNX + model.json)')
-    parser.add_argument('name', help='model variant, e.g. streamnet_tiny, streamnet_s, detr_tiny')
+    parser.add_argument('name', nargs='?',
+                        help='model variant, e.g. streamnet_tiny, streamnet_s, detr_tiny '
+                             '(default: the one --checkpoint was trained as)')
     parser.add_argument('--checkpoint', help='training checkpoint or state dict (EMA preferred)')
     parser.add_argument('--size', help='network input HxW, e.g. 600x960 (default: the model\'s)')
     parser.add_argument('--out', required=True, help='bundle directory to write')
@@ -300,14 +280,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         size = parse_size(args.size) if args.size else None
-        family = family_of(args.name)
-        if not args.checkpoint:
-            print('=' * 78 + f'\nWARNING: no --checkpoint: exporting {args.name} with RANDOM '
+        ckpt = read_checkpoint(args.checkpoint) if args.checkpoint else None
+        name = model_name_of(args.name, ckpt)
+        family = family_of(name)
+        if ckpt is None:
+            print('=' * 78 + f'\nWARNING: no --checkpoint: exporting {name} with RANDOM '
                   'weights.\nThe bundle is good for benchmarks and graph checks only; it will '
                   'not detect anything.\n' + '=' * 78, file=sys.stderr)
         export = export_streamnet if family == 'streamnet' else export_v2i
-        report = export(args.name, args.out, size=size, checkpoint=args.checkpoint,
-                        check=not args.no_check)
+        report = export(name, args.out, size=size, checkpoint=ckpt, check=not args.no_check)
         load_bundle(args.out)   # what the nodes will do: fails loudly if the bundle is bad
     except (ValueError, OSError) as exc:
         print(f'video-perception export: {str(exc).splitlines()[0]}', file=sys.stderr)

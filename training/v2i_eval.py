@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from training.models.detr.postprocess import postprocess
-from training.v2i_data import V2IClips, collate_v2i
+from training.data.v2i import V2IClips, collate_v2i
 from video_perception.eval.coco_ap import evaluate_coco
 from video_perception.eval.lesion import frames_from, lesion_metrics
 from video_perception.eval.results import load_ground_truth, result_rows
@@ -162,15 +162,16 @@ def _evaluate_checkpoint(args) -> int:
     from training.engine.exp import load_exp
     exp_cls = load_exp(args.exp)
     exp = exp_cls(apply_overrides(exp_cls.config, args.overrides))
-    model = exp.build_model()
+    train = exp.dataset('train')
+    model = exp.build_model(train)
     model.load_state_dict(model_weights_from(load_checkpoint(args.checkpoint)), strict=True)
-    val = exp.dataset('val')
+    val = exp.dataset('val', train)
     video = exp.is_teacher
     result = {'exp': args.exp, 'checkpoint': args.checkpoint}
     val_metrics = metrics_of(ground_truth_of(val), predict(model, val, video), 0.5)
     result['val'] = val_metrics
     if args.split == 'test':
-        test = exp.dataset('test')
+        test = exp.dataset('test', train)
         gt, dets = ground_truth_of(test), predict(model, test, video)
         result['test@0.5'] = metrics_of(gt, dets, 0.5)
         thr = val_metrics['best_f1_thr_centroid']

@@ -2,9 +2,11 @@
 
 An experiment file (``training/exps/NAME.py``) defines ``class Exp(BaseExp)`` with a class
 attribute ``config`` (a TrainConfig subclass instance holding every knob) and the hooks below.
-The engine builds ``Exp(cfg)`` with the command-line overrides applied, and calls the hooks; the
-Exp keeps no state of its own beyond ``self.cfg`` (YOLOX's Exp caching model/optimizer is the
-habit not to copy).
+The engine builds ``Exp(cfg)`` with the command-line overrides applied and calls the hooks. The
+Exp keeps no state beyond ``self.cfg``: each ``build_*`` hook returns what it makes (datasets,
+model, batcher, loss function holding a frozen teacher or a criterion) and the engine keeps it
+(YOLOX's Exp caching model/optimizer is the habit not to copy), so two calls of a hook give two
+independent objects and nothing depends on the order hooks were called in.
 """
 from __future__ import annotations
 
@@ -42,6 +44,21 @@ def to_device(obj: Any, device: torch.device) -> Any:
     return obj
 
 
+# batcher(batch, step, device) -> batch on the device; loss_fn(model, batch, step) -> losses
+Batcher = Callable[[Any, int, torch.device], Any]
+LossFn = Callable[[nn.Module, Any, int], Dict[str, torch.Tensor]]
+
+
+def to_device_batcher(batch: Any, step: int, device: torch.device) -> Any:
+    """The default batcher: the batch moved to ``device``."""
+    return to_device(batch, device)
+
+
+def call_model(model: nn.Module, batch: Any, step: int) -> Dict[str, torch.Tensor]:
+    """The default loss function: a model whose forward returns its own losses."""
+    return model(batch)
+
+
 class BaseExp:
     """Default hooks; an experiment overrides what it needs.
 
@@ -59,14 +76,6 @@ class BaseExp:
     def __init__(self, cfg: Optional[TrainConfig] = None):
         self.cfg = cfg if cfg is not None else self.config
 
-    # ---- model ------------------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        raise NotImplementedError(f'{type(self).__name__}.build_model')
-
-    def set_train_mode(self, model: nn.Module) -> None:
-        """Called before each epoch; a distillation Exp keeps its frozen teacher in eval mode."""
-        model.train()
-
     # ---- data -------------------------------------------------------------------------------
     def build_datasets(self) -> Tuple[Dataset, Optional[Dataset]]:
         """(train dataset, validation dataset or None). Datasets may define ``set_epoch(e)``."""
@@ -75,21 +84,32 @@ class BaseExp:
     def collate(self, samples: List[Any]) -> Any:
         return default_collate(samples)
 
-    def preprocess(self, batch: Any, step: int, device: torch.device) -> Any:
-        """Move the batch to the device; multi-scale resizing goes here (same size on all ranks,
-        chosen from the step so it is reproducible on resume)."""
-        return to_device(batch, device)
+    def build_batcher(self, train_dataset: Dataset) -> Batcher:
+        """``batcher(batch, step, device)``: moves a collated batch to the device; multi-scale
+        resizing goes here (same size on all ranks, chosen from the step so it is reproducible
+        on resume)."""
+        return to_device_batcher
+
+    # ---- model ------------------------------------------------------------------------------
+    def build_model(self, train_dataset: Dataset) -> nn.Module:
+        """The trained module (its class count from ``train_dataset``), nothing frozen in it."""
+        raise NotImplementedError(f'{type(self).__name__}.build_model')
+
+    def set_train_mode(self, model: nn.Module) -> None:
+        """Called before each epoch on the trained model."""
+        model.train()
 
     # ---- loss / optimisation ----------------------------------------------------------------
-    def compute_losses(self, model: nn.Module, batch: Any) -> Dict[str, torch.Tensor]:
-        """Forward through ``model`` (maybe DDP-wrapped: call it, not its sub-modules, so the
-        gradient hooks fire) and return losses including ``'total_loss'``."""
-        return model(batch)
+    def build_loss_fn(self, model: nn.Module, train_dataset: Dataset) -> LossFn:
+        """``loss_fn(model, batch, step) -> losses`` including ``'total_loss'``. It forwards
+        through ``model`` (maybe DDP-wrapped: call it, not its sub-modules, so the gradient hooks
+        fire) and holds what the losses need beyond it: a criterion, a frozen teacher."""
+        return call_model
 
     def param_groups(self, model: nn.Module, base_lr: float) -> List[Dict]:
         return default_param_groups(model, self.cfg, base_lr)
 
-    def export_meta(self) -> Dict[str, Any]:
+    def export_meta(self, train_dataset: Dataset) -> Dict[str, Any]:
         """Extra entries for the checkpoint's ``config`` (e.g. class_names, model_kwargs) that
         the exporter needs to rebuild the model; JSON-able."""
         return {}

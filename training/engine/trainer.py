@@ -62,14 +62,18 @@ class Trainer:
             raise ValueError(f'batch_size {cfg.batch_size} must be divisible by the '
                              f'{info.world_size} ranks')
         self.log.info(format_config(cfg))
+        self.train_ds, self.val_ds = self.exp.build_datasets()
         seed_everything(cfg.seed)  # identical initial weights on every rank
-        self.model = self.exp.build_model().to(info.device)
+        self.model = self.exp.build_model(self.train_ds).to(info.device)
         if cfg.init_checkpoint:
             weights = model_weights_from(load_checkpoint(cfg.init_checkpoint))
             missing, unexpected = self.model.load_state_dict(weights, strict=False)
             self.log.info(f'init from {cfg.init_checkpoint}: {len(missing)} missing, '
                           f'{len(unexpected)} unexpected keys')
-        self.train_ds, self.val_ds = self.exp.build_datasets()
+        # The engine holds the loss function (with its frozen teacher or criterion) and the
+        # batcher; neither is part of the trained model, its optimizer, EMA or checkpoint.
+        self.loss_fn = self.exp.build_loss_fn(self.model, self.train_ds)
+        self.batcher = self.exp.build_batcher(self.train_ds)
         self.per_rank = cfg.batch_size // info.world_size
         self.sampler = dist_utils.ResumableSampler(
             len(self.train_ds), self.per_rank, info.rank, info.world_size, shuffle=True,
@@ -153,8 +157,8 @@ class Trainer:
             'optimizer': self.optimizer.state_dict(), 'scheduler': self.schedule.state_dict(),
             'ema': self.ema.state_dict() if self.ema is not None else None,
             'scaler': self.scaler.state_dict() if self.use_amp else None,
-            'rng': rngs, 'config': {**config_to_dict(self.cfg), **self.exp.export_meta()},
-            'metrics': dict(self.metrics),
+            'rng': rngs, 'metrics': dict(self.metrics),
+            'config': {**config_to_dict(self.cfg), **self.exp.export_meta(self.train_ds)},
             'best': self.best, 'exp': self.cfg.exp_name, 'world_size': self.info.world_size,
         }
         save_checkpoint(os.path.join(self.run_dir, name), state)
@@ -177,11 +181,12 @@ class Trainer:
     def _train_step(self, batch: Any) -> Dict[str, torch.Tensor]:
         cfg = self.cfg
         lr = self.schedule.apply(self.optimizer, self.step)
-        batch = self.exp.preprocess(batch, self.step, self.info.device)
+        batch = self.batcher(batch, self.step, self.info.device)
         with torch.autocast(self.info.device.type, dtype=torch.float16, enabled=self.use_amp):
-            losses = self.exp.compute_losses(self.ddp, batch)
+            losses = self.loss_fn(self.ddp, batch, self.step)
         if 'total_loss' not in losses:
-            raise KeyError(f'{type(self.exp).__name__}.compute_losses must return "total_loss"')
+            raise KeyError(f'{type(self.exp).__name__}.build_loss_fn: the loss function must '
+                           'return "total_loss"')
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses['total_loss']).backward()
         if cfg.grad_clip > 0:

@@ -21,7 +21,7 @@ from torch import nn
 
 from training.engine.config import TrainConfig
 from training.engine.exp import BaseExp
-from training.streamnet_data import StreamNetBatcher, StreamNetClips
+from training.data.streamnet import StreamNetBatcher, StreamNetClips
 
 # The CPU-sized still teacher for synthetic runs: yolox_s's config at width 0.125, with DFP.
 TINY_TEACHER = dict(depth=0.33, width=0.125, dfp=True)
@@ -79,14 +79,31 @@ def model_kwargs(cfg: StreamNetExpConfig) -> Dict:
     return kwargs
 
 
+class StreamNetLoss:
+    """The engine's loss function of a StreamNet-family run; holds the frozen still teacher.
+
+    StreamNet: the model's losses on frames [t..t-N] against GT(t+1) (TAL support GT(t)), plus
+    AK-distillation from the teacher's outputs on frame t+1 when there is one. Still detector:
+    frame t+1 with its own GT.
+    """
+
+    def __init__(self, is_still: bool, teacher: Optional[nn.Module] = None):
+        self.is_still, self.teacher = is_still, teacher
+
+    def __call__(self, model: nn.Module, batch, step: int) -> Dict[str, torch.Tensor]:
+        if self.is_still:
+            return model(batch['future'], batch['targets'])
+        teacher_out = None
+        if self.teacher is not None:
+            self.teacher.to(batch['future'].device)
+            with torch.no_grad():
+                teacher_out = self.teacher.teacher_outputs(batch['future'])
+        return model(batch['frames'], None, batch['targets'], batch['support'], teacher_out)
+
+
 class StreamNetExp(BaseExp):
     config = StreamNetExpConfig()
     best_metric = 'sAP1'
-
-    def __init__(self, cfg=None):
-        super().__init__(cfg)
-        self.teacher: Optional[nn.Module] = None
-        self._class_names = None
 
     @property
     def is_still(self) -> bool:
@@ -100,36 +117,6 @@ class StreamNetExp(BaseExp):
         n = self.cfg.history_frames
         return zoo.make_config(self.cfg.model).history_frames if n < 0 else n
 
-    def _num_classes(self) -> int:
-        return len(self._classes())
-
-    def _classes(self):
-        if self._class_names is None:
-            from video_perception.dataset import load_video_dataset
-            ds = load_video_dataset(self.cfg.train_json, validate=False)
-            self._class_names = [ds.categories[c]['name'] for c in sorted(ds.categories)]
-        return self._class_names
-
-    # ---- model --------------------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
-        from training.models.streamnet import zoo
-        model = zoo.MODELS[self.cfg.model](num_classes=self._num_classes(),
-                                           **model_kwargs(self.cfg))
-        if self.cfg.teacher_model:
-            from training.engine.checkpoint import load_checkpoint, model_weights_from
-            from training.models.streamnet.model import freeze
-            extra = TINY_TEACHER if self.cfg.teacher_model == 'yolox_s' else {}
-            teacher = zoo.MODELS[self.cfg.teacher_model](num_classes=self._num_classes(),
-                                                         **extra)
-            state = load_checkpoint(self.cfg.teacher_checkpoint)
-            teacher.load_state_dict(model_weights_from(state), strict=True)
-            self.teacher = freeze(teacher)
-        return model
-
-    def export_meta(self) -> Dict:
-        return {'class_names': list(self._classes()), 'model_kwargs': model_kwargs(self.cfg),
-                'data_dir': self.cfg.train_json}
-
     # ---- data ---------------------------------------------------------------------------------
     def build_datasets(self):
         c = self.cfg
@@ -137,25 +124,36 @@ class StreamNetExp(BaseExp):
                                max_labels=c.max_labels, seed=c.seed)
         val = StreamNetClips(c.val_json, c.input_size, self.history, flip_prob=0.0,
                              max_labels=c.max_labels, seed=c.seed, class_ids=train.class_ids)
-        self._class_names = train.class_names
-        iters = len(train) // c.batch_size
-        self.batcher = StreamNetBatcher(c.input_size, c.multiscale_range, c.multiscale_every,
-                                        c.seed, fixed_from_step=(c.max_epoch - 1) * iters)
         return train, val
 
-    def preprocess(self, batch, step: int, device: torch.device):
-        return self.batcher(batch, step, device)
+    def build_batcher(self, train_dataset) -> StreamNetBatcher:
+        c = self.cfg
+        iters = len(train_dataset) // c.batch_size
+        return StreamNetBatcher(c.input_size, c.multiscale_range, c.multiscale_every, c.seed,
+                                fixed_from_step=(c.max_epoch - 1) * iters)
 
-    # ---- losses -------------------------------------------------------------------------------
-    def compute_losses(self, model: nn.Module, batch) -> Dict[str, torch.Tensor]:
-        if self.is_still:
-            return model(batch['future'], batch['targets'])
-        teacher_out = None
-        if self.teacher is not None:
-            teacher = self.teacher.to(batch['future'].device)
-            with torch.no_grad():
-                teacher_out = teacher.teacher_outputs(batch['future'])
-        return model(batch['frames'], None, batch['targets'], batch['support'], teacher_out)
+    # ---- model and losses ---------------------------------------------------------------------
+    def build_model(self, train_dataset) -> nn.Module:
+        from training.models.streamnet import zoo
+        return zoo.MODELS[self.cfg.model](num_classes=len(train_dataset.class_ids),
+                                          **model_kwargs(self.cfg))
+
+    def build_loss_fn(self, model: nn.Module, train_dataset) -> StreamNetLoss:
+        if not self.cfg.teacher_model:
+            return StreamNetLoss(self.is_still)
+        from training.engine.checkpoint import load_checkpoint, model_weights_from
+        from training.models.streamnet import zoo
+        from training.models.streamnet.model import freeze
+        extra = TINY_TEACHER if self.cfg.teacher_model == 'yolox_s' else {}
+        teacher = zoo.MODELS[self.cfg.teacher_model](
+            num_classes=len(train_dataset.class_ids), **extra)
+        state = load_checkpoint(self.cfg.teacher_checkpoint)
+        teacher.load_state_dict(model_weights_from(state), strict=True)
+        return StreamNetLoss(self.is_still, freeze(teacher))
+
+    def export_meta(self, train_dataset) -> Dict:
+        return {'class_names': list(train_dataset.class_names),
+                'model_kwargs': model_kwargs(self.cfg), 'data_dir': self.cfg.train_json}
 
     # ---- evaluation ---------------------------------------------------------------------------
     def build_evaluator(self, val_dataset):

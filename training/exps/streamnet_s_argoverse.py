@@ -2,7 +2,7 @@
 batch 16 on 4 GPUs, SGD Nesterov (momentum 0.9, wd 5e-4, no decay on BN/bias), lr 0.001/64 per
 image, 1 warm-up epoch then a constant 5 % (no_aug_epochs = max_epoch), EMA 0.9998, AMP, flip,
 multi-scale s in 50..70 except the last epoch, distilled from the still L teacher (kd 0.2),
-initialised from COCO YOLOX (training/yolox_import.py)::
+initialised from COCO YOLOX (training/models/streamnet/importers.py)::
 
     torchrun --nproc_per_node=4 -m training.train streamnet_s_argoverse \\
         train_json=data/argoverse_hd/train.json val_json=data/argoverse_hd/val.json \\

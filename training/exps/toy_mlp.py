@@ -70,7 +70,7 @@ class Exp(BaseExp):
                        warmup_epochs=1, no_aug_epochs=1, log_every=2, tensorboard=False)
     best_metric = 'neg_mse'
 
-    def build_model(self) -> nn.Module:
+    def build_model(self, train_dataset) -> nn.Module:
         return ToyMLP(self.cfg.in_dim, self.cfg.hidden, self.cfg.dropout)
 
     def build_datasets(self):
@@ -78,17 +78,16 @@ class Exp(BaseExp):
         return (ToyRegression(c.num_samples, c.in_dim, c.aug_noise, c.seed),
                 ToyRegression(32, c.in_dim, 0.0, c.seed, offset=c.num_samples))
 
-    def compute_losses(self, model, batch):
-        if self.cfg.stall_at_step and int(batch.get('step', -1)) >= self.cfg.stall_at_step:
-            print(f'toy_mlp: stalled at step {int(batch["step"])}', flush=True)
-            while True:
-                time.sleep(1)
-        return model(batch)
+    def build_loss_fn(self, model, train_dataset):
+        stall_at = self.cfg.stall_at_step
 
-    def preprocess(self, batch, step, device):
-        batch = super().preprocess(batch, step, device)
-        batch['step'] = step
-        return batch
+        def loss_fn(model, batch, step):
+            if stall_at and step >= stall_at:
+                print(f'toy_mlp: stalled at step {step}', flush=True)
+                while True:
+                    time.sleep(1)
+            return model(batch)
+        return loss_fn
 
     def build_evaluator(self, val_dataset):
         def evaluate(model):

@@ -18,13 +18,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict, Optional, Tuple
 
-import torch
 from torch import nn
 
 from training.engine.config import TrainConfig
-from training.engine.exp import BaseExp, to_device
-from training.v2i_data import V2IClips, collate_v2i
-from training.v2i_distill import DistillConfig, V2IDistiller, build_criterion, teacher_losses
+from training.engine.exp import BaseExp
+from training.data.v2i import V2IClips, collate_v2i
+from training.models.detr.distill import (DistillConfig, V2IDistiller, build_criterion,
+                                          teacher_losses)
 
 
 @dataclasses.dataclass
@@ -111,68 +111,56 @@ class V2IExp(BaseExp):
     config = V2IExpConfig()
     best_metric = 'AP'
 
-    def __init__(self, cfg=None):
-        super().__init__(cfg)
-        self.distiller: Optional[V2IDistiller] = None
-        self._datasets: Dict[str, V2IClips] = {}
-
     @property
     def is_teacher(self) -> bool:
         return self.cfg.model.startswith('v2i_teacher')
 
     # ---- data ---------------------------------------------------------------------------------
-    def dataset(self, split: str) -> V2IClips:
-        """The 'train', 'val' or 'test' split (val/test: no augmentation)."""
-        if split not in self._datasets:
-            c = self.cfg
-            train = split == 'train'
-            classes = None if train else self.dataset('train').class_ids
-            self._datasets[split] = V2IClips(
-                getattr(c, f'{split}_json'), c.input_size, c.clip_len, c.clip_stride,
-                c.clip_mode, list(getattr(c, f'{split}_videos')) or None,
-                flip_prob=c.flip_prob if train else 0.0,
-                scale_range=(c.scale_min, 1.0) if train else (1.0, 1.0), seed=c.seed,
-                class_ids=classes)
-        return self._datasets[split]
+    def dataset(self, split: str, train: Optional[V2IClips] = None) -> V2IClips:
+        """The 'train', 'val' or 'test' split (val/test: no augmentation, and the class ids of
+        ``train``, built here when not given). A new dataset on every call."""
+        c = self.cfg
+        is_train = split == 'train'
+        classes = None
+        if not is_train:
+            classes = (train if train is not None else self.dataset('train')).class_ids
+        return V2IClips(
+            getattr(c, f'{split}_json'), c.input_size, c.clip_len, c.clip_stride, c.clip_mode,
+            list(getattr(c, f'{split}_videos')) or None,
+            flip_prob=c.flip_prob if is_train else 0.0,
+            scale_range=(c.scale_min, 1.0) if is_train else (1.0, 1.0), seed=c.seed,
+            class_ids=classes)
 
     def build_datasets(self):
-        return self.dataset('train'), self.dataset('val')
+        train = self.dataset('train')
+        return train, self.dataset('val', train)
 
     def collate(self, samples):
         return collate_v2i(samples)
 
-    def preprocess(self, batch, step: int, device: torch.device):
-        batch = to_device(batch, device)
-        batch['step'] = step
-        return batch
+    # ---- model and losses ---------------------------------------------------------------------
+    def build_model(self, train_dataset) -> nn.Module:
+        return build_named(self.cfg.model, len(train_dataset.class_ids), self.cfg)
 
-    # ---- model --------------------------------------------------------------------------------
-    def build_model(self) -> nn.Module:
+    def build_loss_fn(self, model: nn.Module, train_dataset):
+        """Teacher: its detection loss. Student: L_det (+ TFD / CQD from the frozen teacher)."""
         c = self.cfg
-        n = len(self.dataset('train').class_ids)
-        model = build_named(c.model, n, c)
+        n = len(train_dataset.class_ids)
         criterion = build_criterion(model, n)
         if self.is_teacher:
-            self.criterion = criterion
-            return model
+            return lambda model, batch, step: teacher_losses(model, criterion, batch)
         teacher = None
         if c.teacher_model and (c.use_tfd or c.use_cqd):
             from training.engine.checkpoint import load_checkpoint, model_weights_from
             teacher = build_named(c.teacher_model, n, c)
             state = model_weights_from(load_checkpoint(c.teacher_checkpoint))
             teacher.load_state_dict(state, strict=True)
-        self.distiller = V2IDistiller(teacher, criterion, DistillConfig(
+        return V2IDistiller(teacher, criterion, DistillConfig(
             c.use_tfd, c.use_cqd, c.tfd_weight, c.cqd_weight, c.tfd_sigma, c.tfd_box_norm,
             c.cqd_source, c.cqd_masked, c.cqd_all_layers, c.seed))
-        return model
 
-    def compute_losses(self, model: nn.Module, batch) -> Dict[str, torch.Tensor]:
-        if self.is_teacher:
-            return teacher_losses(model, self.criterion, batch)
-        return self.distiller(model, batch, batch.get('step', 0))
-
-    def export_meta(self) -> Dict:
-        return {'class_names': list(self.dataset('train').class_names),
+    def export_meta(self, train_dataset) -> Dict:
+        return {'class_names': list(train_dataset.class_names),
                 'model_kwargs': model_kwargs(self.cfg), 'data_dir': self.cfg.train_json}
 
     # ---- evaluation ---------------------------------------------------------------------------

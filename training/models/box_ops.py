@@ -43,10 +43,12 @@ def generalized_box_iou_xyxy(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torc
     return iou - (area - union) / area
 
 
-def bboxes_iou_cxcywh(boxes1: torch.Tensor, boxes2: torch.Tensor, pairwise: bool = True):
+def bboxes_iou_cxcywh(boxes1: torch.Tensor, boxes2: torch.Tensor, pairwise: bool = True,
+                      eps: float = 0.0):
     """YOLOX ``bboxes_iou(xyxy=False)``: IoU of cxcywh boxes, pairwise [N, M] or element-wise [N].
 
     Like YOLOX, an empty intersection gives exactly 0 (the ``en`` mask), not a negative area.
+    ``eps`` is added to the union (YOLOX's IOUloss uses 1e-16; bboxes_iou none).
     """
     if pairwise:
         b1, b2 = boxes1[:, None, :], boxes2[None, :, :]
@@ -58,4 +60,9 @@ def bboxes_iou_cxcywh(boxes1: torch.Tensor, boxes2: torch.Tensor, pairwise: bool
     area2 = b2[..., 2] * b2[..., 3]
     en = (tl < br).type(tl.dtype).prod(dim=-1)
     inter = torch.prod(br - tl, -1) * en
-    return inter / (area1 + area2 - inter)
+    return inter / (area1 + area2 - inter + eps)
+
+
+def iou_loss_cxcywh(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """YOLOX ``IOUloss(loss_type='iou')``: 1 - IoU**2, element-wise over [N, 4] cxcywh boxes."""
+    return 1 - bboxes_iou_cxcywh(pred, target, pairwise=False, eps=1e-16) ** 2

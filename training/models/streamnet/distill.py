@@ -10,12 +10,9 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
+from ..box_ops import iou_loss_cxcywh
+
 KEYS = ('boxes', 'obj_logits', 'cls_logits')
-
-
-def _iou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    from .losses import iou_loss_cxcywh     # local import: losses imports this module
-    return iou_loss_cxcywh(pred, target)
 
 
 def distillation_losses(student_cls: torch.Tensor, student_obj: torch.Tensor,
@@ -44,7 +41,7 @@ def distillation_losses(student_cls: torch.Tensor, student_obj: torch.Tensor,
     t_boxes = teacher['boxes'].detach().reshape(-1, 4)[fg_mask]         # [F, 4]
     kd_cls = F.mse_loss(student_cls, t_cls.to(student_cls.dtype))
     kd_obj = F.mse_loss(student_obj, t_obj.to(student_obj.dtype))
-    kd_reg = (weights_fg * _iou_loss(student_boxes_fg, t_boxes.to(student_boxes_fg.dtype))
-              ).sum() / num_fg
+    kd_iou = iou_loss_cxcywh(student_boxes_fg, t_boxes.to(student_boxes_fg.dtype))   # [F]
+    kd_reg = (weights_fg * kd_iou).sum() / num_fg
     return {'kd_cls_loss': kd_weight * kd_cls, 'kd_obj_loss': kd_weight * kd_obj,
             'kd_reg_loss': kd_weight * kd_reg}

@@ -9,24 +9,12 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..box_ops import bboxes_iou_cxcywh
+from ..box_ops import bboxes_iou_cxcywh, iou_loss_cxcywh
 from .distill import distillation_losses
 from .head import decode_boxes, flatten_outputs, make_grids
 from .simota import simota_assign
 
 REG_WEIGHT = 5.0
-
-
-def iou_loss_cxcywh(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """YOLOX ``IOUloss(loss_type='iou')``: 1 - IoU**2, element-wise over [N, 4] cxcywh boxes."""
-    tl = torch.max(pred[:, :2] - pred[:, 2:] / 2, target[:, :2] - target[:, 2:] / 2)
-    br = torch.min(pred[:, :2] + pred[:, 2:] / 2, target[:, :2] + target[:, 2:] / 2)
-    area_p = torch.prod(pred[:, 2:], 1)
-    area_g = torch.prod(target[:, 2:], 1)
-    en = (tl < br).type(tl.dtype).prod(dim=1)
-    area_i = torch.prod(br - tl, 1) * en
-    iou = area_i / (area_p + area_g - area_i + 1e-16)
-    return 1 - iou ** 2
 
 
 def tal_gt_weights(gt_next_cxcywh: torch.Tensor, gt_support_cxcywh: torch.Tensor,

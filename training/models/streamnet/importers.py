@@ -14,7 +14,8 @@ own ``yolox_*_drfpn.pth`` COCO weights, which also hold the DRFPN, were trained 
 in the release). Tensors whose shapes differ (``cls_preds`` for 80 COCO classes against 8) are
 skipped and reported, never forced::
 
-    python -m training.yolox_import yolox_s.pth --model streamnet_s --out runs/init/s.pt
+    python -m training.models.streamnet.importers yolox_s.pth --model streamnet_s \
+        --out runs/init/s.pt
     video-perception train streamnet_s_argoverse init_checkpoint=runs/init/s.pt
 """
 from __future__ import annotations
@@ -103,7 +104,7 @@ def import_yolox(model: nn.Module, checkpoint) -> Dict:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m training.yolox_import',
+    parser = argparse.ArgumentParser(prog='python -m training.models.streamnet.importers',
                                      description='convert an official YOLOX COCO checkpoint')
     parser.add_argument('checkpoint', help='official yolox_{s,m,l}.pth')
     parser.add_argument('--model', required=True, help='our model, e.g. streamnet_s, yolox_s')
