@@ -5,7 +5,8 @@ import pytest
 import tiny_bundles
 from video_perception.backends.base import BackendOptions
 from video_perception.bundle import BundleError
-from video_perception.detector import V2IDetector, load_detector
+from video_perception.detector import load_detector
+from video_perception.families.v2i import V2IDetector
 
 pytestmark = pytest.mark.xdist_group('h3_bundles')
 
