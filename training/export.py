@@ -28,6 +28,7 @@ from torch import nn
 
 from training.onnx_check import TRT_OPS_FILE, check_graph, export_onnx
 from video_perception.bundle import load_bundle, write_model_json
+from video_perception.feature_buffer import history_names
 
 OPSET = 17
 BUILDER = 'training.export:build_from_bundle'
@@ -135,7 +136,7 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
     n = graphs.history_frames
     specs = model.buffered_feature_specs(h, w)
     names = [name for name, _ in specs]
-    hist_names = [f'{name}_h{k}' for k in range(1, n + 1) for name in names]
+    hist_names = history_names(names, n)
     os.makedirs(out, exist_ok=True)
 
     gen = torch.Generator().manual_seed(seed)
