@@ -6,14 +6,12 @@ import json
 import pathlib
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 import toy_family
-from test_node_e2e_dds import (BIN, W0, Listener, node_env, publish, square_box, stop_node,
-                               write_frames)
+from test_node_e2e_dds import BIN, W0, _run_pipeline, node_env, square_box, write_frames
 from video_perception.backends.base import BackendError, BackendOptions
 from video_perception.bundle import BundleError, load_bundle
 from video_perception.detector import load_detector
@@ -111,25 +109,15 @@ def test_node_bench_runs_it(bundle):
 
 
 def test_node_over_dds_in_its_own_process(bundle, tmp_path, ros_domain):
+    # what a plugin family's entry point is: the generic node with the family named
+    entry = tmp_path / 'toy_node'
+    entry.write_text(f'#!/bin/sh\nVIDEO_PERCEPTION_FAMILIES=toy_family exec {sys.executable} '
+                     '-m video_perception.node_runner --family toy_centroid "$@"\n')
+    entry.chmod(0o755)
     n = 6
-    frames = write_frames(tmp_path / 'frames', n)
-    listener = Listener()
-    cmd = [sys.executable, '-m', 'video_perception.node_runner', '--family',
-           'toy_centroid', '--ros-args', '-p', f'model_path:={bundle}', '-p', 'threads:=1',
-           '-p', 'backend:=onnxruntime', '-p', 'box_size:=16.0', '-r', 'image:=/cam']
-    node = subprocess.Popen(cmd, env=node_env(PLUGIN_ENV), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        listener.wait_ready(node)
-        res = publish(frames, 5.0)
-        assert res.returncode == 0, res.stderr
-        listener.wait('dets', n, 10)
-        time.sleep(1.2)
-        diag = listener.last_diag_values()
-    finally:
-        rc, err = stop_node(node)
-        listener.close()
-    assert rc == 0 and 'Traceback' not in err, err
+    listener, _ = _run_pipeline(tmp_path, str(entry), bundle,
+                                ['backend:=onnxruntime', 'box_size:=16.0'], n=n, rate=5.0)
+    diag = listener.last_diag_values()
     assert listener.labels[0][1].class_map[0].class_name == 'blob'
     assert len(listener.dets) >= n - 1 and diag['frames_processed'] == str(len(listener.dets))
     assert 'buffer_fill' not in diag       # the toy keeps no state, reports none
