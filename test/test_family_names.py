@@ -43,3 +43,20 @@ def test_the_grep_sees_a_branch(tmp_path):
     assert [ln.split(':')[1] for ln in lines] == ['1', '3']
     assert offending_lines(bad, 'v2i_ros/bad.py') == ['v2i_ros/bad.py:1: ' +
                                                       "if bundle.family == 'streamnet':"]
+
+
+def test_replay_and_the_families_import_no_node_package():
+    """ROS-free replay: the families, detector and replay never import the node packages."""
+    import subprocess
+    import sys
+    code = ('import sys\n'
+            'import video_perception.tools.replay, video_perception.replay.engine\n'
+            'from video_perception.families import get_family, known_families\n'
+            'for name in known_families():\n'
+            '    get_family(name)\n'
+            'bad = [m for m in sys.modules if m.split(".")[0] in '
+            '("streamnet_ros", "v2i_ros", "rclpy", "training")]\n'
+            'assert not bad, bad\n')
+    res = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
