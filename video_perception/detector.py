@@ -67,7 +67,6 @@ class BaseDetector:
 
     family = ''
     parameters: Tuple[str, ...] = ('score_threshold', 'max_detections', 'simulate_latency_ms')
-    stateful = False    # True: ``reset`` must run at a stream change (``_forget``)
 
     def __init__(self, bundle: Bundle, backend: Backend, score_threshold: float = 0.3,
                  max_detections: int = 100, leap_threshold_periods: float = 5.0):
@@ -121,7 +120,8 @@ class BaseDetector:
         """A stateful family's state is dropped here."""
 
     def _has_state(self) -> bool:
-        return self.stateful
+        """True while it holds state that a new stream must drop (a stateless family: never)."""
+        return False
 
     def _new_stream(self, frame: np.ndarray, stamp_ns: int) -> str:
         """Why this frame starts a new stream ('' when it continues the last one)."""
