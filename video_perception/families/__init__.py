@@ -60,8 +60,9 @@ def register_family(family: Any, replace: bool = False) -> Any:
     name = str(family.NAME)
     old = _registry.get(name)
     if old is not None and old is not family and not replace:
-        raise ValueError(f'family "{name}" is already registered (by {old.__name__}); pass '
-                         'replace=True to replace it')
+        by = getattr(old, '__name__', old)
+        raise ValueError(f'family "{name}" is already registered (by {by}); pass replace=True '
+                         'to replace it')
     _registry[name] = family
     return family
 
