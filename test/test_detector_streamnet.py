@@ -6,7 +6,7 @@ import pytest
 
 import tiny_bundles
 from video_perception.backends.base import BackendOptions
-from video_perception.detector import load_detector
+from video_perception.detector import Detector, load_detector
 from video_perception.families.streamnet import StreamNetDetector
 
 pytestmark = pytest.mark.xdist_group('h3_bundles')
@@ -49,7 +49,7 @@ def detector_factory(request, tmp_path_factory):
 @pytest.mark.parametrize('letterbox', ['top_left', 'center'])
 def test_forecast_is_next_frames_box_in_original_pixels(detector_factory, letterbox):
     det = detector_factory(letterbox=letterbox)
-    assert isinstance(det, StreamNetDetector)
+    assert isinstance(det, StreamNetDetector) and isinstance(det, Detector)
     out = [det.detect(frame_with_square(i), i * PERIOD) for i in range(6)]
     # frame 0: the buffer holds copies of frame 0, so the forecast is frame 0 itself
     np.testing.assert_allclose(box_centre(out[0]), centre_of(frame_with_square(0)), atol=0.5)

@@ -14,7 +14,7 @@ import toy_family
 from test_node_e2e_dds import BIN, W0, _run_pipeline, node_env, square_box, write_frames
 from video_perception.backends.base import BackendError, BackendOptions
 from video_perception.bundle import BundleError, load_bundle
-from video_perception.detector import load_detector
+from video_perception.detector import Detector, load_detector
 from video_perception.families import (UnknownFamilyError, get_family, known_families,
                                        register_family)
 
@@ -60,6 +60,7 @@ def test_detector_boxes_in_original_pixels_and_its_own_parameter(bundle):
     det = load_detector(bundle, 'onnxruntime', BackendOptions(threads=1), log=lambda s: None,
                         box_size=16.0, nms_iou=0.5)     # nms_iou: not its parameter, ignored
     assert isinstance(det, toy_family.ToyDetector) and det.box_size == 16.0
+    assert isinstance(det, Detector)            # every member of the written Protocol
     frames = [_frame(i) for i in range(3)]
     for i, frame in enumerate(frames):
         (box,) = det.detect(frame, i * 10**8).boxes_xyxy

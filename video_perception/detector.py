@@ -12,7 +12,7 @@ changes (a new camera). A stateless detector ignores all three.
 from __future__ import annotations
 
 import time
-from typing import Callable, List, Optional, Protocol, Tuple
+from typing import Callable, List, Optional, Protocol, Tuple, runtime_checkable
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from video_perception.feature_buffer import StampMonitor
 from video_perception.letterbox import preprocess
 
 
+@runtime_checkable
 class Detector(Protocol):
     """What the node core, replay and the benches call; every family's detector offers it."""
 
