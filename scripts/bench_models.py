@@ -74,13 +74,13 @@ def bench_latency(cases: List[ModelCase], backends: List[str], threads: int, cac
     from video_perception.backends.base import BackendOptions
     from video_perception.backends.select import load_backend
     from video_perception.bundle import load_bundle
-    from video_perception.detector import StreamNetDetector, V2IDetector
+    from video_perception.families import get_family
     rows, data = [], {}
     opts = BackendOptions(device='cpu', threads=threads)
     for case in tqdm(cases, desc='latency per model', unit='model'):
         path = ensure_bundle(case.name, case.height, case.width, cache_dir)
         bundle = load_bundle(path)
-        cls = StreamNetDetector if bundle.family == 'streamnet' else V2IDetector
+        cls = get_family(bundle.family).Detector
         frame = _frame(case.height, case.width)
         dets = {be: cls(bundle, load_backend(bundle, be, opts, log=lambda _: None))
                 for be in backends}

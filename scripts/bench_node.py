@@ -25,79 +25,17 @@ def camera_frame(width: int = 1920, height: int = 1200, seed: int = 0) -> np.nda
     return np.clip(base + rng.integers(-20, 21, base.shape), 0, 255).astype(np.uint8)
 
 
-def image_bytes(frame: np.ndarray, stamp_ns: int = 0) -> bytes:
-    """sensor_msgs/Image (bgr8) of ``frame`` as CDR bytes: what the transport hands the node."""
-    from video_perception import msgs
-    from video_perception.node_runner import image_to_msg
-    from video_perception.transport import cdr
-    header = msgs.Header(stamp=msgs.Time.from_ns(stamp_ns), frame_id='camera')
-    return cdr.serialize(image_to_msg(frame, header, 'bgr'))
-
-
 def _node_path(bundle_path: str, backend: str, threads: int, payload: bytes,
                score_threshold: float):
-    """Callables for the whole path (NodeCore.process) and each of its stages on one frame."""
-    from video_perception import image_codec, msgs, postprocess
+    """The whole path (NodeCore.process, ``node_bench.NodePath``) and each of its stages."""
     from video_perception.backends.base import BackendOptions
     from video_perception.detector import load_detector
-    from video_perception.letterbox import preprocess
-    from video_perception.node_core import NodeCore, parameter_specs
-    from video_perception.ros_convert import detections_to_msg
-    from video_perception.transport import cdr
-
+    from video_perception.node_bench import NodePath
     det = load_detector(bundle_path, backend, BackendOptions(device='cpu', threads=threads),
                         log=lambda _: None)
-    family, order = det.bundle.family, det.bundle.pixel_format
-    params = {s.name: s.default for s in parameter_specs(family)}
-    params['score_threshold'] = score_threshold
-    sent: List[bytes] = []
-
-    def publish(dets, header, _frame):
-        sent.append(cdr.serialize(detections_to_msg(dets, header)))
-
-    core = NodeCore('bench', params, det, lambda m: image_codec.decode_image_msg(m, order),
-                    publish, log_warning=lambda _: None)
-    stamp = {'ns': 0}
-
-    def whole() -> float:
-        # what the DDS callback receives (bytes) -> what the DDS writer sends (bytes)
-        stamp['ns'] += 33_000_000
-        t0 = time.perf_counter()
-        msg = cdr.deserialize(payload, msgs.Image)
-        msg.header.stamp = msgs.Time.from_ns(stamp['ns'])
-        if not core.process(msg, time.monotonic()):
-            raise RuntimeError(f'node path failed: {core.last_error}')
-        return time.perf_counter() - t0 - det.model_ms / 1000.0
-
-    # the stages, each on its own input, to show where the time goes
-    msg = cdr.deserialize(payload, msgs.Image)
-    frame = image_codec.decode_image_msg(msg, order)
-    tensor, transform = preprocess(frame, det.bundle)
-    if family == 'streamnet':
-        feats = det.backend.run('encoder', {'image': tensor})
-        history = {f'{k}_h{i}': v for i in range(1, det.bundle.history_frames + 1)
-                   for k, v in feats.items()}
-        raw = det.backend.run('forecast', {**feats, **history})
-        post = lambda: postprocess.decode_yolox(raw['predictions'][0], det.score_threshold,  # noqa
-                                                det.nms_iou, det.max_detections, transform)
-    else:
-        raw = det.backend.run('student', {'image': tensor})
-        decode = (postprocess.decode_detr_softmax if det.bundle.output_kind == 'detr_softmax'
-                  else postprocess.decode_detr_sigmoid)
-        post = lambda: decode(raw['pred_logits'][0], raw['pred_boxes'][0],  # noqa: E731
-                              det.bundle.width, det.bundle.height, det.score_threshold,
-                              det.max_detections, transform=transform)
-    dets = post()
-    out_msg = detections_to_msg(dets, msg.header)
-    stages = {
-        'deserialise Image (CDR -> msg)': lambda: cdr.deserialize(payload, msgs.Image),
-        'decode to BGR': lambda: image_codec.decode_image_msg(msg, order),
-        'letterbox + normalise': lambda: preprocess(frame, det.bundle),
-        'postprocess (decode, NMS)': post,
-        'build Detection2DArray': lambda: detections_to_msg(dets, msg.header),
-        'serialise Detection2DArray': lambda: cdr.serialize(out_msg),
-    }
-    return det, whole, stages, len(dets)
+    path = NodePath(det, payload, {'score_threshold': score_threshold})
+    stages = path.stages()
+    return det, path.whole, stages, len(stages['postprocess (decode, NMS)']())
 
 
 # Random weights score about 1e-4: at the default threshold nothing passes (a lower bound on
@@ -109,6 +47,7 @@ CASES = (('default threshold 0.3', 0.3), ('threshold 0: all candidates', 0.0))
 def bench_node_overhead(bundles: Dict[str, str], backend: str, threads: int, reps: int,
                         width: int = 1920, height: int = 1200) -> Tuple[str, dict]:
     """Section 5a: NodeCore.process on CDR bytes at WxH, model time subtracted, and its stages."""
+    from video_perception.node_bench import image_bytes
     payload = image_bytes(camera_frame(width, height))
     rows, data = [], {}
     for label, path in bundles.items():

@@ -1,1 +1,2 @@
-"""The StreamNet ROS 2 node: camera in, long-path feature buffer, forecast, detections out."""
+"""The StreamNet ROS 2 node, an entry point only: the family is in
+video_perception/families/streamnet.py."""

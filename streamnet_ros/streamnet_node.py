@@ -7,7 +7,11 @@ publishes ``detections`` (vision_msgs/Detection2DArray, boxes in original pixels
 header or, with ``stamp_mode:=forecast``, the stamp of the frame the boxes forecast),
 ``detections/labels`` (LabelInfo, transient local), ``detections/image`` (with
 ``publish_image:=true``) and
-``/diagnostics`` at 1 Hz. Parameters: ``video_perception.node_core.parameter_specs('streamnet')``.
+``/diagnostics`` at 1 Hz. Parameters: ``video_perception.node_core.parameter_specs(FAMILY)``.
+
+This file is only the entry point. The family (detector, feature buffer, bundle graphs, its
+parameters) is ``video_perception/families/streamnet.py``; the node glue shared by every family
+is ``video_perception/node_runner.py`` and ``node_core.py`` (docs/ARCHITECTURE.md).
 """
 import sys
 

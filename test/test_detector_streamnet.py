@@ -6,7 +6,8 @@ import pytest
 
 import tiny_bundles
 from video_perception.backends.base import BackendOptions
-from video_perception.detector import StreamNetDetector, load_detector
+from video_perception.detector import Detector, load_detector
+from video_perception.families.streamnet import StreamNetDetector
 
 pytestmark = pytest.mark.xdist_group('h3_bundles')
 PERIOD = 33_333_333
@@ -48,7 +49,7 @@ def detector_factory(request, tmp_path_factory):
 @pytest.mark.parametrize('letterbox', ['top_left', 'center'])
 def test_forecast_is_next_frames_box_in_original_pixels(detector_factory, letterbox):
     det = detector_factory(letterbox=letterbox)
-    assert isinstance(det, StreamNetDetector)
+    assert isinstance(det, StreamNetDetector) and isinstance(det, Detector)
     out = [det.detect(frame_with_square(i), i * PERIOD) for i in range(6)]
     # frame 0: the buffer holds copies of frame 0, so the forecast is frame 0 itself
     np.testing.assert_allclose(box_centre(out[0]), centre_of(frame_with_square(0)), atol=0.5)
@@ -100,6 +101,21 @@ def test_stamp_jump_back_and_leap_reset_the_buffer(detector_factory):
     det.detect(frame_with_square(14), 73 * PERIOD)
     det.detect(frame_with_square(15), 93 * PERIOD)
     assert det.resets == 2
+
+
+def test_new_image_size_resets_the_buffer(detector_factory):
+    """A new camera (another size): the history of the old one is not this frame's past."""
+    det = detector_factory()
+    for i in range(3):
+        det.detect(frame_with_square(i), i * PERIOD)
+    big = frame_with_square(3, w=96, h=64)          # scale 1; the same square position
+    out = det.detect(big, 3 * PERIOD)
+    assert det.resets == 1 and det.last_reset_reason == 'image size changed'
+    np.testing.assert_allclose(box_centre(out), centre_of(big), atol=0.5)   # forecast = itself
+    out = det.detect(frame_with_square(4, w=96, h=64), 4 * PERIOD)
+    assert det.resets == 1
+    np.testing.assert_allclose(box_centre(out), centre_of(frame_with_square(5, w=96, h=64)),
+                               atol=0.5)
 
 
 def test_threshold_and_max_detections_apply_on_next_frame(detector_factory):

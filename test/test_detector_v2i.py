@@ -5,7 +5,8 @@ import pytest
 import tiny_bundles
 from video_perception.backends.base import BackendOptions
 from video_perception.bundle import BundleError
-from video_perception.detector import V2IDetector, load_detector
+from video_perception.detector import Detector, load_detector
+from video_perception.families.v2i import V2IDetector
 
 pytestmark = pytest.mark.xdist_group('h3_bundles')
 
@@ -21,7 +22,7 @@ def roots(tmp_path_factory):
 @pytest.mark.parametrize('size', [(160, 120), (96, 200), (1920, 1200)])
 def test_box_in_original_pixels(roots, backend, letterbox, size):
     det = load_detector(roots[letterbox], backend, BackendOptions(threads=1), log=lambda s: None)
-    assert isinstance(det, V2IDetector)
+    assert isinstance(det, V2IDetector) and isinstance(det, Detector)
     w, h = size
     img = np.zeros((h, w, 3), np.uint8)
     x0, y0, x1, y1 = w // 4, h // 3, w // 2, h // 2

@@ -13,11 +13,12 @@ from video_perception.node_core import LatencyStats, LatestSlot, NodeCore, param
 class FakeDetector:
     """Sleeps ``delay`` s per frame; one box whose x1 is the frame's first pixel value."""
 
+    parameters = ('score_threshold', 'max_detections')
+
     def __init__(self, delay=0.0):
         self.delay = delay
         self.score_threshold = 0.3
         self.resets = 0
-        self.buffer_fill = 1.0
         self.backend_description = 'fake (cpu)'
         self.configured = []
 
@@ -30,8 +31,11 @@ class FakeDetector:
         self.configured.append(kw)
         self.score_threshold = kw.get('score_threshold', self.score_threshold)
 
-    def reset(self):
+    def reset(self, reason=''):
         self.resets += 1
+
+    def diagnostics(self):
+        return [('fake_resets', str(self.resets))]
 
 
 def image(stamp_ns, value=7, w=4, h=3, frame_id='cam'):
@@ -138,12 +142,14 @@ def test_bad_frames_one_line_counted_and_next_good_frame_served():
     assert values['bad_frames'] == '4' and core.diagnostics_level()[0] == 1
 
 
-def test_new_size_is_served_counted_and_resets_the_detector():
+def test_new_size_is_served_and_counted_the_detector_decides_the_reset():
     core, det, out, logs = make_core()
     assert core.process(image(1, w=4, h=3), time.monotonic())
     assert core.process(image(2, w=8, h=6), time.monotonic())
-    assert core.counts['size_changes'] == 1 and det.resets == 1 and len(out) == 2
+    assert core.counts['size_changes'] == 1 and len(out) == 2
+    assert det.resets == 0          # the core never resets: the detector sees the size itself
     assert '4x3 to 8x6' in logs[0]
+    assert dict(core.diagnostics_values())['fake_resets'] == '0'   # the detector's own values
 
 
 def test_live_parameters_reach_the_detector_before_the_next_frame():
@@ -200,5 +206,6 @@ def test_parameter_specs_differ_by_family():
     assert sn - v2i == {'nms_iou', 'frame_rate_hint', 'leap_threshold_periods'}
     assert {'model_path', 'backend', 'score_threshold', 'max_detections', 'input_type',
             'reliability', 'stamp_mode', 'publish_image', 'engine_cache_dir'} <= v2i
-    with pytest.raises(ValueError, match='node family'):
+    with pytest.raises(ValueError, match='node family "yolo" unknown; expected one of '
+                       'streamnet, v2i'):
         parameter_specs('yolo')

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from video_perception.bundle import write_model_json
+from video_perception.feature_buffer import history_names
 
 H, W = 64, 96          # network input (letterboxed), divisible by 32 like the real models
 NUM_ANCHORS = 4
@@ -118,7 +119,7 @@ def make_streamnet_bundle(root: str, frames: int = 2, step: int = 1,
     _export(_Call(model, 'encode'), (image,), os.path.join(root, 'encoder.onnx'),
             ['image'], ['fa', 'fb'])
     fa, fb = torch.zeros(1, 2, 1, 1), torch.zeros(1, 1, 1, 1)
-    names = ['fa', 'fb'] + [f'{n}_h{k}' for k in range(1, frames + 1) for n in ('fa', 'fb')]
+    names = ['fa', 'fb'] + history_names(['fa', 'fb'], frames)
     _export(_Call(model, 'forecast'), (fa, fb) * (frames + 1),
             os.path.join(root, 'forecast.onnx'), names, ['predictions'])
     torch.save(model.state_dict(), os.path.join(root, 'model.pt'))

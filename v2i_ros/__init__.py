@@ -1,1 +1,1 @@
-"""The V2I ROS 2 node: camera in, single-frame V2I-DETR student, detections out."""
+"""The V2I ROS 2 node, an entry point only: the family is in video_perception/families/v2i.py."""

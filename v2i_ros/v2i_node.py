@@ -4,6 +4,10 @@
 
 The same topics and parameters as ``streamnet_node`` (without ``nms_iou``: DETR needs no NMS,
 and with ``stamp_mode`` fixed to ``input``: the student detects the present frame).
+
+This file is only the entry point. The family (detector, decoding, bundle graphs, its
+parameters) is ``video_perception/families/v2i.py``; the node glue shared by every family is
+``video_perception/node_runner.py`` and ``node_core.py`` (docs/ARCHITECTURE.md).
 """
 import sys
 

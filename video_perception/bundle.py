@@ -3,16 +3,14 @@
 A bundle is a directory::
 
     model.json          this file's schema (below)
-    encoder.onnx        StreamNet: one frame -> the per-frame features that are buffered
-    forecast.onnx       StreamNet: current features + N buffered -> raw predictions of frame t+1
-    student.onnx        V2I: one frame -> (logits, boxes)
+    *.onnx              the graphs of its family, by role (e.g. encoder + forecast, or student)
     model.pt            optional state dict for the torch backend (loaded with weights_only=True)
 
 ``model.json`` (format_version 1)::
 
     {
       "format_version": 1,
-      "family": "streamnet" | "v2i",
+      "family": "<name>",                          # a registered family (families/__init__.py)
       "variant": "streamnet_tiny",                 # a name `video-perception params` knows
       "input": {"height": 384, "width": 640,       # static network input (letterboxed)
                 "pixel_format": "bgr" | "rgb",
@@ -20,9 +18,9 @@ A bundle is a directory::
                 "mean": [0, 0, 0], "std": [1, 1, 1],
                 "letterbox": "top_left" | "center", "pad_value": 114},
       "classes": ["car", ...],                     # index = class id in the outputs
-      "graphs": {"encoder": "encoder.onnx", "forecast": "forecast.onnx"} | {"student": ...},
-      "output": {"kind": "yolox" | "detr_softmax" | "detr_sigmoid", "num_queries": 100},
-      "history": {                                 # StreamNet only
+      "graphs": {"<role>": "<role>.onnx", ...},    # every role the family names (GRAPHS)
+      "output": {"kind": "...", "num_queries": 100},   # a kind the family decodes
+      "history": {                                 # families with buffered features (HISTORY)
         "frames": 3, "step": 1,                    # N past frames at step dt (in frames)
         "features": [{"name": "f3", "shape": [1, 21, 48, 80]}, ...]
       },
@@ -31,21 +29,12 @@ A bundle is a directory::
       "provenance": {"config": {...}, "git": "...", "data": "...", "metrics": {...}}
     }
 
-Graph signatures (static shapes, batch 1, float32):
-
-* ``encoder.onnx``: input ``image`` [1, 3, H, W] -> outputs named as ``history.features``
-  (in order).
-* ``forecast.onnx``: inputs are the current frame's features (names as in ``history.features``),
-  then for k = 1..N (k = 1 is the most recent past frame) ``{name}_h{k}`` for each feature;
-  output ``predictions``: kind ``yolox`` -> [1, A, 5 + C] with (cx, cy, w, h) in network-input
-  pixels and sigmoid-ed objectness and class scores (YOLOX ``decode_in_inference``).
-* ``student.onnx``: input ``image`` [1, 3, H, W] (and no mask: a single unpadded image);
-  outputs ``pred_logits`` [1, Q, C'] (C' = C + 1 with a trailing no-object class for
-  ``detr_softmax``; C for ``detr_sigmoid``) and ``pred_boxes`` [1, Q, 4] normalised cxcywh.
+Graphs take static shapes, batch 1, float32; an ``image`` input is [1, 3, H, W] (``image_input``).
+Each family module (``video_perception/families/``) states its graphs' input and output names.
 
 The torch ``builder`` is named by string so the runtime never imports ``training`` itself: it is a
 callable ``builder(bundle: Bundle) -> torch.nn.Module`` whose module offers ``encode``/``forecast``
-(StreamNet) or ``forward`` (V2I) with the same signatures as the graphs.
+(as the family's ``TORCH_METHODS`` say) with the same signatures as the graphs.
 """
 from __future__ import annotations
 
@@ -55,9 +44,6 @@ import os
 from typing import Any, Dict, List, Optional
 
 FORMAT_VERSION = 1
-FAMILIES = ('streamnet', 'v2i')
-OUTPUT_KINDS = ('yolox', 'detr_softmax', 'detr_sigmoid')
-GRAPHS_BY_FAMILY = {'streamnet': ('encoder', 'forecast'), 'v2i': ('student',)}
 
 
 class BundleError(ValueError):
@@ -127,18 +113,19 @@ def load_bundle(root: str) -> Bundle:
     if version != FORMAT_VERSION:
         raise BundleError(f'{path}: format_version {version} is not supported '
                           f'(this runtime reads {FORMAT_VERSION})')
+    from video_perception.families import get_family
     family = _require(meta, 'family', path, str)
-    if family not in FAMILIES:
-        raise BundleError(f'{path}: family "{family}" unknown; expected one of {FAMILIES}')
+    fam = get_family(family, what=f'{path}:')
     inp = _require(meta, 'input', path, dict)
     classes = _require(meta, 'classes', path, list)
     graphs_raw = _require(meta, 'graphs', path, dict)
     output = _require(meta, 'output', path, dict)
     kind = _require(output, 'kind', path + ' output', str)
-    if kind not in OUTPUT_KINDS:
-        raise BundleError(f'{path}: output.kind "{kind}" unknown; expected one of {OUTPUT_KINDS}')
+    if kind not in fam.OUTPUT_KINDS:
+        raise BundleError(f'{path}: output.kind "{kind}" unknown; expected one of '
+                          f'{fam.OUTPUT_KINDS}')
     graphs = {}
-    for role in GRAPHS_BY_FAMILY[family]:
+    for role in fam.GRAPHS:
         name = _require(graphs_raw, role, path + ' graphs', str)
         full = os.path.join(root, name)
         if not os.path.isfile(full):
@@ -146,7 +133,7 @@ def load_bundle(root: str) -> Bundle:
         graphs[role] = full
     history = meta.get('history') or {}
     features: List[FeatureSpec] = []
-    if family == 'streamnet':
+    if getattr(fam, 'HISTORY', False):
         for i, feat in enumerate(_require(history, 'features', path + ' history', list)):
             features.append(FeatureSpec(str(feat['name']), tuple(int(s) for s in feat['shape'])))
     torch_meta = meta.get('torch') or {}
@@ -166,6 +153,11 @@ def load_bundle(root: str) -> Bundle:
         history_frames=int(history.get('frames', 0)), history_step=int(history.get('step', 1)),
         features=tuple(features), torch_state_dict=state_dict,
         torch_builder=torch_meta.get('builder'), raw=meta)
+
+
+def image_input(bundle: Bundle) -> Dict[str, tuple]:
+    """The ``image`` input of a graph that reads the frame: [1, 3, H, W]."""
+    return {'image': (1, 3, bundle.height, bundle.width)}
 
 
 def write_model_json(root: str, meta: Dict[str, Any]) -> str:

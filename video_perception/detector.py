@@ -1,43 +1,90 @@
 """Detectors: a frame and its stamp in, ``Detections`` in original image pixels out.
 
-``StreamNetDetector`` owns the long-path feature buffer: each frame is encoded once, the forecast
-graph reads the current features plus the N buffered ones [t-dt, ..., t-N*dt], then frame t is
-pushed. The buffer is reset when the stamps jump back (a new sequence, a bag loop), leap forward by
-more than ``leap_threshold_periods`` frame periods, or the image size changes (the node calls
-``reset``). ``V2IDetector`` runs a single-frame student and keeps no state.
+``Detector`` is the interface the node core, replay and the benches use; ``BaseDetector`` is what
+the families' detectors (``video_perception/families/``) share: thresholds read on every call (a
+run-time parameter change applies to the next frame, ``configure``), the letterbox, and the one
+place where a detector decides to forget its state: the stamps jump back (a new sequence, a bag
+loop), leap forward by more than ``leap_threshold_periods`` frame periods, or the image size
+changes (a new camera). A stateless detector ignores all three.
 
-Thresholds are plain attributes read on every call, so a run-time parameter change applies to the
-next frame (``configure``).
+``load_detector`` reads a bundle and builds its family's detector on a backend.
 """
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Protocol, Tuple, runtime_checkable
 
 import numpy as np
 
-from video_perception import postprocess
 from video_perception.backends.base import Backend, BackendOptions
 from video_perception.bundle import Bundle, BundleError, load_bundle
 from video_perception.detections import Detections
-from video_perception.feature_buffer import FeatureBuffer, StampMonitor
+from video_perception.feature_buffer import StampMonitor
 from video_perception.letterbox import preprocess
 
 
-class _Detector:
+@runtime_checkable
+class Detector(Protocol):
+    """What the node core, replay and the benches call; every family's detector offers it."""
+
+    bundle: Bundle
+    parameters: Tuple[str, ...]     # the node parameters ``configure`` reads (live ones)
+    model_ms: float                 # graph time of the last ``detect``
+    last_outputs: dict              # raw graph outputs of the last ``detect`` (for the bench)
+
+    @property
+    def backend_description(self) -> str: ...
+
+    @property
+    def class_names(self) -> tuple: ...
+
+    @property
+    def period_ns(self) -> Optional[int]:
+        """Frame period estimated from the stamps of the frames it processed."""
+
+    def detect(self, frame: np.ndarray, stamp_ns: int) -> Detections:
+        """Frame [h, w, 3] in the bundle's pixel order -> detections in its pixels."""
+
+    def reset(self, reason: str = 'asked') -> None:
+        """Forget any state: the next frame starts a new stream."""
+
+    def configure(self, **settings) -> None:
+        """Change settings named in ``parameters``; they apply from the next ``detect``."""
+
+    def decode(self, outputs: dict, transform) -> Detections:
+        """Raw graph outputs -> detections (the post-processing step alone)."""
+
+    def diagnostics(self) -> List[Tuple[str, str]]:
+        """Family-specific (key, value) pairs for /diagnostics."""
+
+    def warmup(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class BaseDetector:
+    """Shared by the families' detectors; a subclass sets ``family`` and implements ``_run``
+    (graphs on the preprocessed image) and ``decode`` (their outputs -> Detections)."""
+
     family = ''
+    parameters: Tuple[str, ...] = ('score_threshold', 'max_detections', 'simulate_latency_ms')
 
     def __init__(self, bundle: Bundle, backend: Backend, score_threshold: float = 0.3,
-                 nms_iou: float = 0.65, max_detections: int = 100):
+                 max_detections: int = 100, leap_threshold_periods: float = 5.0):
         if bundle.family != self.family:
             raise BundleError(f'model bundle {bundle.root} is a "{bundle.family}" model; this '
                               f'detector runs "{self.family}" bundles')
         self.bundle, self.backend = bundle, backend
         self.score_threshold = float(score_threshold)
-        self.nms_iou = float(nms_iou)
         self.max_detections = int(max_detections)
         self.simulate_latency_ms = 0.0
         self.model_ms = 0.0
+        self.last_outputs: dict = {}
+        self._graph_s = 0.0
+        self.stamps = StampMonitor(leap_periods=leap_threshold_periods)
+        self.last_size: Optional[tuple] = None
+        self.resets = 0
+        self.last_reset_reason = ''
 
     @property
     def backend_description(self) -> str:
@@ -47,18 +94,78 @@ class _Detector:
     def class_names(self):
         return self.bundle.classes
 
-    def configure(self, score_threshold: Optional[float] = None,
-                  nms_iou: Optional[float] = None, max_detections: Optional[int] = None,
-                  simulate_latency_ms: Optional[float] = None, **others) -> None:
-        """Change thresholds; they apply from the next ``detect`` call."""
-        if score_threshold is not None:
-            self.score_threshold = float(score_threshold)
-        if nms_iou is not None:
-            self.nms_iou = float(nms_iou)
-        if max_detections is not None:
-            self.max_detections = int(max_detections)
-        if simulate_latency_ms is not None:
-            self.simulate_latency_ms = float(simulate_latency_ms)
+    @property
+    def period_ns(self) -> Optional[int]:
+        return self.stamps.period_ns
+
+    def configure(self, **settings) -> None:
+        """Change settings named in ``parameters`` (None: unchanged); from the next frame."""
+        unknown = sorted(set(settings) - set(self.parameters))
+        if unknown:
+            raise ValueError(f'{type(self).__name__}: unknown settings {unknown}; expected '
+                             f'some of {self.parameters}')
+        for name, value in settings.items():
+            if value is not None:
+                self._set(name, value)
+
+    def _set(self, name: str, value) -> None:
+        setattr(self, name, type(getattr(self, name))(value))
+
+    def reset(self, reason: str = 'asked') -> None:
+        """Forget the state: the next frame starts as at start-up."""
+        self._forget()
+        self.resets += 1
+        self.last_reset_reason = reason
+
+    def _forget(self) -> None:
+        """A stateful family's state is dropped here."""
+
+    def _has_state(self) -> bool:
+        """True while it holds state that a new stream must drop (a stateless family: never)."""
+        return False
+
+    def _new_stream(self, frame: np.ndarray, stamp_ns: int) -> str:
+        """Why this frame starts a new stream ('' when it continues the last one)."""
+        kind = self.stamps.observe(stamp_ns)
+        size, last = tuple(frame.shape[:2]), self.last_size
+        self.last_size = size
+        if kind == 'back':
+            return 'stamp jumped back'
+        if kind == 'leap':
+            return 'stamp leapt forward'
+        if last is not None and size != last:
+            return 'image size changed'
+        return ''
+
+    def detect(self, frame: np.ndarray, stamp_ns: int = 0) -> Detections:
+        reason = self._new_stream(frame, stamp_ns)
+        if reason and self._has_state():
+            self.reset(reason)
+        image, transform = self._preprocess(frame)
+        self._graph_s = 0.0
+        self.last_outputs = self._run(image)
+        t0 = time.perf_counter()
+        self._simulated_latency()
+        # graph time only: buffers and decoding count as the node's overhead
+        self.model_ms = (self._graph_s + time.perf_counter() - t0) * 1000.0
+        return self.decode(self.last_outputs, transform)
+
+    def _graph(self, role: str, inputs: dict) -> dict:
+        """Run one graph on the backend, adding its time to this frame's model time."""
+        t0 = time.perf_counter()
+        out = self.backend.run(role, inputs)
+        self._graph_s += time.perf_counter() - t0
+        return out
+
+    def _run(self, image: np.ndarray) -> dict:
+        """The family's graphs on the preprocessed image [1, 3, H, W] -> raw outputs."""
+        raise NotImplementedError
+
+    def decode(self, outputs: dict, transform) -> Detections:
+        raise NotImplementedError
+
+    def diagnostics(self) -> List[Tuple[str, str]]:
+        return []
 
     def _simulated_latency(self) -> None:
         """Testing only: a slower model, once per frame (``simulate_latency_ms`` parameter)."""
@@ -78,87 +185,18 @@ class _Detector:
         self.backend.close()
 
 
-class StreamNetDetector(_Detector):
-    """DAMO-StreamNet with the feature buffer; ``detect`` returns its forecast for frame t+1."""
-
-    family = 'streamnet'
-
-    def __init__(self, bundle: Bundle, backend: Backend, score_threshold: float = 0.3,
-                 nms_iou: float = 0.65, max_detections: int = 100,
-                 leap_threshold_periods: float = 5.0):
-        super().__init__(bundle, backend, score_threshold, nms_iou, max_detections)
-        self.buffer = FeatureBuffer({f.name: f.shape for f in bundle.features},
-                                    bundle.history_frames, bundle.history_step)
-        self.stamps = StampMonitor(leap_periods=leap_threshold_periods)
-        self.resets = 0
-        self.last_reset_reason = ''
-
-    @property
-    def buffer_fill(self) -> float:
-        return self.buffer.fill
-
-    def configure(self, leap_threshold_periods: Optional[float] = None, **kw) -> None:
-        if leap_threshold_periods is not None:
-            self.stamps.leap_periods = float(leap_threshold_periods)
-        super().configure(**kw)
-
-    def reset(self, reason: str = 'asked') -> None:
-        """Forget the history: the next frame primes the buffer as at start-up."""
-        self.buffer.reset()
-        self.resets += 1
-        self.last_reset_reason = reason
-
-    def detect(self, frame: np.ndarray, stamp_ns: int) -> Detections:
-        kind = self.stamps.observe(stamp_ns)
-        if kind in ('back', 'leap') and not self.buffer.empty:
-            self.reset('stamp jumped back' if kind == 'back' else 'stamp leapt forward')
-        image, transform = self._preprocess(frame)
-        t0 = time.perf_counter()
-        feats = self.backend.run('encoder', {'image': image})
-        model_s = time.perf_counter() - t0
-        if self.buffer.empty:
-            self.buffer.prime(feats)
-        inputs = dict(feats)
-        inputs.update(self.buffer.history_inputs())
-        t0 = time.perf_counter()
-        preds = self.backend.run('forecast', inputs)['predictions']     # [1, A, 5 + C]
-        model_s += time.perf_counter() - t0
-        self.buffer.push(feats)
-        t0 = time.perf_counter()
-        self._simulated_latency()
-        # graph time only: the buffer and decoding count as the node's overhead
-        self.model_ms = (model_s + time.perf_counter() - t0) * 1000.0
-        return postprocess.decode_yolox(preds[0], self.score_threshold, self.nms_iou,
-                                        self.max_detections, transform=transform)
-
-
-class V2IDetector(_Detector):
-    """A single-frame V2I student (DETR family): no buffer, no NMS (set prediction)."""
-
-    family = 'v2i'
-
-    def detect(self, frame: np.ndarray, stamp_ns: int = 0) -> Detections:
-        image, transform = self._preprocess(frame)
-        t0 = time.perf_counter()
-        out = self.backend.run('student', {'image': image})
-        self._simulated_latency()
-        self.model_ms = (time.perf_counter() - t0) * 1000.0
-        logits, boxes = out['pred_logits'][0], out['pred_boxes'][0]    # [Q, C'], [Q, 4]
-        decode = (postprocess.decode_detr_softmax if self.bundle.output_kind == 'detr_softmax'
-                  else postprocess.decode_detr_sigmoid)
-        return decode(logits, boxes, self.bundle.width, self.bundle.height,
-                      self.score_threshold, self.max_detections, transform=transform)
-
-
 def load_detector(model_path: str, backend: str = 'auto',
                   options: Optional[BackendOptions] = None, family: Optional[str] = None,
                   log: Callable[[str], None] = print, warmup: bool = True,
-                  simulate_latency_ms: float = 0.0, **thresholds):
-    """Load a bundle, pick its backend and build the detector (warmed up unless told not to).
+                  **settings) -> Detector:
+    """Load a bundle, pick its backend and build its family's detector (warmed up unless told
+    not to). ``settings``: node parameters (thresholds, ``simulate_latency_ms``); those the
+    family's detector does not read are ignored, as its node does not declare them.
 
-    Raises BundleError (bad bundle, wrong family) or BackendError, each with a one-line message.
+    Raises BundleError (bad bundle, wrong or unknown family) or BackendError, one line each.
     """
     from video_perception.backends.select import load_backend
+    from video_perception.families import get_family
     if not model_path:
         raise BundleError('model_path is empty: pass -p model_path:=DIR (a bundle folder made '
                           'by `video-perception export`)')
@@ -166,13 +204,10 @@ def load_detector(model_path: str, backend: str = 'auto',
     if family is not None and bundle.family != family:
         raise BundleError(f'model bundle {model_path} is a "{bundle.family}" model; this node '
                           f'runs "{family}" bundles')
+    cls = get_family(bundle.family).Detector
     be = load_backend(bundle, backend, options, log=log)
-    cls = StreamNetDetector if bundle.family == 'streamnet' else V2IDetector
-    if cls is V2IDetector:
-        thresholds.pop('nms_iou', None)
-        thresholds.pop('leap_threshold_periods', None)
-    det = cls(bundle, be, **thresholds)
-    det.configure(simulate_latency_ms=simulate_latency_ms)
+    det = cls(bundle, be)
+    det.configure(**{k: v for k, v in settings.items() if k in cls.parameters})
     if warmup:
         t0 = time.perf_counter()
         det.warmup()

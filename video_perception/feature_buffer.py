@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 import statistics
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -98,12 +98,8 @@ class FeatureBuffer:
             return {}
         if self.empty:
             raise RuntimeError('feature buffer is empty: prime() it with the first frame')
-        out = {}
-        for k in range(1, self.frames + 1):
-            s = self.slot(k)
-            for n in self.names:
-                out[f'{n}_h{k}'] = self.storage[n][s]
-        return out
+        return {name: self.storage[n][self.slot(k)]
+                for name, n, k in history_entries(self.names, self.frames)}
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self.storage.values())
@@ -150,6 +146,12 @@ class StampMonitor:
         return 'ok'
 
 
-def history_names(names: List[str], frames: int) -> List[str]:
+def history_entries(names: Sequence[str], frames: int) -> List[Tuple[str, str, int]]:
+    """(input name, feature name, k) of the forecast graph's history inputs, k = 1..N, each
+    feature in order: the one place the ``{name}_h{k}`` contract of ``bundle.py`` is spelled."""
+    return [(f'{n}_h{k}', n, k) for k in range(1, frames + 1) for n in names]
+
+
+def history_names(names: Sequence[str], frames: int) -> List[str]:
     """The forecast graph's history input names, k = 1..N, each feature in order."""
-    return [f'{n}_h{k}' for k in range(1, frames + 1) for n in names]
+    return [name for name, _, _ in history_entries(names, frames)]

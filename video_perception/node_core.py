@@ -8,7 +8,7 @@
   mode the input stamp plus one frame period estimated from the input stamps: StreamNet's boxes
   are its forecast of the next frame.
 * Bad frames (malformed data, an unknown encoding) are logged in one line, counted and skipped; a
-  frame of a new size is served and, for StreamNet, resets the buffer (a new camera or sequence).
+  frame of a new size is served and counted (the detector decides whether its state resets).
 * Thresholds are read on every frame, so ``ros2 param set`` takes effect on the next one
   (isaac_ros_object_detection#65 is the bug this avoids).
 """
@@ -23,24 +23,21 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from video_perception.backends.base import BACKEND_NAMES
 from video_perception.feature_buffer import StampMonitor
 from video_perception.transport.base import ParameterSpec
 
-BACKENDS = ('auto', 'tensorrt', 'onnxruntime', 'torch')
-# Read on every frame by the detector (``configure``): changeable while serving.
-LIVE_PARAMETERS = ('score_threshold', 'nms_iou', 'max_detections', 'leap_threshold_periods',
-                   'simulate_latency_ms')
-
 
 def parameter_specs(family: str) -> List[ParameterSpec]:
-    """Every parameter a node declares, with description and range ('streamnet' or 'v2i')."""
-    if family not in ('streamnet', 'v2i'):
-        raise ValueError(f'node family "{family}": expected streamnet or v2i')
+    """Every parameter a node of ``family`` declares, with description and range: the common
+    ones, then the family's (``families/<family>.py``; one with a common name replaces it)."""
+    from video_perception.families import get_family
+    own = get_family(family, what='node').parameter_specs()
     ro = dict(read_only=True)
     specs = [
         ParameterSpec('model_path', '', 'model bundle directory (model.json + ONNX graphs)', **ro),
         ParameterSpec('backend', 'auto', 'inference backend; auto = tensorrt > onnxruntime-cuda '
-                      '> torch-cuda > onnxruntime-cpu', choices=BACKENDS, **ro),
+                      '> torch-cuda > onnxruntime-cpu', choices=BACKEND_NAMES, **ro),
         ParameterSpec('device', 'auto', 'auto (GPU where present), cpu or cuda',
                       choices=('auto', 'cpu', 'cuda'), **ro),
         ParameterSpec('threads', 0, 'CPU threads per inference (0 = runtime default)',
@@ -64,27 +61,16 @@ def parameter_specs(family: str) -> List[ParameterSpec]:
                       'for rviz)'),
         ParameterSpec('simulate_latency_ms', 0.0, 'testing only: add this many ms to every model '
                       'call, to emulate a slower model', min_value=0.0, max_value=10000.0),
+        ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied)',
+                      choices=('input',)),
     ]
-    if family == 'streamnet':
-        specs += [
-            ParameterSpec('nms_iou', 0.65, 'IoU above which class-aware NMS drops a box',
-                          min_value=0.0, max_value=1.0),
-            ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied) or '
-                          'forecast (input + one frame period: the time the boxes refer to)',
-                          choices=('input', 'forecast')),
-            ParameterSpec('frame_rate_hint', 30.0, 'camera rate (Hz) assumed for forecast stamps '
-                          'until two input stamps give the real period',
-                          min_value=0.1, max_value=1000.0),
-            ParameterSpec('leap_threshold_periods', 5.0, 'reset the feature buffer when the '
-                          'stamps leap forward by more than this many frame periods',
-                          min_value=1.0, max_value=1e6),
-        ]
-    else:
-        specs += [
-            ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied); V2I '
-                          'detects the present frame', choices=('input',)),
-        ]
-    return specs
+    replaced = {o.name: o for o in own}
+    return ([replaced.pop(c.name, c) for c in specs]
+            + [o for o in own if o.name in replaced])
+
+
+def default_parameters(family: str) -> Dict[str, Any]:
+    return {s.name: s.default for s in parameter_specs(family)}
 
 
 def stamp_ns_of(stamp) -> int:
@@ -175,8 +161,8 @@ class NodeCore:
     Args:
         node_name: for logs and the diagnostics status name.
         params: current parameter values by name (as declared by ``parameter_specs``).
-        detector: ``detect(frame, stamp_ns) -> Detections``; optional ``reset()``, ``configure()``,
-            ``buffer_fill``, ``resets``, ``model_ms``, ``backend``.
+        detector: a ``detector.Detector`` (``detect``, ``configure`` of its ``parameters``,
+            ``diagnostics``); it decides itself when its state resets.
         decode: message -> image array in the detector's pixel order (raises ValueError).
         publish_detections: called with (Detections, header, image) from the worker thread;
             the glue turns it into messages.
@@ -223,8 +209,9 @@ class NodeCore:
         self.apply_parameters(changes)
 
     def apply_parameters(self, changes: Dict[str, Any]) -> None:
-        live = {k: v for k, v in changes.items() if k in LIVE_PARAMETERS}
-        if live and hasattr(self.detector, 'configure'):
+        # the detector's own parameters are read on every frame: changeable while serving
+        live = {k: v for k, v in changes.items() if k in self.detector.parameters}
+        if live:
             self.detector.configure(**live)
 
     # -- worker side ----------------------------------------------------------------------------
@@ -277,10 +264,7 @@ class NodeCore:
         if self.last_size is not None and size != self.last_size:
             self.counts['size_changes'] += 1
             self.warn('size', f'{self.node_name}: image size changed from '
-                      f'{self.last_size[0]}x{self.last_size[1]} to {size[0]}x{size[1]}'
-                      + ('; feature buffer reset' if hasattr(self.detector, 'reset') else ''))
-            if hasattr(self.detector, 'reset'):
-                self.detector.reset()
+                      f'{self.last_size[0]}x{self.last_size[1]} to {size[0]}x{size[1]}')
         self.last_size = size
         stamp = stamp_ns_of(msg.header.stamp)
         t0 = time.monotonic()
@@ -307,7 +291,7 @@ class NodeCore:
         """(key, value) pairs for the DiagnosticStatus, all as strings."""
         det = self.detector
         values = [
-            ('backend', str(getattr(det, 'backend_description', ''))),
+            ('backend', str(det.backend_description)),
             ('frames_received', str(self.counts['received'])),
             ('frames_processed', str(self.counts['processed'])),
             ('frames_dropped', str(self.dropped)),
@@ -319,9 +303,7 @@ class NodeCore:
             ('model_ms_median', f'{self.model_latency.median():.2f}'),
             ('stamp_mode', str(self.params.get('stamp_mode', 'input'))),
         ]
-        if hasattr(det, 'buffer_fill'):
-            values += [('buffer_fill', f'{det.buffer_fill:.2f}'),
-                       ('buffer_resets', str(getattr(det, 'resets', 0)))]
+        values += det.diagnostics()
         if self.last_error:
             values.append(('last_error', self.last_error))
         return values
@@ -334,6 +316,26 @@ class NodeCore:
             return 1, (f"serving; {self.counts['bad_frames']} bad and "
                        f"{self.counts['failed_frames']} failed frames so far")
         return 0, 'serving'
+
+
+def build_core(node_name: str, detector,
+               publish_detections: Callable[[Any, Any, np.ndarray], None],
+               params: Optional[Dict[str, Any]] = None,
+               log_warning: Callable[[str], None] = print) -> NodeCore:
+    """The NodeCore of a loaded detector, as the node, the node bench and scripts/bench use it:
+    its family's default parameters updated by ``params``; Image and CompressedImage decoded in
+    the bundle's pixel order."""
+    from video_perception import image_codec, msgs
+    order = detector.bundle.pixel_format
+
+    def decode(msg) -> np.ndarray:
+        if isinstance(msg, msgs.CompressedImage):
+            return image_codec.decode_compressed(msg, order)
+        return image_codec.decode_image_msg(msg, order)
+    values = default_parameters(detector.bundle.family)
+    values.update(params or {})
+    return NodeCore(node_name, values, detector, decode, publish_detections,
+                    log_warning=log_warning)
 
 
 def _header_with_stamp(header, stamp_ns: int):

@@ -1,4 +1,9 @@
-"""The glue both detector nodes share: transport + parameters + detector + node core.
+"""The glue every detector node shares: transport + parameters + detector + node core.
+
+A node runs one family (``video_perception/families/``): ``streamnet_node`` and ``v2i_node`` are
+``run_node`` with their family's name, and any registered family runs as
+``python -m video_perception.node_runner --family NAME [--node-name NODE] --ros-args ...``
+(a family from outside the package is named in ``VIDEO_PERCEPTION_FAMILIES``).
 
 ``DetectorNode`` follows the lifecycle of a ROS 2 managed node (configure loads the model,
 activate starts serving, deactivate stops, cleanup frees the model). Where the transport offers
@@ -17,7 +22,7 @@ import numpy as np
 from video_perception import msgs
 from video_perception.backends.base import BackendError, BackendOptions
 from video_perception.bundle import BundleError
-from video_perception.node_core import NodeCore, parameter_specs
+from video_perception.node_core import NodeCore, build_core, parameter_specs
 from video_perception.transport.base import (QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA, QoS,
                                              ParameterError, Reliability, Transport)
 
@@ -40,7 +45,7 @@ def image_to_msg(frame: np.ndarray, header, pixel_format: str) -> msgs.Image:
 
 
 class DetectorNode:
-    """One detector node on a transport; ``family`` is 'streamnet' or 'v2i'."""
+    """One detector node on a transport; ``family`` is a registered family's name."""
 
     def __init__(self, transport: Transport, family: str):
         self.t = transport
@@ -58,21 +63,17 @@ class DetectorNode:
     def configure(self) -> None:
         """Load the bundle and backend (TensorRT builds its engine here); raise on failure."""
         from video_perception.detector import load_detector
+        from video_perception.families import get_family
         p = self.params
         options = BackendOptions(device=p['device'], threads=p['threads'], fp16=p['fp16'],
                                  engine_cache_dir=p['engine_cache_dir'],
                                  force_engine_update=p['force_engine_update'])
-        thresholds = {'score_threshold': p['score_threshold'],
-                      'max_detections': p['max_detections']}
-        if self.family == 'streamnet':
-            thresholds.update(nms_iou=p['nms_iou'],
-                              leap_threshold_periods=p['leap_threshold_periods'])
+        settings = {k: p[k] for k in get_family(self.family).Detector.parameters if k in p}
         self.detector = load_detector(p['model_path'], p['backend'], options, family=self.family,
-                                      log=self.t.logger.info,
-                                      simulate_latency_ms=p['simulate_latency_ms'], **thresholds)
+                                      log=self.t.logger.info, **settings)
         bundle = self.detector.bundle
-        self.core = NodeCore(self.t.node_name, p, self.detector, self._decode, self._publish,
-                             log_warning=self.t.logger.warning)
+        self.core = build_core(self.t.node_name, self.detector, self._publish, p,
+                               log_warning=self.t.logger.warning)
         if not self.pubs:      # configure may run again after cleanup (lifecycle)
             self._create_publishers()
         from video_perception.ros_convert import label_info_msg
@@ -130,13 +131,6 @@ class DetectorNode:
         if self.core is not None:
             self.core.on_parameters(changes)
 
-    def _decode(self, msg) -> np.ndarray:
-        from video_perception import image_codec
-        order = self.detector.bundle.pixel_format
-        if isinstance(msg, msgs.CompressedImage):
-            return image_codec.decode_compressed(msg, order)
-        return image_codec.decode_image_msg(msg, order)
-
     def _publish(self, dets, header, frame: np.ndarray) -> None:
         from video_perception.ros_convert import detections_to_msg
         self.pubs['detections'].publish(detections_to_msg(dets, header))
@@ -167,7 +161,7 @@ class DetectorNode:
 
 
 def run_node(family: str, node_name: str, argv: Optional[List[str]] = None) -> int:
-    """Entry point of ``streamnet_node`` / ``v2i_node``: 0 on a clean stop, 2 on bad set-up.
+    """Entry point of a family's node: 0 on a clean stop, 2 on bad set-up.
 
     Set-up errors (bad ``--ros-args``, a missing or corrupt bundle, an unusable backend, a bad
     parameter) print one line and exit 2: no traceback wall.
@@ -203,3 +197,21 @@ def run_node(family: str, node_name: str, argv: Optional[List[str]] = None) -> i
         node.deactivate()
         node.cleanup()
     return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m video_perception.node_runner --family NAME [--node-name NODE] --ros-args ...``:
+    the node of any registered family (default node name ``<NAME>_node``)."""
+    import argparse
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cut = argv.index('--ros-args') if '--ros-args' in argv else len(argv)
+    p = argparse.ArgumentParser(prog='python -m video_perception.node_runner',
+                                description='a detector node of any registered family')
+    p.add_argument('--family', required=True, help='a registered family (model.json "family")')
+    p.add_argument('--node-name', default=None, help='node name (default: <family>_node)')
+    args = p.parse_args(argv[:cut])
+    return run_node(args.family, args.node_name or f'{args.family}_node', argv[cut:])
+
+
+if __name__ == '__main__':
+    sys.exit(main())

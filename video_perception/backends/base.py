@@ -39,26 +39,24 @@ class BackendOptions:
     force_engine_update: bool = False
 
 
+def graph_inputs(bundle: Bundle, role: str) -> Dict[str, tuple]:
+    """Input name -> static shape of a graph, in the order of the bundle contract (also the
+    torch call order), as the bundle's family states it."""
+    from video_perception.families import get_family
+    family = get_family(bundle.family)
+    if role not in family.GRAPHS:
+        raise BackendError(f'graph role "{role}" unknown; expected one of {family.GRAPHS}')
+    return family.graph_inputs(bundle, role)
+
+
 def graph_input_names(bundle: Bundle, role: str) -> List[str]:
-    """Input names of a graph in the order of the bundle contract (also the torch call order)."""
-    if role in ('encoder', 'student'):
-        return ['image']
-    if role == 'forecast':
-        names = [f.name for f in bundle.features]
-        for k in range(1, bundle.history_frames + 1):
-            names += [f'{f.name}_h{k}' for f in bundle.features]
-        return names
-    raise BackendError(f'graph role "{role}" unknown; expected encoder, forecast or student')
+    return list(graph_inputs(bundle, role))
 
 
 def graph_output_names(bundle: Bundle, role: str) -> List[str]:
-    if role == 'encoder':
-        return [f.name for f in bundle.features]
-    if role == 'forecast':
-        return ['predictions']
-    if role == 'student':
-        return ['pred_logits', 'pred_boxes']
-    raise BackendError(f'graph role "{role}" unknown; expected encoder, forecast or student')
+    from video_perception.families import get_family
+    graph_inputs(bundle, role)          # the role check
+    return get_family(bundle.family).graph_outputs(bundle, role)
 
 
 def graph_roles(bundle: Bundle) -> List[str]:
@@ -86,7 +84,7 @@ class Backend(abc.ABC):
     def _run(self, role: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]: ...
 
     def run(self, role: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        """Run graph ``role`` ('encoder', 'forecast', 'student') on float32 arrays by name."""
+        """Run graph ``role`` (one of the bundle family's GRAPHS) on float32 arrays by name."""
         if role not in self.bundle.graphs:
             raise BackendError(f'bundle {self.bundle.root} has no "{role}" graph '
                                f'(it has {sorted(self.bundle.graphs)})')
@@ -104,16 +102,8 @@ class Backend(abc.ABC):
                 self._run(role, self.zero_inputs(role))
 
     def zero_inputs(self, role: str) -> Dict[str, np.ndarray]:
-        b = self.bundle
-        image = np.zeros((1, 3, b.height, b.width), np.float32)  # [1, 3, H, W]
-        if role in ('encoder', 'student'):
-            return {'image': image}
-        shapes = {f.name: f.shape for f in b.features}
-        out = {}
-        for name in graph_input_names(b, role):
-            base = name.rsplit('_h', 1)[0] if name not in shapes else name
-            out[name] = np.zeros(shapes[base], np.float32)
-        return out
+        return {n: np.zeros(shape, np.float32)
+                for n, shape in graph_inputs(self.bundle, role).items()}
 
     def close(self) -> None:
         """Free the runtime's resources (GPU memory); the backend is unusable afterwards."""

@@ -19,7 +19,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from video_perception.backends.base import (Backend, BackendError, BackendOptions,
-                                            graph_input_names)
+                                            graph_inputs)
 from video_perception.bundle import Bundle
 
 LOG = logging.getLogger('video_perception.tensorrt')
@@ -66,14 +66,7 @@ def engine_cache_key(onnx_sha256: str, precision: str, input_shapes: Dict[str, S
 
 def input_shapes(bundle: Bundle, role: str) -> Dict[str, tuple]:
     """Static input shapes of a graph, from the bundle contract."""
-    shapes = {f.name: tuple(f.shape) for f in bundle.features}
-    out = {}
-    for name in graph_input_names(bundle, role):
-        if name == 'image':
-            out[name] = (1, 3, bundle.height, bundle.width)
-        else:
-            out[name] = shapes[name if name in shapes else name.rsplit('_h', 1)[0]]
-    return out
+    return dict(graph_inputs(bundle, role))
 
 
 def engine_path(bundle: Bundle, role: str, precision: str, trt_version: str, gpu_name: str,

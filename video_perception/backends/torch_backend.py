@@ -1,8 +1,8 @@
 """torch backend: the bundle's builder (named by string) plus a state dict (weights_only=True).
 
 The runtime never imports ``training``: ``model.json`` names a ``module:callable`` that returns
-an ``nn.Module`` with ``encode``/``forecast`` (StreamNet) or ``forward`` (V2I) taking the graphs'
-inputs positionally, in the bundle contract's order.
+an ``nn.Module`` with one method per graph role (the family's ``TORCH_METHODS``; ``__call__``:
+``forward``) taking the graphs' inputs positionally, in the bundle contract's order.
 """
 from __future__ import annotations
 
@@ -79,8 +79,10 @@ class TorchBackend(Backend):
             raise BackendError(f'{bundle.torch_state_dict} does not fit the model built by '
                                f'{bundle.torch_builder}: {str(exc).splitlines()[0]}') from None
         self.model = model.eval().to(self.device)
-        self.methods = {'encoder': getattr(model, 'encode', None),
-                        'forecast': getattr(model, 'forecast', None), 'student': model}
+        from video_perception.families import get_family
+        names = getattr(get_family(bundle.family), 'TORCH_METHODS', {})
+        self.methods = {role: getattr(model, names.get(role, '__call__'), None)
+                        for role in bundle.graphs}
         for role in bundle.graphs:
             if self.methods.get(role) is None:
                 raise BackendError(f'torch model from {bundle.torch_builder} has no method for '

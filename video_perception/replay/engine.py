@@ -1,10 +1,9 @@
 """Drives a detector through a frame source as the vehicle would (``simulate.simulate_stream``).
 
 A source is cut into streams where its segment changes (a dataset's videos) or its stamps jump
-back (a bag that loops); every stream starts with a fresh detector state (``reset()``), as the
-node's StreamNet buffer does on a stamp jump; a change of image size resets it too, as in the
-node. Within a stream the detector sees only the frames it processes, in order, with their
-header stamps.
+back (a bag that loops); every stream starts with a fresh detector state (``reset()``). Within a
+stream the detector sees only the frames it processes, in order, with their header stamps, and
+decides itself, as in the node, when a stamp leap or a new image size makes it forget its state.
 
 Latency of a run (``LatencyModel``): ``measured`` = the wall time of ``detector.detect``
 (letterbox, model, decoding of the outputs; not the image decode, which a bag replay does
@@ -21,6 +20,7 @@ from typing import Callable, Iterable, List, Optional
 import numpy as np
 
 from video_perception.detections import Detections
+from video_perception.detector import Detector
 from video_perception.image_codec import ImageDecodeError
 from video_perception.replay.simulate import simulate_stream
 from video_perception.sources import SourceFrame
@@ -110,11 +110,11 @@ def _streams(frames: Iterable[SourceFrame]):
     return itertools.groupby(frames, key)
 
 
-def run_replay(frames: Iterable[SourceFrame], detector, latency: LatencyModel,
+def run_replay(frames: Iterable[SourceFrame], detector: Detector, latency: LatencyModel,
                pixel_format: str = 'bgr',
                on_output: Optional[Callable[[SourceFrame, np.ndarray, OutputRecord], None]] = None,
                on_frame: Optional[Callable[[ReplayRun], None]] = None) -> ReplayRun:
-    """Replays ``frames`` through ``detector`` (``detect(frame, stamp_ns) -> Detections``).
+    """Replays ``frames`` through ``detector`` (``detect`` and ``reset`` are used).
 
     Args:
         pixel_format: the detector's input order ('bgr' or 'rgb'); frames are loaded as BGR.
@@ -128,8 +128,8 @@ def run_replay(frames: Iterable[SourceFrame], detector, latency: LatencyModel,
     bag_shift, last_bag = 0, None
     for stream_no, group in _streams(frames):
         run.streams += 1
-        if stream_no > 0 and hasattr(detector, 'reset'):
-            detector.reset()
+        if stream_no > 0:
+            detector.reset('new stream')
         first = None
 
         def arrival(f: SourceFrame) -> float:
@@ -145,7 +145,7 @@ def run_replay(frames: Iterable[SourceFrame], detector, latency: LatencyModel,
                 run.frames.append(FrameRecord(f.index, f.stamp_ns, stream_no, f.image_id))
                 yield f
 
-        images, size = {}, [None]
+        images = {}
 
         def process(f: SourceFrame) -> float:
             try:
@@ -153,9 +153,6 @@ def run_replay(frames: Iterable[SourceFrame], detector, latency: LatencyModel,
             except ImageDecodeError:
                 run.bad += 1
                 return 0.0
-            if size[0] is not None and image.shape[:2] != size[0] and hasattr(detector, 'reset'):
-                detector.reset()  # as the node does when the camera's image size changes
-            size[0] = image.shape[:2]
             if pixel_format == 'rgb':
                 image = np.ascontiguousarray(image[..., ::-1])
             t0 = time.perf_counter()

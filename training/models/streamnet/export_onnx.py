@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from training.onnx_check import check_graph, export_onnx
+from video_perception.feature_buffer import history_names
 
 
 class StreamNetGraphs(nn.Module):
@@ -61,7 +62,7 @@ def export_streamnet_onnx(graphs: StreamNetGraphs, height: int, width: int, out_
     model, n = graphs.model, graphs.history_frames
     specs = model.buffered_feature_specs(height, width)
     names = [name for name, _ in specs]
-    hist_names = [f'{name}_h{k}' for k in range(1, n + 1) for name in names]
+    hist_names = history_names(names, n)
     os.makedirs(out_dir, exist_ok=True)
 
     gen = torch.Generator().manual_seed(seed)

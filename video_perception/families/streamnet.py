@@ -1,0 +1,126 @@
+"""The StreamNet family (DAMO-StreamNet): forecasts of the next frame from a feature buffer.
+
+Bundle (``bundle.py`` gives the common ``model.json`` schema)::
+
+    "graphs": {"encoder": "encoder.onnx", "forecast": "forecast.onnx"},
+    "output": {"kind": "yolox"},
+    "history": {"frames": 3, "step": 1,          # N past frames at step dt (in frames)
+                "features": [{"name": "f3", "shape": [1, 21, 48, 80]}, ...]}
+
+* ``encoder.onnx``: input ``image`` [1, 3, H, W] -> outputs named as ``history.features``
+  (in order): the per-frame features that are buffered.
+* ``forecast.onnx``: inputs are the current frame's features (names as in ``history.features``),
+  then for k = 1..N (k = 1 is the most recent past frame) ``{name}_h{k}`` for each feature
+  (``feature_buffer.history_entries``); output ``predictions`` [1, A, 5 + C] with (cx, cy, w, h)
+  in network-input pixels and sigmoid-ed objectness and class scores (YOLOX
+  ``decode_in_inference``).
+* torch: the builder's module offers ``encode`` and ``forecast`` with the graphs' signatures.
+
+The detector encodes each frame once, the forecast graph reads the current features plus the N
+buffered ones [t-dt, ..., t-N*dt], then frame t is pushed; ``detect`` returns the forecast for
+frame t+1. ``BaseDetector`` decides when the buffer is reset (stamps back or leaping, a new image
+size). The node (``streamnet_ros``) adds ``nms_iou``, forecast stamps and the leap threshold.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+
+from video_perception import postprocess
+from video_perception.backends.base import Backend
+from video_perception.bundle import Bundle, image_input
+from video_perception.detections import Detections
+from video_perception.detector import BaseDetector
+from video_perception.feature_buffer import FeatureBuffer, history_entries
+from video_perception.transport.base import ParameterSpec
+
+NAME = 'streamnet'
+GRAPHS = ('encoder', 'forecast')
+OUTPUT_KINDS = ('yolox',)
+HISTORY = True
+TORCH_METHODS = {'encoder': 'encode', 'forecast': 'forecast'}
+
+
+def graph_inputs(bundle: Bundle, role: str) -> Dict[str, tuple]:
+    if role == 'encoder':
+        return image_input(bundle)
+    shapes = {f.name: tuple(f.shape) for f in bundle.features}
+    out = dict(shapes)
+    for name, feature, _ in history_entries(list(shapes), bundle.history_frames):
+        out[name] = shapes[feature]
+    return out
+
+
+def graph_outputs(bundle: Bundle, role: str) -> List[str]:
+    return [f.name for f in bundle.features] if role == 'encoder' else ['predictions']
+
+
+def parameter_specs() -> List[ParameterSpec]:
+    return [
+        ParameterSpec('nms_iou', 0.65, 'IoU above which class-aware NMS drops a box',
+                      min_value=0.0, max_value=1.0),
+        ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied) or '
+                      'forecast (input + one frame period: the time the boxes refer to)',
+                      choices=('input', 'forecast')),
+        ParameterSpec('frame_rate_hint', 30.0, 'camera rate (Hz) assumed for forecast stamps '
+                      'until two input stamps give the real period',
+                      min_value=0.1, max_value=1000.0),
+        ParameterSpec('leap_threshold_periods', 5.0, 'reset the feature buffer when the '
+                      'stamps leap forward by more than this many frame periods',
+                      min_value=1.0, max_value=1e6),
+    ]
+
+
+class StreamNetDetector(BaseDetector):
+    """DAMO-StreamNet with the feature buffer; ``detect`` returns its forecast for frame t+1."""
+
+    family = NAME
+    parameters = BaseDetector.parameters + ('nms_iou', 'leap_threshold_periods')
+
+    def __init__(self, bundle: Bundle, backend: Backend, score_threshold: float = 0.3,
+                 nms_iou: float = 0.65, max_detections: int = 100,
+                 leap_threshold_periods: float = 5.0):
+        super().__init__(bundle, backend, score_threshold, max_detections,
+                         leap_threshold_periods)
+        self.nms_iou = float(nms_iou)
+        self.buffer = FeatureBuffer({f.name: f.shape for f in bundle.features},
+                                    bundle.history_frames, bundle.history_step)
+
+    @property
+    def buffer_fill(self) -> float:
+        return self.buffer.fill
+
+    @property
+    def leap_threshold_periods(self) -> float:
+        return self.stamps.leap_periods
+
+    @leap_threshold_periods.setter
+    def leap_threshold_periods(self, value: float) -> None:
+        self.stamps.leap_periods = float(value)
+
+    def _has_state(self) -> bool:
+        return not self.buffer.empty
+
+    def _forget(self) -> None:
+        self.buffer.reset()
+
+    def _run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
+        feats = self._graph('encoder', {'image': image})
+        if self.buffer.empty:
+            self.buffer.prime(feats)
+        inputs = dict(feats)
+        inputs.update(self.buffer.history_inputs())
+        out = self._graph('forecast', inputs)           # predictions [1, A, 5 + C]
+        self.buffer.push(feats)
+        return out
+
+    def decode(self, outputs: Dict[str, np.ndarray], transform) -> Detections:
+        return postprocess.decode_yolox(outputs['predictions'][0], self.score_threshold,
+                                        self.nms_iou, self.max_detections, transform=transform)
+
+    def diagnostics(self) -> List[tuple]:
+        return [('buffer_fill', f'{self.buffer_fill:.2f}'), ('buffer_resets', str(self.resets))]
+
+
+Detector = StreamNetDetector

@@ -1,0 +1,65 @@
+"""The V2I family: a single-frame V2I-DETR student (lesion detection in medical video).
+
+Bundle (``bundle.py`` gives the common ``model.json`` schema)::
+
+    "graphs": {"student": "student.onnx"},
+    "output": {"kind": "detr_softmax" | "detr_sigmoid", "num_queries": 100}
+
+* ``student.onnx``: input ``image`` [1, 3, H, W] (and no mask: a single unpadded image);
+  outputs ``pred_logits`` [1, Q, C'] (C' = C + 1 with a trailing no-object class for
+  ``detr_softmax``; C for ``detr_sigmoid``) and ``pred_boxes`` [1, Q, 4] normalised cxcywh.
+* torch: the builder's module is called (``forward``) with the graph's signature.
+
+The detector keeps no state and needs no NMS (set prediction); the node (``v2i_ros``) fixes
+``stamp_mode`` to ``input``: the student detects the present frame.
+"""
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+
+from video_perception import postprocess
+from video_perception.bundle import Bundle, image_input
+from video_perception.detections import Detections
+from video_perception.detector import BaseDetector
+from video_perception.transport.base import ParameterSpec
+
+NAME = 'v2i'
+GRAPHS = ('student',)
+DECODERS = {'detr_softmax': postprocess.decode_detr_softmax,
+            'detr_sigmoid': postprocess.decode_detr_sigmoid}
+OUTPUT_KINDS = tuple(DECODERS)
+HISTORY = False
+TORCH_METHODS = {'student': '__call__'}
+
+
+def graph_inputs(bundle: Bundle, role: str) -> Dict[str, tuple]:
+    return image_input(bundle)
+
+
+def graph_outputs(bundle: Bundle, role: str) -> List[str]:
+    return ['pred_logits', 'pred_boxes']
+
+
+def parameter_specs() -> List[ParameterSpec]:
+    return [ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied); V2I '
+                          'detects the present frame', choices=('input',))]
+
+
+class V2IDetector(BaseDetector):
+    """A single-frame V2I student (DETR family): no buffer, no NMS (set prediction)."""
+
+    family = NAME
+
+    def _run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
+        return self._graph('student', {'image': image})
+
+    def decode(self, outputs: Dict[str, np.ndarray], transform) -> Detections:
+        logits, boxes = outputs['pred_logits'][0], outputs['pred_boxes'][0]  # [Q, C'], [Q, 4]
+        return DECODERS[self.bundle.output_kind](
+            logits, boxes, self.bundle.width, self.bundle.height, self.score_threshold,
+            self.max_detections, transform=transform)
+
+
+Detector = V2IDetector
