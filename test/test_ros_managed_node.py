@@ -8,6 +8,7 @@ frames, collects detections and drives the node through the rcl services a ROS u
 own: the lifecycle state ids of lifecycle_msgs/State, the ParameterType codes, and whether
 detections arrive at all.
 """
+import random
 import shutil
 import signal
 import time
@@ -151,3 +152,129 @@ def test_autostart_active_and_a_failed_configure_reported(tmp_path, ros_env, cli
     assert broken.wait_exit() == 2
     lines = broken.stderr.strip().splitlines()
     assert len(lines) == 1 and 'cannot start' in lines[0] and 'no_such_bundle' in lines[0], lines
+
+
+def _param_value(value):
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    if isinstance(value, bool):
+        return ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+    if isinstance(value, int):
+        return ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+    if isinstance(value, float):
+        return ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+    return ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+
+
+def set_params(client, node, **values):
+    """``<node>/set_parameters`` with exactly the Python types given; the SetParametersResults."""
+    from rcl_interfaces.msg import Parameter
+    from rcl_interfaces.srv import SetParameters
+    request = SetParameters.Request(parameters=[Parameter(name=k, value=_param_value(v))
+                                                for k, v in values.items()])
+    return client.call(SetParameters, f'/{node}/set_parameters', request).results
+
+
+def get_params(client, node, *names):
+    from rcl_interfaces.srv import GetParameters
+    return client.call(GetParameters, f'/{node}/get_parameters',
+                       GetParameters.Request(names=list(names))).values
+
+
+def test_parameters_described_and_set_through_rcl_services(tmp_path, ros_env, client, bundles):
+    from rcl_interfaces.msg import ParameterType
+    from rcl_interfaces.srv import DescribeParameters
+    from vision_msgs.msg import Detection2DArray
+    dets = client.collect(Detection2DArray, '/detections')
+    client.publish_frames('/cam')
+    # an integer for a double at start: accepted and stored as 1.0 (above the square's score)
+    node = start(tmp_path, ros_env, 'streamnet', bundles['streamnet'], 'score_threshold:=1')
+    try:
+        value = get_params(client, 'streamnet_node', 'score_threshold')[0]
+        assert (value.type, value.double_value) == (ParameterType.PARAMETER_DOUBLE, 1.0)
+        names = ['score_threshold', 'max_detections', 'model_path', 'backend', 'autostart']
+        desc = {d.name: d for d in client.call(
+            DescribeParameters, '/streamnet_node/describe_parameters',
+            DescribeParameters.Request(names=names)).descriptors}
+        score = desc['score_threshold']
+        assert score.type == ParameterType.PARAMETER_DOUBLE and 'score' in score.description
+        assert [(r.from_value, r.to_value) for r in score.floating_point_range] == [(0.0, 1.0)]
+        assert not score.read_only and not score.integer_range
+        assert desc['max_detections'].type == ParameterType.PARAMETER_INTEGER
+        assert [(r.from_value, r.to_value) for r in desc['max_detections'].integer_range] == [
+            (1, 1000)]
+        assert desc['model_path'].read_only and desc['model_path'].description
+        assert 'tensorrt' in desc['backend'].additional_constraints
+        assert desc['autostart'].read_only
+        assert desc['autostart'].type == ParameterType.PARAMETER_BOOL
+
+        assert served_after(client, dets, time.monotonic())
+        assert all(not m.detections for _, m in dets)            # threshold 1.0: nothing kept
+
+        for threshold, expect_box in ((0, True), (0.95, False), (0.5, True)):
+            result = set_params(client, 'streamnet_node', score_threshold=threshold)[0]
+            assert result.successful, result.reason
+            after = client.node.get_clock().now().nanoseconds  # frames stamped later see it
+            value = get_params(client, 'streamnet_node', 'score_threshold')[0]
+            assert (value.type, value.double_value) == (ParameterType.PARAMETER_DOUBLE,
+                                                        float(threshold))
+
+            def later():
+                with client.lock:
+                    return [m for _, m in dets if m.header.stamp.sec * 10 ** 9
+                            + m.header.stamp.nanosec > after]
+            assert wait_for(lambda: len(later()) >= 3, 15.0)
+            assert all(bool(m.detections) == expect_box for m in later()), threshold
+
+        rejected = {'score_threshold': 1.5, 'max_detections': 2.5, 'model_path': '/elsewhere',
+                    'stamp_mode': 'sometimes', 'publish_image': 'yes'}
+        for name, bad in rejected.items():
+            result = set_params(client, 'streamnet_node', **{name: bad})[0]
+            assert not result.successful and result.reason, name
+            assert '\n' not in result.reason
+        value = get_params(client, 'streamnet_node', 'score_threshold')[0]
+        assert value.double_value == 0.5                          # unchanged by the rejections
+    finally:
+        rc = node.stop(signal.SIGINT)
+    assert rc == 0 and 'Traceback' not in node.stderr, node.stderr
+
+
+@pytest.mark.parametrize('param, expected', [
+    ('score_threshold:=1.5', "parameter 'score_threshold': 1.5 is above the maximum 1.0"),
+    ('max_detections:=2.5', "parameter 'max_detections': expected integer, got double 2.5"),
+    ('backend:=tpu', "parameter 'backend': 'tpu' is not one of auto, tensorrt"),
+])
+def test_bad_parameter_at_start_is_one_line_and_exit_2(tmp_path, ros_env, bundles, param,
+                                                       expected):
+    node = start(tmp_path, ros_env, 'streamnet', bundles['streamnet'], param)
+    assert node.wait_exit() == 2
+    lines = node.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], lines
+    assert 'Reason' not in lines[0] and 'Invalid parameter' not in lines[0]
+
+
+def stop_cycles(tmp_path, ros_env, client, bundles, cycles):
+    """Start, serve frames, stop by SIGINT / SIGTERM in turn (at a random point of the 1 Hz
+    diagnostics period), ``cycles`` times; every stop must be clean: exit 0, no traceback."""
+    from vision_msgs.msg import Detection2DArray
+    dets = client.collect(Detection2DArray, '/detections')
+    client.publish_frames('/cam', rate=30.0)
+    for i in range(cycles):
+        t0 = time.monotonic()
+        node = start(tmp_path, ros_env, 'streamnet', bundles['streamnet'], 'publish_image:=true')
+        try:
+            assert served_after(client, dets, t0, count=2, timeout=60.0), node.stderr
+            time.sleep(random.uniform(0.0, 1.0))
+        finally:
+            sig = (signal.SIGINT, signal.SIGTERM)[i % 2]
+            rc = node.stop(sig)
+        err = node.stderr
+        assert rc == 0 and 'Traceback' not in err and '[ERROR]' not in err, (i, sig, err)
+
+
+def test_clean_stop_with_frames_flowing(tmp_path, ros_env, client, bundles):
+    stop_cycles(tmp_path, ros_env, client, bundles, cycles=5)
+
+
+@pytest.mark.slow
+def test_clean_stop_20_cycles(tmp_path, ros_env, client, bundles):
+    stop_cycles(tmp_path, ros_env, client, bundles, cycles=20)

@@ -13,9 +13,9 @@ typed with ranges and read_only in their descriptors (``ros2 param describe`` sh
 integer given for a double is converted before rclpy checks the type, as in DDS mode.
 
 Stopping: rclpy's own SIGINT/SIGTERM handlers would shut the context down under the running
-worker and diagnostics threads, so this transport installs none; a signal only ends ``spin()``,
-the caller stops its threads, and ``close()`` then runs the shutdown transition, destroys the
-node and shuts the context down, in that order.
+worker and diagnostics threads, so this transport installs none; during ``spin()`` a signal only
+ends the spin, the caller stops its threads, and ``close()`` then runs the shutdown transition,
+destroys the node and shuts the context down, in that order.
 """
 from __future__ import annotations
 
@@ -180,9 +180,6 @@ class RclpyTransport(Transport):
         self._declaring = False
         self._stop = threading.Event()
         self._signals: Dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._signals[sig] = signal.signal(sig, lambda *_: self._stop.set())
         # Jazzy converts an integer for a double before the type check (pre-set callback) and
         # calls back after the value is stored (post-set); Humble has neither, so there the
         # parameters stay dynamically typed and the check runs in the on-set callback
@@ -352,6 +349,10 @@ class RclpyTransport(Transport):
         """Serve until shutdown() or SIGINT/SIGTERM; the node stays up for the caller to stop
         its threads, then ``close()``."""
         from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+        if threading.current_thread() is threading.main_thread() and not self._signals:
+            # from here to close(); tools that never spin keep Ctrl-C as KeyboardInterrupt
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._signals[sig] = signal.signal(sig, lambda *_: self._stop.set())
         executor = SingleThreadedExecutor(context=self._context)
         executor.add_node(self._node)
         try:
