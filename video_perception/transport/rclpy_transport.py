@@ -1,9 +1,7 @@
 """The Transport over rclpy, for machines with ROS 2 (Humble, Jazzy).
 
 rclpy is imported inside the constructor only, so this module imports anywhere. Messages are
-converted at the boundary between our dataclasses (``video_perception.msgs``) and the rclpy
-classes, field by field from ``__ros_fields__``; ``uint8[]`` payloads move as one buffer copy and
-``byte`` fields become rclpy's length-1 bytes. ``--ros-args`` are handed to rclpy itself, so
+converted at the boundary (``rclpy_convert``). ``--ros-args`` are handed to rclpy itself, so
 remaps, ``__node``/``__ns`` and ``--params-file`` behave exactly as in ROS.
 
 The node is an ``rclpy.lifecycle`` managed node: ``set_lifecycle_callbacks`` hands it the
@@ -19,69 +17,17 @@ destroys the node and shuts the context down, in that order.
 """
 from __future__ import annotations
 
-import array
-import importlib
 import signal
-import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
-from video_perception.msgs import Arr, Seq
-from video_perception.transport.cdr import _as_bytes_view
 from video_perception.transport.base import (Durability, Logger, ParameterError, ParameterSpec,
                                              Publisher, QoS, Reliability, Subscription,
                                              Transport)
-from video_perception.transport.params import check_value
+from video_perception.transport.params import check_value, ros_descriptor
+from video_perception.transport.rclpy_convert import from_ros, ros_class, to_ros
 
-_ROS_CLASSES: Dict[type, type] = {}
-
-
-def ros_class(our_cls: type) -> type:
-    """The rclpy message class for one of our classes ('sensor_msgs/msg/Image' -> Image)."""
-    if our_cls not in _ROS_CLASSES:
-        pkg, kind, name = our_cls.__ros_type__.split('/')
-        _ROS_CLASSES[our_cls] = getattr(importlib.import_module(f'{pkg}.{kind}'), name)
-    return _ROS_CLASSES[our_cls]
-
-
-def to_ros(msg) -> Any:
-    """Our message -> the rclpy message with the same content."""
-    out = ros_class(type(msg))()
-    for name, ftype in msg.__ros_fields__:
-        value = getattr(msg, name)
-        if ftype == 'byte':
-            value = bytes([int(value)]) if not isinstance(value, bytes) else value
-        elif isinstance(ftype, Seq) and ftype.elem == 'uint8':
-            buf = array.array('B')
-            buf.frombytes(_as_bytes_view(value))  # one copy, no per-byte Python work
-            value = buf
-        elif isinstance(ftype, (Seq, Arr)) and not isinstance(ftype.elem, str):
-            value = [to_ros(v) for v in value]
-        elif isinstance(ftype, Arr):
-            value = list(value)
-        elif isinstance(ftype, type):
-            value = to_ros(value)
-        setattr(out, name, value)
-    return out
-
-
-def from_ros(ros_msg, our_cls: type):
-    """An rclpy message -> our dataclass (``uint8[]`` as bytes)."""
-    obj = our_cls.__new__(our_cls)
-    for name, ftype in our_cls.__ros_fields__:
-        value = getattr(ros_msg, name)
-        if ftype == 'byte':
-            value = value[0] if isinstance(value, (bytes, bytearray)) else int(value)
-        elif isinstance(ftype, Seq) and ftype.elem == 'uint8':
-            value = bytes(value)
-        elif isinstance(ftype, (Seq, Arr)) and not isinstance(ftype.elem, str):
-            value = [from_ros(v, ftype.elem) for v in value]
-        elif isinstance(ftype, Arr):
-            value = [float(v) for v in value]
-        elif isinstance(ftype, type):
-            value = from_ros(value, ftype)
-        setattr(obj, name, value)
-    return obj
+__all__ = ['RclpyTransport', 'from_ros', 'ros_class', 'to_ros']
 
 
 class _RosLogger(Logger):
@@ -244,25 +190,6 @@ class RclpyTransport(Transport):
                                                             self._qos(qos)))
 
     # -- parameters -------------------------------------------------------------------------------
-    def _descriptor(self, spec: ParameterSpec):
-        from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-        desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
-                                   dynamic_typing=not self._coerces)
-        if spec.choices is not None:
-            desc.additional_constraints = 'one of: ' + ', '.join(map(str, spec.choices))
-        if spec.min_value is None and spec.max_value is None:
-            return desc
-        if isinstance(spec.default, float):
-            big = sys.float_info.max
-            desc.floating_point_range = [FloatingPointRange(
-                from_value=float(-big if spec.min_value is None else spec.min_value),
-                to_value=float(big if spec.max_value is None else spec.max_value), step=0.0)]
-        elif isinstance(spec.default, int) and not isinstance(spec.default, bool):
-            desc.integer_range = [IntegerRange(
-                from_value=int(-2 ** 63 if spec.min_value is None else spec.min_value),
-                to_value=int(2 ** 63 - 1 if spec.max_value is None else spec.max_value), step=0)]
-        return desc
-
     def declare_parameter(self, spec: ParameterSpec) -> Any:
         self._specs[spec.name] = spec
         # -p / --params-file values: checked here so a bad one is our one-line error, not
@@ -271,8 +198,8 @@ class RclpyTransport(Transport):
         value = check_value(spec, spec.default if override is None else override.value)
         self._declaring = True
         try:
-            self._node.declare_parameter(spec.name, value, self._descriptor(spec),
-                                         ignore_override=True)
+            desc = ros_descriptor(spec, dynamic_typing=not self._coerces)
+            self._node.declare_parameter(spec.name, value, desc, ignore_override=True)
         except Exception as exc:  # noqa: BLE001 - rclpy raises its own exception types
             raise ParameterError(f"parameter '{spec.name}': {exc}") from None
         finally:
