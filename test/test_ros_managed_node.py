@@ -245,7 +245,14 @@ def test_parameters_described_and_set_through_rcl_services(tmp_path, ros_env, cl
 ])
 def test_bad_parameter_at_start_is_one_line_and_exit_2(tmp_path, ros_env, bundles, param,
                                                        expected):
-    node = start(tmp_path, ros_env, 'streamnet', bundles['streamnet'], param)
+    if param.startswith('max_detections'):      # this one through a --params-file
+        name, value = param.split(':=')
+        path = tmp_path / 'params.yaml'
+        path.write_text(f'streamnet_node:\n  ros__parameters:\n    {name}: {value}\n')
+        node = NodeProcess(tmp_path, ros_env, 'streamnet_node', '-p',
+                           f"model_path:={bundles['streamnet']}", '--params-file', str(path))
+    else:
+        node = start(tmp_path, ros_env, 'streamnet', bundles['streamnet'], param)
     assert node.wait_exit() == 2
     lines = node.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], lines
