@@ -52,6 +52,7 @@ class MemoryTransport(Transport):
         self.spun = False
         if lifecycle:
             self.set_lifecycle_callbacks = lambda **cbs: setattr(self, 'lifecycle', cbs)
+            self.transition = lambda name: self.lifecycle[name]()
 
     def create_subscription(self, msg_type, topic, callback, qos):
         self.subs[topic] = (msg_type, callback)
@@ -142,12 +143,16 @@ def test_configure_activate_serve_deactivate_cleanup(bundle):
     node.deactivate()
 
 
-def test_run_node_hands_states_to_a_lifecycle_transport(bundle, monkeypatch):
-    t = MemoryTransport({'model_path': bundle, 'backend': 'onnxruntime'}, lifecycle=True)
+@pytest.mark.parametrize('autostart', [False, True])
+def test_run_node_hands_states_to_a_lifecycle_transport(bundle, monkeypatch, autostart):
+    t = MemoryTransport({'model_path': bundle, 'backend': 'onnxruntime',
+                         'autostart': autostart}, lifecycle=True)
     monkeypatch.setattr('video_perception.transport.make_transport', lambda name, argv: t)
     assert run_node('v2i', 'v2i_node', []) == 0
-    assert set(t.lifecycle) == {'configure', 'activate', 'deactivate', 'cleanup'}
-    assert t.spun and 'detections' not in t.published  # configure left to the transitions
+    assert set(t.lifecycle) == {'configure', 'activate', 'deactivate', 'cleanup', 'shutdown'}
+    assert t.spun
+    # autostart: configured (labels out) before spinning; without: left to the transitions
+    assert ('detections/labels' in t.published) == autostart
 
 
 def test_run_node_bad_bundle_exits_2_with_one_error_line(tmp_path, monkeypatch):

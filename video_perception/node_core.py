@@ -217,6 +217,7 @@ class NodeCore:
     # -- worker side ----------------------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
+        self.slot.closed = False       # open again after a stop (lifecycle deactivate/activate)
         self._thread = threading.Thread(target=self._loop, name=f'{self.node_name}-worker',
                                         daemon=True)
         self._thread.start()

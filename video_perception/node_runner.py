@@ -6,10 +6,14 @@ A node runs one family (``video_perception/families/``): ``streamnet_node`` and 
 (a family from outside the package is named in ``VIDEO_PERCEPTION_FAMILIES``).
 
 ``DetectorNode`` follows the lifecycle of a ROS 2 managed node (configure loads the model,
-activate starts serving, deactivate stops, cleanup frees the model). Where the transport offers
-lifecycle states (``set_lifecycle_callbacks``, the rclpy adapter on a ROS 2 with LifecycleNode),
-the transitions drive it; otherwise ``run_node`` configures and activates at start, as yolo_ros
-does, so the node behaves like a plain one.
+activate starts serving, deactivate stops, cleanup frees the model, shutdown does what is left).
+Where the transport offers lifecycle states (``set_lifecycle_callbacks``: the rclpy adapter, an
+``rclpy.lifecycle`` node), the transitions drive it and the ``autostart`` parameter (default true,
+as in nav2) runs configure and activate at start; otherwise ``run_node`` configures and activates
+at start, so the node behaves like a plain one.
+
+On the way out the worker and diagnostics threads stop before the transport closes: a thread
+still publishing or reading the clock of a destroyed node is what printed tracebacks on SIGINT.
 """
 from __future__ import annotations
 
@@ -24,9 +28,14 @@ from video_perception.backends.base import BackendError, BackendOptions
 from video_perception.bundle import BundleError
 from video_perception.node_core import NodeCore, build_core, parameter_specs
 from video_perception.transport.base import (QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA, QoS,
-                                             ParameterError, Reliability, Transport)
+                                             ParameterError, ParameterSpec, Reliability,
+                                             Transport)
 
 DIAGNOSTICS_PERIOD_S = 1.0
+# Declared on managed (lifecycle) transports only: elsewhere the node always starts serving.
+AUTOSTART = ParameterSpec('autostart', True, 'configure and activate at start (as nav2 does); '
+                          'false: stay unconfigured until a lifecycle transition (ros2 '
+                          'lifecycle set <node> configure)', read_only=True)
 
 
 def sensor_qos(reliability: str) -> QoS:
@@ -117,6 +126,7 @@ class DetectorNode:
         self._diag_stop.set()
         if self._diag_thread is not None:
             self._diag_thread.join(2.0)
+            self._diag_thread = None
         if self.core is not None:
             self.core.stop()
 
@@ -124,6 +134,11 @@ class DetectorNode:
         if self.detector is not None:
             self.detector.close()
         self.detector = self.core = None
+
+    def shutdown(self) -> None:
+        """From any state: stop serving and free the model (safe to call twice)."""
+        self.deactivate()
+        self.cleanup()
 
     # -- callbacks --------------------------------------------------------------------------------
     def _on_parameters(self, changes: dict) -> None:
@@ -173,30 +188,40 @@ def run_node(family: str, node_name: str, argv: Optional[List[str]] = None) -> i
     except ValueError as exc:
         print(f'{node_name}: {exc}', file=sys.stderr)
         return 2
+    managed = hasattr(transport, 'set_lifecycle_callbacks')
     try:
         node = DetectorNode(transport, family)
-        if hasattr(transport, 'set_lifecycle_callbacks'):
-            # rclpy LifecycleNode: `ros2 lifecycle set` (or the launch file) drives the states
+        if managed:
+            # `ros2 lifecycle set`, a launch file or nav2's lifecycle manager drive the states
+            autostart = transport.declare_parameter(AUTOSTART)
             transport.set_lifecycle_callbacks(configure=node.configure, activate=node.activate,
-                                              deactivate=node.deactivate, cleanup=node.cleanup)
+                                              deactivate=node.deactivate, cleanup=node.cleanup,
+                                              shutdown=node.shutdown)
+            if autostart:
+                transport.transition('configure')
+                transport.transition('activate')
         else:
             node.configure()
             node.activate()
     except (BundleError, BackendError, ParameterError) as exc:
         transport.logger.error(f'cannot start: {exc}')
-        if hasattr(transport, 'close'):
-            transport.close()
-        else:
-            transport.shutdown()
+        _close(transport)
         return 2
     try:
         transport.spin()
     except KeyboardInterrupt:
         pass
     finally:
-        node.deactivate()
-        node.cleanup()
+        node.shutdown()        # the threads stop while the node and its context still exist
+        _close(transport)
     return 0
+
+
+def _close(transport: Transport) -> None:
+    if hasattr(transport, 'close'):
+        transport.close()
+    else:
+        transport.shutdown()
 
 
 def main(argv: Optional[List[str]] = None) -> int:

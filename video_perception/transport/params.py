@@ -1,6 +1,7 @@
 """Parameter type and range checks shared by both transports (ROS 2 semantics, one-line errors)."""
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
@@ -61,6 +62,29 @@ def check_value(spec: ParameterSpec, value: Any) -> Any:
         raise ParameterError(f"parameter '{spec.name}': '{value}' is not one of "
                              f"{', '.join(map(str, spec.choices))}")
     return value
+
+
+def ros_descriptor(spec: ParameterSpec, dynamic_typing: bool = False):
+    """The rcl_interfaces ParameterDescriptor of ``spec`` (what ``ros2 param describe`` shows):
+    description, read_only, the bounds as a floating-point or integer range, choices as
+    additional_constraints. Imports rcl_interfaces, so rclpy mode only."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+    desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
+                               dynamic_typing=dynamic_typing)
+    if spec.choices is not None:
+        desc.additional_constraints = 'one of: ' + ', '.join(map(str, spec.choices))
+    lo, hi = spec.min_value, spec.max_value
+    if lo is None and hi is None:
+        return desc
+    if isinstance(spec.default, float):
+        big = sys.float_info.max
+        lo, hi = float(-big if lo is None else lo), float(big if hi is None else hi)
+        desc.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
+    elif isinstance(spec.default, int) and not isinstance(spec.default, bool):
+        desc.integer_range = [IntegerRange(from_value=int(-2 ** 63 if lo is None else lo),
+                                           to_value=int(2 ** 63 - 1 if hi is None else hi),
+                                           step=0)]
+    return desc
 
 
 class ParameterStore:

@@ -1,74 +1,33 @@
 """The Transport over rclpy, for machines with ROS 2 (Humble, Jazzy).
 
 rclpy is imported inside the constructor only, so this module imports anywhere. Messages are
-converted at the boundary between our dataclasses (``video_perception.msgs``) and the rclpy
-classes, field by field from ``__ros_fields__``; ``uint8[]`` payloads move as one buffer copy and
-``byte`` fields become rclpy's length-1 bytes. ``--ros-args`` are handed to rclpy itself, so
+converted at the boundary (``rclpy_convert``). ``--ros-args`` are handed to rclpy itself, so
 remaps, ``__node``/``__ns`` and ``--params-file`` behave exactly as in ROS.
+
+The node is an ``rclpy.lifecycle`` managed node: ``set_lifecycle_callbacks`` hands it the
+detector's configure/activate/deactivate/cleanup/shutdown, which ``<node>/change_state`` (``ros2
+lifecycle set``, a launch file, nav2's lifecycle manager) then drives. Parameters are statically
+typed with ranges and read_only in their descriptors (``ros2 param describe`` shows them); an
+integer given for a double is converted before rclpy checks the type, as in DDS mode.
+
+Stopping: rclpy's own SIGINT/SIGTERM handlers would shut the context down under the running
+worker and diagnostics threads, so this transport installs none; during ``spin()`` a signal only
+ends the spin, the caller stops its threads, and ``close()`` then runs the shutdown transition,
+destroys the node and shuts the context down, in that order.
 """
 from __future__ import annotations
 
-import array
-import importlib
+import signal
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
-from video_perception.msgs import Arr, Seq
-from video_perception.transport.cdr import as_bytes_view as _as_bytes_view
 from video_perception.transport.base import (Durability, Logger, ParameterError, ParameterSpec,
                                              Publisher, QoS, Reliability, Subscription,
                                              Transport)
-from video_perception.transport.params import check_value
+from video_perception.transport.params import check_value, ros_descriptor
+from video_perception.transport.rclpy_convert import from_ros, ros_class, to_ros
 
-_ROS_CLASSES: Dict[type, type] = {}
-
-
-def ros_class(our_cls: type) -> type:
-    """The rclpy message class for one of our classes ('sensor_msgs/msg/Image' -> Image)."""
-    if our_cls not in _ROS_CLASSES:
-        pkg, kind, name = our_cls.__ros_type__.split('/')
-        _ROS_CLASSES[our_cls] = getattr(importlib.import_module(f'{pkg}.{kind}'), name)
-    return _ROS_CLASSES[our_cls]
-
-
-def to_ros(msg) -> Any:
-    """Our message -> the rclpy message with the same content."""
-    out = ros_class(type(msg))()
-    for name, ftype in msg.__ros_fields__:
-        value = getattr(msg, name)
-        if ftype == 'byte':
-            value = bytes([int(value)]) if not isinstance(value, bytes) else value
-        elif isinstance(ftype, Seq) and ftype.elem == 'uint8':
-            buf = array.array('B')
-            buf.frombytes(_as_bytes_view(value))  # one copy, no per-byte Python work
-            value = buf
-        elif isinstance(ftype, (Seq, Arr)) and not isinstance(ftype.elem, str):
-            value = [to_ros(v) for v in value]
-        elif isinstance(ftype, Arr):
-            value = list(value)
-        elif isinstance(ftype, type):
-            value = to_ros(value)
-        setattr(out, name, value)
-    return out
-
-
-def from_ros(ros_msg, our_cls: type):
-    """An rclpy message -> our dataclass (``uint8[]`` as bytes)."""
-    obj = our_cls.__new__(our_cls)
-    for name, ftype in our_cls.__ros_fields__:
-        value = getattr(ros_msg, name)
-        if ftype == 'byte':
-            value = value[0] if isinstance(value, (bytes, bytearray)) else int(value)
-        elif isinstance(ftype, Seq) and ftype.elem == 'uint8':
-            value = bytes(value)
-        elif isinstance(ftype, (Seq, Arr)) and not isinstance(ftype.elem, str):
-            value = [from_ros(v, ftype.elem) for v in value]
-        elif isinstance(ftype, Arr):
-            value = [float(v) for v in value]
-        elif isinstance(ftype, type):
-            value = from_ros(value, ftype)
-        setattr(obj, name, value)
-    return obj
+__all__ = ['RclpyTransport', 'from_ros', 'ros_class', 'to_ros']
 
 
 class _RosLogger(Logger):
@@ -107,22 +66,110 @@ class _Sub(Subscription):
         self._node.destroy_subscription(self._sub)
 
 
+_TRANSITIONS = ('configure', 'activate', 'deactivate', 'cleanup', 'shutdown')
+
+
+def _managed_node(name: str, context, on_transition: Callable[[str], Any]):
+    """An rclpy LifecycleNode whose transition callbacks all go to ``on_transition(name)``."""
+    from rclpy.lifecycle import LifecycleNode, LifecycleNodeMixin
+
+    class ManagedNode(LifecycleNode):
+        def _LifecycleNodeMixin__on_change_state(self, req, resp):
+            # rclpy 7.1.6 raises in the executor on a transition the current state does not
+            # have (ros2/rclpy#1209), which ends spin: answer success=False, as rclcpp does
+            if not req.transition.label and req.transition.id not in [
+                    t[0] for t in self._state_machine.available_transitions]:
+                self.get_logger().warning(f'transition {req.transition.id} is not available '
+                                          f'in state {self._state_machine.current_state[1]}')
+                resp.success = False
+                return resp
+            return LifecycleNodeMixin._LifecycleNodeMixin__on_change_state(self, req, resp)
+
+        def on_configure(self, state):
+            return on_transition('configure')
+
+        def on_activate(self, state):
+            return on_transition('activate')
+
+        def on_deactivate(self, state):
+            return on_transition('deactivate')
+
+        def on_cleanup(self, state):
+            return on_transition('cleanup')
+
+        def on_shutdown(self, state):
+            return on_transition('shutdown')
+
+    return ManagedNode(name, context=context)
+
+
 class RclpyTransport(Transport):
-    """A node on rclpy; see the module docstring."""
+    """A managed node on rclpy; see the module docstring."""
 
     def __init__(self, node_name: str, argv: Optional[List[str]] = None):
         import rclpy
-        self._rclpy = rclpy
-        if not rclpy.ok():
-            rclpy.init(args=['video_perception'] + list(argv or []))
-        self._node = rclpy.create_node(node_name)
+        from rclpy.signals import SignalHandlerOptions
+        self._context = rclpy.Context()
+        try:
+            rclpy.init(args=['video_perception'] + list(argv or []), context=self._context,
+                       signal_handler_options=SignalHandlerOptions.NO)
+        except Exception as exc:  # noqa: BLE001 - rcl reports bad --ros-args as RCLError
+            raise ValueError(f'bad --ros-args: {str(exc).splitlines()[0]}') from None
+        self._node = _managed_node(node_name, self._context, self._on_transition)
         self.node_name = self._node.get_name()
         self.namespace = self._node.get_namespace()
         self._specs: Dict[str, ParameterSpec] = {}
         self._callbacks: List[Callable[[dict], None]] = []
+        self._lifecycle: Dict[str, Callable[[], None]] = {}
+        self._failure: Optional[BaseException] = None
+        self._quiet = False
+        self._declaring = False
         self._stop = threading.Event()
+        self._signals: Dict[int, Any] = {}
+        # Jazzy converts an integer for a double before the type check (pre-set callback) and
+        # calls back after the value is stored (post-set); Humble has neither, so there the
+        # parameters stay dynamically typed and the check runs in the on-set callback
+        self._coerces = hasattr(self._node, 'add_pre_set_parameters_callback')
+        if self._coerces:
+            self._node.add_pre_set_parameters_callback(self._coerce)
+            self._node.add_post_set_parameters_callback(self._changed)
         self._node.add_on_set_parameters_callback(self._validate)
 
+    # -- lifecycle --------------------------------------------------------------------------------
+    def set_lifecycle_callbacks(self, **callbacks: Callable[[], None]) -> None:
+        """What each transition runs (keys from configure, activate, deactivate, cleanup,
+        shutdown); a callback that raises fails the transition with one logged line."""
+        unknown = set(callbacks) - set(_TRANSITIONS)
+        if unknown:
+            raise ValueError(f"unknown lifecycle transitions {sorted(unknown)}: expected "
+                             f"{', '.join(_TRANSITIONS)}")
+        self._lifecycle.update(callbacks)
+
+    def transition(self, name: str) -> None:
+        """Run a transition here (``autostart``); re-raises what made its callback fail."""
+        from rclpy.lifecycle import TransitionCallbackReturn
+        self._failure, self._quiet = None, True
+        try:
+            result = getattr(self._node, f'trigger_{name}')()
+        finally:
+            self._quiet = False
+        if result != TransitionCallbackReturn.SUCCESS:
+            raise self._failure or RuntimeError(f'lifecycle transition {name} failed')
+
+    def _on_transition(self, name: str):
+        from rclpy.lifecycle import TransitionCallbackReturn
+        callback = self._lifecycle.get(name)
+        try:
+            if callback is not None:
+                callback()
+        except Exception as exc:  # noqa: BLE001 - a failed transition must not end the node
+            self._failure = exc
+            if not self._quiet:       # driven from outside: the caller only sees success=False
+                self.logger.error(f'{name} failed: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- topics -----------------------------------------------------------------------------------
     def _qos(self, qos: QoS):
         from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
         return QoSProfile(
@@ -142,21 +189,21 @@ class RclpyTransport(Transport):
         return _Pub(self._node, self._node.create_publisher(ros_class(msg_type), topic,
                                                             self._qos(qos)))
 
+    # -- parameters -------------------------------------------------------------------------------
     def declare_parameter(self, spec: ParameterSpec) -> Any:
-        from rcl_interfaces.msg import ParameterDescriptor
-        from rclpy.parameter import Parameter
         self._specs[spec.name] = spec
-        # dynamic typing lets our check_value decide (e.g. 1 for a double, as in DDS mode) so
-        # both transports accept and reject the same values with the same one-line message
-        desc = ParameterDescriptor(description=spec.description, read_only=spec.read_only,
-                                   dynamic_typing=True)
+        # -p / --params-file values: checked here so a bad one is our one-line error, not
+        # rclpy's exception wrapped around the callback's reason
+        override = self._node._parameter_overrides.get(spec.name)
+        value = check_value(spec, spec.default if override is None else override.value)
+        self._declaring = True
         try:
-            param = self._node.declare_parameter(spec.name, spec.default, desc)
-        except Exception as exc:  # noqa: BLE001 - rclpy raises its own type errors
+            desc = ros_descriptor(spec, dynamic_typing=not self._coerces)
+            self._node.declare_parameter(spec.name, value, desc, ignore_override=True)
+        except Exception as exc:  # noqa: BLE001 - rclpy raises its own exception types
             raise ParameterError(f"parameter '{spec.name}': {exc}") from None
-        value = check_value(spec, param.value)
-        if type(value) is not type(param.value) and not spec.read_only:
-            self._node.set_parameters([Parameter(spec.name, value=value)])
+        finally:
+            self._declaring = False
         return value
 
     def get_parameter(self, name: str) -> Any:
@@ -167,10 +214,28 @@ class RclpyTransport(Transport):
         spec = self._specs.get(name)
         if spec is None:
             raise ParameterError(f"parameter '{name}' is not declared")
+        if spec.read_only:
+            raise ParameterError(f"parameter '{name}' is read-only")
         value = check_value(spec, value)
         result = self._node.set_parameters([Parameter(name, value=value)])[0]
         if not result.successful:
-            raise ParameterError(result.reason)
+            raise ParameterError(f"parameter '{name}': {result.reason}")
+
+    def _coerce(self, params):
+        """Pre-set: 1 for a double parameter becomes 1.0 (stored and reported as a double)."""
+        from rclpy.parameter import Parameter
+        out = []
+        for p in params:
+            spec = self._specs.get(p.name)
+            if spec is not None:
+                try:
+                    value = check_value(spec, p.value)
+                except ParameterError:
+                    value = p.value           # left for the type/range checks to reject
+                if type(value) is not type(p.value):
+                    p = Parameter(p.name, value=value)
+            out.append(p)
+        return out
 
     def _validate(self, params):
         from rcl_interfaces.msg import SetParametersResult
@@ -183,14 +248,23 @@ class RclpyTransport(Transport):
                 changed[p.name] = check_value(spec, p.value)
             except ParameterError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
-        # rclpy has no portable post-set hook on Humble: the change is accepted here
-        for callback in self._callbacks:
-            callback(changed)
+        if not self._coerces:
+            self._notify(changed)
         return SetParametersResult(successful=True)
+
+    def _changed(self, params) -> None:
+        """Post-set: the values are stored; the node applies them before its next frame."""
+        self._notify({p.name: p.value for p in params if p.name in self._specs})
+
+    def _notify(self, changed: dict) -> None:
+        if changed and not self._declaring:
+            for callback in self._callbacks:
+                callback(changed)
 
     def add_on_set_parameters_callback(self, callback: Callable[[dict], None]) -> None:
         self._callbacks.append(callback)
 
+    # -- the rest ---------------------------------------------------------------------------------
     @property
     def logger(self) -> Logger:
         return _RosLogger(self._node.get_logger())
@@ -199,23 +273,44 @@ class RclpyTransport(Transport):
         return self._node.get_clock().now().nanoseconds
 
     def spin(self) -> None:
+        """Serve until shutdown() or SIGINT/SIGTERM; the node stays up for the caller to stop
+        its threads, then ``close()``."""
         from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-        executor = SingleThreadedExecutor()
+        if threading.current_thread() is threading.main_thread() and not self._signals:
+            # from here to close(); tools that never spin keep Ctrl-C as KeyboardInterrupt
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._signals[sig] = signal.signal(sig, lambda *_: self._stop.set())
+        executor = SingleThreadedExecutor(context=self._context)
         executor.add_node(self._node)
         try:
-            while self._rclpy.ok() and not self._stop.is_set():
-                executor.spin_once(timeout_sec=0.2)
+            while self._context.ok() and not self._stop.is_set():
+                try:
+                    executor.spin_once(timeout_sec=0.2)
+                except (KeyboardInterrupt, ExternalShutdownException):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one bad callback must not end the node
+                    self.logger.error(f'callback failed: {type(exc).__name__}: {exc}')
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         finally:
-            self.close()
+            executor.remove_node(self._node)
+            executor.shutdown()
 
     def shutdown(self) -> None:
         self._stop.set()
 
     def close(self) -> None:
+        """The shutdown transition, then the node, then the context; idempotent."""
         self._stop.set()
-        if self._node is not None:
-            self._node.destroy_node()
-            self._node = None
-            self._rclpy.try_shutdown()
+        if self._node is None:
+            return
+        try:
+            self._node.trigger_shutdown()   # runs the 'shutdown' callback unless finalized
+        except Exception:  # noqa: BLE001 - already finalized, or in a transition
+            pass
+        self._node.destroy_node()
+        self._node = None
+        self._context.try_shutdown()
+        for sig, handler in self._signals.items():
+            signal.signal(sig, handler)
+        self._signals.clear()
