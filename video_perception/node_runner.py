@@ -30,6 +30,7 @@ from video_perception.node_core import NodeCore, build_core, parameter_specs
 from video_perception.transport.base import (QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA, QoS,
                                              ParameterError, ParameterSpec, Reliability,
                                              Transport)
+from video_perception.transport.params import undeclared_overrides
 
 DIAGNOSTICS_PERIOD_S = 1.0
 # Declared on managed (lifecycle) transports only: elsewhere the node always starts serving.
@@ -191,9 +192,14 @@ def run_node(family: str, node_name: str, argv: Optional[List[str]] = None) -> i
     managed = hasattr(transport, 'set_lifecycle_callbacks')
     try:
         node = DetectorNode(transport, family)
+        declared = list(node.params)
         if managed:
             # `ros2 lifecycle set`, a launch file or nav2's lifecycle manager drive the states
             autostart = transport.declare_parameter(AUTOSTART)
+            declared.append(AUTOSTART.name)
+        for line in undeclared_overrides(transport.parameter_overrides(), declared):
+            transport.logger.warning(line)
+        if managed:
             transport.set_lifecycle_callbacks(configure=node.configure, activate=node.activate,
                                               deactivate=node.deactivate, cleanup=node.cleanup,
                                               shutdown=node.shutdown)

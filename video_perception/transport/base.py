@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 
 class Reliability(enum.Enum):
@@ -114,6 +114,10 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def get_parameter(self, name: str) -> Any: ...
+
+    def parameter_overrides(self) -> List[str]:
+        """Names given by ``-p``/``--params-file`` for this node, declared or not."""
+        return []
 
     @abc.abstractmethod
     def set_parameter(self, name: str, value: Any) -> None:

@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 from cyclonedds.core import Listener, Policy, Qos
@@ -235,6 +235,9 @@ class DdsTransport(Transport):
 
     def get_parameter(self, name: str) -> Any:
         return self._params.get(name)
+
+    def parameter_overrides(self) -> List[str]:
+        return self._params.override_names
 
     def set_parameter(self, name: str, value: Any) -> None:
         self._params.set(name, value)

@@ -209,6 +209,9 @@ class RclpyTransport(Transport):
     def get_parameter(self, name: str) -> Any:
         return self._node.get_parameter(name).value
 
+    def parameter_overrides(self) -> List[str]:
+        return list(self._node._parameter_overrides)
+
     def set_parameter(self, name: str, value: Any) -> None:
         from rclpy.parameter import Parameter
         spec = self._specs.get(name)
