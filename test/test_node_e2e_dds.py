@@ -189,6 +189,8 @@ def _run_pipeline(tmp_path, executable, bundle, params, n=12, rate=8.0, compress
         listener.close()
     assert rc == 0, err
     assert 'Traceback' not in err, err
+    # the log names the topic as resolved (the -r image:=/cam remap), not the node's own 'image'
+    assert ' on /cam, ' in err, err
     return listener, err
 
 

@@ -114,7 +114,8 @@ class DetectorNode:
         self._diag_thread = threading.Thread(target=self._diag_loop, daemon=True,
                                              name=f'{self.t.node_name}-diagnostics')
         self._diag_thread.start()
-        self.t.logger.info(f"serving: {'CompressedImage' if compressed else 'Image'} on image, "
+        topic = self.subscription.topic_name or 'image'
+        self.t.logger.info(f"serving: {'CompressedImage' if compressed else 'Image'} on {topic}, "
                            f"stamp_mode {self.params['stamp_mode']}")
 
     def deactivate(self) -> None:

@@ -61,6 +61,8 @@ class ParameterError(ValueError):
 
 
 class Subscription(abc.ABC):
+    topic_name = ''  # the resolved name (remaps and namespace applied), for logs
+
     @abc.abstractmethod
     def close(self) -> None: ...
 

@@ -129,8 +129,9 @@ class _DdsPublisher(Publisher):
 
 
 class _DdsSubscription(Subscription):
-    def __init__(self, reader: DataReader):
+    def __init__(self, reader: DataReader, topic_name: str):
         self._reader = reader
+        self.topic_name = topic_name
 
     def matched(self) -> int:
         return len(self._reader.get_matched_publications()) if self._reader else 0
@@ -220,7 +221,7 @@ class DdsTransport(Transport):
         holder.append(reader)
         self._entities.append(reader)
         on_data(reader)
-        return _DdsSubscription(reader)
+        return _DdsSubscription(reader, name)
 
     def create_publisher(self, msg_type: type, topic: str, qos: QoS) -> Publisher:
         name = self.resolve(topic)

@@ -61,6 +61,7 @@ class _Pub(Publisher):
 class _Sub(Subscription):
     def __init__(self, node, sub):
         self._node, self._sub = node, sub
+        self.topic_name = sub.topic_name
 
     def close(self) -> None:
         self._node.destroy_subscription(self._sub)
