@@ -13,6 +13,7 @@ import pathlib
 import matplotlib
 
 matplotlib.use('Agg')
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -115,10 +116,12 @@ def plot_latency_histogram(latencies_s, path, title: str = 'Latency',
 
 
 def plot_latency_sweep(points: list[dict], ceiling_ap: float | None, path,
-                       frame_period_s: float | None = None,
+                       frame_period_s: float | None = None, sap_1: float | None = None,
                        title: str = 'Streaming AP against latency') -> pathlib.Path:
     """points: ``replay.scoring.sweep_point`` dicts (runtime_median_ms, AP, deadline_miss,
-    stale, speed); ``ceiling_ap``: the offline AP with every frame processed (fraction)."""
+    stale, speed); ``ceiling_ap``: the offline AP with every frame processed (fraction), the
+    streaming AP at zero latency; ``sap_1``: sAP_1 of every frame, the streaming AP of a
+    detector always done within one frame (above the offline AP for a forecasting model)."""
     pts = sorted((p for p in points if np.isfinite(p['runtime_median_ms'])),
                  key=lambda p: p['runtime_median_ms'])
     x = np.array([p['runtime_median_ms'] for p in pts])
@@ -137,6 +140,10 @@ def plot_latency_sweep(points: list[dict], ceiling_ap: float | None, path,
         top.axhline(100 * ceiling_ap, color='k', ls='--', lw=1.3,
                     label=f'offline AP, every frame ({100 * ceiling_ap:.1f})')
         tops.append(100 * ceiling_ap)
+    if sap_1 is not None and sap_1 >= 0:
+        top.axhline(100 * sap_1, color='tab:purple', ls=':', lw=1.3,
+                    label=f'sAP_1, every frame in one period ({100 * sap_1:.1f})')
+        tops.append(100 * sap_1)
     top.set_ylim(0, max(1.0, max(tops) * 1.2))
     top.set_ylabel('AP@[.5:.95] (%)')
     top.set_title(title)
@@ -152,6 +159,7 @@ def plot_latency_sweep(points: list[dict], ceiling_ap: float | None, path,
                        label=f'frame period {1000 * frame_period_s:.1f} ms')
         if len(x) and x.min() > 0:
             ax.set_xscale('log', base=2)
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f'{v:g}'))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc='best')
     return _save(fig, path)

@@ -155,7 +155,8 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, cat_i
         raise ValueError(f'source {args.source}: no frames')
     _write_latency_file(tmp / 'latency.json', sweep.ceiling, detector, args)
     score = _Scorer(args, sweep.ceiling, gt, source_is_gt, source.path, cat_ids)
-    _, ceiling, _, _, _ = score(sweep.ceiling, {})
+    _, ceiling, _, _, ceiling_sap_k = score(sweep.ceiling, {})
+    sap_1 = (ceiling_sap_k or {}).get(1)
     points = []
     for speed, run in sweep.runs.items():
         results, report, coco, latencies, sap_k = score(
@@ -170,10 +171,12 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, cat_i
         'speed_definition': 'runtime divided by speed (the sAP toolkit\'s perf_factor)',
         'latency': _run_info(args, sweep.ceiling, latency, None)['latency'],
         'seed': args.seed, 'detector_rerun_per_speed': sweep.rerun,
-        'ceiling_offline_AP': ceiling_ap, 'frame_period_s': period, 'speeds': points})
+        'ceiling_offline_AP': ceiling_ap, 'ceiling_sap_1': sap_1, 'frame_period_s': period,
+        'speeds': points})
     (tmp / 'sweep.md').write_text(markdown(scoring.SWEEP_HEADER, scoring.sweep_rows(points))
                                   + '\n', encoding='utf-8')
-    plots.plot_latency_sweep(points, ceiling_ap, tmp / 'plots' / 'latency_sweep.png', period)
+    plots.plot_latency_sweep(points, ceiling_ap, tmp / 'plots' / 'latency_sweep.png', period,
+                             sap_1)
     return scoring.SWEEP_HEADER, scoring.sweep_rows(points) + [
         ('every frame, 0 ms', '0.0', '0.0', '-', scoring.metrics.fmt_percent(ceiling_ap), '-', '-',
          f'{len(sweep.ceiling.outputs)}/{len(sweep.ceiling.frames)}')]
