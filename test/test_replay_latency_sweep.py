@@ -16,8 +16,9 @@ from video_perception.eval.results import GroundTruth
 from video_perception.image_codec import ImageDecodeError
 from video_perception.replay import outputs, scoring
 from video_perception.replay.engine import LatencyModel, run_replay
-from video_perception.replay.latency_model import (SampledLatency, load_latency_file,
-                                                   parse_latency, parse_speeds)
+from video_perception.replay.latency_model import (SampledLatency, latency_file_dict,
+                                                   load_latency_file, parse_latency,
+                                                   parse_speeds)
 from video_perception.replay.sweep import reschedule, run_sweep
 from video_perception.sources import SourceFrame
 
@@ -38,8 +39,8 @@ def _write(tmp_path, name, text):
 def test_latency_file_formats_read_the_same_values(tmp_path):
     ms = [12.5, 30.0, 7.25]
     files = [
-        _write(tmp_path, 'replay.json', json.dumps({'unit': 'ms', 'latencies': ms,
-                                                    'model': 'x'})),
+        _write(tmp_path, 'replay.json', json.dumps(latency_file_dict(
+            [v / 1000 for v in ms], model='x'))),   # what replay writes
         _write(tmp_path, 'seconds.json', json.dumps({'unit': 's',
                                                      'latencies': [v / 1000 for v in ms]})),
         _write(tmp_path, 'list.json', json.dumps(ms)),
@@ -74,6 +75,9 @@ def test_latency_and_speed_arguments():
     with pytest.raises(ValueError, match='no such latency file'):
         parse_latency('missing/latency.json')
     assert parse_latency('0.05', 2.0).latency(1.0) == pytest.approx(0.025)
+    for bad in ('fast', '-1'):
+        with pytest.raises(ValueError, match="expected 'measured', seconds"):
+            parse_latency(bad)
     assert parse_speeds('0.5, 1,2,4,8') == [0.5, 1.0, 2.0, 4.0, 8.0]
     for bad in ('0', '1,1', 'fast', '-2', ''):
         with pytest.raises(ValueError, match='--speed'):

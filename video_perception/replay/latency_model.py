@@ -128,7 +128,11 @@ def parse_latency(text: str, speed: float = 1.0, seed: int = 0) -> LatencyModel:
         return SampledLatency(None, speed, tuple(load_latency_file(path)), seed, str(path))
     if path.suffix.lower() in ('.json', '.csv', '.txt') or '/' in text:
         raise ValueError(f'--latency {text}: no such latency file')
-    return LatencyModel.parse(text, speed)
+    try:
+        return LatencyModel.parse(text, speed)
+    except ValueError:
+        raise ValueError(f"--latency {text!r}: expected 'measured', seconds >= 0 (e.g. 0.05) "
+                         'or a latency file (JSON or CSV of per-frame ms)') from None
 
 
 def describe(model: LatencyModel) -> str:
