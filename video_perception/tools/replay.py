@@ -148,6 +148,7 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, cat_i
     from video_perception.eval.report import markdown, write_report
     from video_perception.eval.results import save_results, write_json_atomic
     from video_perception.replay import scoring
+    from video_perception.replay.latency_model import describe
     from video_perception.replay.sweep import run_sweep
     sweep = run_sweep(source.frames, detector, latency, speeds,
                       detector.bundle.pixel_format, progress)
@@ -159,8 +160,7 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, cat_i
     sap_1 = (ceiling_sap_k or {}).get(1)
     points = []
     for speed, run in sweep.runs.items():
-        results, report, coco, latencies, sap_k = score(
-            run, _run_info(args, run, latency, speed))
+        results, report = score(run, _run_info(args, run, latency, speed))[:2]
         folder = tmp / f'speed_{speed:g}'
         save_results(folder / 'results.json', results)
         write_report(folder / 'report.json', report)
@@ -169,17 +169,18 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, cat_i
     period = _frame_period_s(sweep.ceiling)
     write_json_atomic(tmp / 'sweep.json', {
         'speed_definition': 'runtime divided by speed (the sAP toolkit\'s perf_factor)',
-        'latency': _run_info(args, sweep.ceiling, latency, None)['latency'],
+        'latency': describe(latency),
         'seed': args.seed, 'detector_rerun_per_speed': sweep.rerun,
         'ceiling_offline_AP': ceiling_ap, 'ceiling_sap_1': sap_1, 'frame_period_s': period,
         'speeds': points})
-    (tmp / 'sweep.md').write_text(markdown(scoring.SWEEP_HEADER, scoring.sweep_rows(points))
-                                  + '\n', encoding='utf-8')
+    rows = scoring.sweep_rows(points) + [
+        ('every frame, 0 ms', '0.0', '0.0', scoring.metrics.fmt_percent(ceiling.get('AP')),
+         scoring.metrics.fmt_percent(ceiling_ap), '-', '-',
+         f'{len(sweep.ceiling.outputs)}/{len(sweep.ceiling.frames)}')]
+    (tmp / 'sweep.md').write_text(markdown(scoring.SWEEP_HEADER, rows) + '\n', encoding='utf-8')
     plots.plot_latency_sweep(points, ceiling_ap, tmp / 'plots' / 'latency_sweep.png', period,
                              sap_1)
-    return scoring.SWEEP_HEADER, scoring.sweep_rows(points) + [
-        ('every frame, 0 ms', '0.0', '0.0', '-', scoring.metrics.fmt_percent(ceiling_ap), '-', '-',
-         f'{len(sweep.ceiling.outputs)}/{len(sweep.ceiling.frames)}')]
+    return scoring.SWEEP_HEADER, rows
 
 
 def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
