@@ -3,7 +3,8 @@
 M model, distilled from the same still L teacher.
 
 KD weight: the model's own 0.4, the released M config (spec §5, a [code] value); the paper's
-text says 0.2 for M. Pass ``kd_weight=0.2`` for the paper's number::
+text says 0.2 for M. Pass ``kd_weight=0.2`` for the paper's number. Batch: the scripts' total 16
+(spec §6, §10.8; the paper's "batch 32" is StreamYOLO's README)::
 
     torchrun --nproc_per_node=4 -m training.train streamnet_m_argoverse \\
         init_checkpoint=runs/init/yolox_m_coco_streamnet.pt
