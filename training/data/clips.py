@@ -40,7 +40,7 @@ class StreamClipConfig:
         if self.history < 0:
             raise ValueError(f'history {self.history}: expected N >= 0 past frames')
         if self.step < 1:
-            raise ValueError(f'step {self.step}: expected a history step of >= 1 frame')
+            raise ValueError(f'history step {self.step}: expected >= 1 frame')
         if self.future < 1:
             raise ValueError(f'future {self.future}: expected K >= 1 (the target is t + K)')
         if self.boundary not in ('streamnet', 'clamp'):

@@ -58,7 +58,10 @@ class StreamNetExpConfig(TrainConfig):
     eval_batch: int = 8
 
     def check(self) -> None:
-        self.clip_config(0).check()
+        try:
+            self.clip_config(0).check()
+        except ValueError as exc:
+            raise ValueError(f'config: clip sampler: {exc}') from None
         if self.teacher_model and not self.teacher_checkpoint:
             raise ValueError('config: teacher_model needs teacher_checkpoint (train the still '
                              'teacher first)')
