@@ -16,7 +16,7 @@ import torch
 
 from test_train_yolox_import import BN, _base_conv, official_keys
 from training.models.streamnet import zoo
-from training.models.streamnet.importers import (import_damo_streamnet, map_damo_key,
+from training.models.streamnet.importers import (import_damo_streamnet, main, map_damo_key,
                                                  map_damo_teacher_key)
 
 # cfgs/streamnet_{s,l,l_1200x1920}.py: width, neck hidden_ratio, short and long out_channels
@@ -136,3 +136,16 @@ def test_a_yolox_checkpoint_is_not_taken_for_a_release():
     yolox = {k: torch.zeros(1) for k in official_keys()}
     with pytest.raises(ValueError, match='short_backbone'):
         import_damo_streamnet(_model('streamnet_s'), yolox)
+
+
+def test_cli_writes_the_imported_weights(tmp_path, capsys):
+    official = _random(damo_official('streamnet_l_1200', _model('streamnet_l_1200')), seed=4)
+    torch.save({'model': official}, tmp_path / 'l.pth')
+    out = tmp_path / 'init.pt'
+    assert main([str(tmp_path / 'l.pth'), '--model', 'streamnet_l', '--fusion', 'pure_concat',
+                 '--out', str(out)]) == 0
+    assert '0 of ours left at init, 0 unused' in capsys.readouterr().out
+    from training.engine.checkpoint import load_checkpoint, model_weights_from
+    model = _model('streamnet_l_1200')
+    model.load_state_dict(model_weights_from(load_checkpoint(str(out))), strict=True)
+    _assert_landed(official, model.state_dict(), map_damo_key)

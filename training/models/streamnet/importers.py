@@ -34,6 +34,8 @@ completely (``map_damo_key``; the layout is recognised by its ``short_backbone.`
 
     python -m training.models.streamnet.importers streamnet_s.pth --model streamnet_s \
         --out runs/init/streamnet_s_released.pt
+    python -m training.models.streamnet.importers streamnet_l_1200x1920.pth \
+        --model streamnet_l --fusion pure_concat --out runs/init/streamnet_l_1200.pt
 """
 from __future__ import annotations
 
@@ -192,6 +194,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('checkpoint', help='official yolox_{s,m,l}.pth or streamnet_*.pth')
     parser.add_argument('--model', required=True, help='our model, e.g. streamnet_s, yolox_s')
     parser.add_argument('--num-classes', type=int, default=None)
+    parser.add_argument('--fusion', choices=('long_fusion', 'pure_concat'), default=None,
+                        help='StreamNet long-path fusion (the 1200x1920 L release: pure_concat)')
     parser.add_argument('--out', required=True, help='state dict to write (init_checkpoint=)')
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     from training.engine.checkpoint import save_checkpoint
@@ -199,7 +203,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.model not in zoo.MODELS:
             raise ValueError(f'--model {args.model!r}: expected one of {", ".join(zoo.MODELS)}')
-        model = zoo.MODELS[args.model](num_classes=args.num_classes)
+        extra = {'fusion': args.fusion} if args.fusion else {}
+        model = zoo.MODELS[args.model](num_classes=args.num_classes, **extra)
         official = _read_official(args.checkpoint)
         damo = is_damo_layout(official)
         report = (import_damo_streamnet if damo else import_yolox)(model, official)
@@ -208,7 +213,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     save_checkpoint(args.out, {'model': model.state_dict(), 'yolox_import': {
         k: v for k, v in report.items() if k != 'shape_mismatch'}})
-    print(f'{args.model}: {report["loaded"]} tensors ({report["params_loaded"]:,} parameters) '
+    layout = 'DAMO-StreamNet release' if damo else 'YOLOX'
+    print(f'{args.model} from a {layout}: {report["loaded"]} tensors '
+          f'({report["params_loaded"]:,} parameters) '
           f'imported; {len(report["shape_mismatch"])} skipped for shape, '
           f'{len(report["missing"])} of ours left at init, {len(report["unmapped"])} unused')
     return 0
