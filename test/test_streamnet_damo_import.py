@@ -134,7 +134,7 @@ def test_teacher_keys_go_to_the_still_teacher_or_are_reported():
 
 def test_a_yolox_checkpoint_is_not_taken_for_a_release():
     yolox = {k: torch.zeros(1) for k in official_keys()}
-    with pytest.raises(ValueError, match='short_backbone'):
+    with pytest.raises(ValueError, match='short_backbone.* or DRFPN'):
         import_damo_streamnet(_model('streamnet_s'), yolox)
 
 
@@ -149,3 +149,26 @@ def test_cli_writes_the_imported_weights(tmp_path, capsys):
     model = _model('streamnet_l_1200')
     model.load_state_dict(model_weights_from(load_checkpoint(str(out))), strict=True)
     _assert_landed(official, model.state_dict(), map_damo_key)
+
+
+def test_coco_drfpn_initialisation_brings_backbone_neck_and_head():
+    """yolox_s_drfpn.pth as the release's trainer reads it: DRFPN at top-level neck.*, an
+    80-class COCO head, no dual path."""
+    model = _model('streamnet_s')
+    shapes = {k[len('backbone.'):] if k.startswith('backbone.neck.') else k: s
+              for k, s in damo_official('streamnet_s', model).items()
+              if not k.startswith(('short_', 'long_', 'jian'))}
+    for i in range(3):
+        shapes[f'head.cls_preds.{i}.weight'] = (80, shapes[f'head.cls_preds.{i}.weight'][1], 1, 1)
+        shapes[f'head.cls_preds.{i}.bias'] = (80,)
+    official = _random(shapes, seed=5)
+    report = import_damo_streamnet(model, {'model': official})
+    assert not report['unmapped']
+    assert sorted(k for k, _, _ in report['shape_mismatch']) == sorted(
+        f'head.cls_preds.{i}.{p}' for i in range(3) for p in ('weight', 'bias'))
+    assert report['missing'] and all(k.startswith('dual.') or k.startswith('head.cls_preds')
+                                     for k in report['missing'])
+    state = model.state_dict()
+    for key, value in official.items():
+        if 'cls_preds' not in key:
+            assert torch.equal(state[map_damo_key(key)], value), key

@@ -4,8 +4,10 @@ multi-scale s in 110..130 (16-pixel steps, (16 int(0.625 s), 16 s)) except the l
 warm-up then a constant 5 % (no_aug_epochs = max_epoch); the long path is ``pure_concat`` (no
 extra 1x1, unlike the 600x960 models) and TAL nu = 1.6::
 
+    python -m training.models.streamnet.importers yolox_l_drfpn.pth --model streamnet_l \\
+        --fusion pure_concat --out runs/init/yolox_l_coco_streamnet_1200.pt
     torchrun --nproc_per_node=4 -m training.train streamnet_l_1200_argoverse \\
-        init_checkpoint=runs/init/yolox_l_coco_streamnet.pt
+        init_checkpoint=runs/init/yolox_l_coco_streamnet_1200.pt
 """
 import dataclasses
 

@@ -3,6 +3,8 @@ recipe with the L model, total batch 8 (``run_train.sh``; lr 0.001/64 per image 
 evaluation batch 8, KD weight 0.1 (the model's own; paper and code agree), distilled from the
 still L teacher (stage 1: still_teacher_l_argoverse)::
 
+    python -m training.models.streamnet.importers yolox_l_drfpn.pth --model streamnet_l \\
+        --out runs/init/yolox_l_coco_streamnet.pt      # DAMO's COCO init: backbone, DRFPN, head
     torchrun --nproc_per_node=4 -m training.train streamnet_l_argoverse \\
         init_checkpoint=runs/init/yolox_l_coco_streamnet.pt
 """

@@ -6,6 +6,8 @@ KD weight: the model's own 0.4, the released M config (spec §5, a [code] value)
 text says 0.2 for M. Pass ``kd_weight=0.2`` for the paper's number. Batch: the scripts' total 16
 (spec §6, §10.8; the paper's "batch 32" is StreamYOLO's README)::
 
+    python -m training.models.streamnet.importers yolox_m_drfpn.pth --model streamnet_m \\
+        --out runs/init/yolox_m_coco_streamnet.pt      # DAMO's COCO init: backbone, DRFPN, head
     torchrun --nproc_per_node=4 -m training.train streamnet_m_argoverse \\
         init_checkpoint=runs/init/yolox_m_coco_streamnet.pt
 """

@@ -9,10 +9,10 @@ Official layout (``yolox/models/yolox.py``: ``YOLOX(backbone=YOLOPAFPN, head=YOL
     backbone.jian{2,1,0}.*                      StreamYOLO DFP      -> dfp.jian.{0,1,2}.*
     head.{stems,cls_convs,reg_convs,cls_preds,reg_preds,obj_preds}.*  -> head.*
 
-A StreamNet has a DRFPN neck, not a PAFPN, so only the backbone and the head transfer (DAMO's
-own ``yolox_*_drfpn.pth`` COCO weights, which also hold the DRFPN, were trained with a recipe not
-in the release). Tensors whose shapes differ (``cls_preds`` for 80 COCO classes against 8) are
-skipped and reported, never forced::
+A StreamNet has a DRFPN neck, not a PAFPN, so only the backbone and the head transfer from
+YOLOX (DAMO's own ``yolox_*_drfpn.pth`` COCO weights also hold the DRFPN: see below). Tensors
+whose shapes differ (``cls_preds`` for 80 COCO classes against 8) are skipped and reported,
+never forced::
 
     python -m training.models.streamnet.importers yolox_s.pth --model streamnet_s \
         --out runs/init/s.pt
@@ -20,7 +20,8 @@ skipped and reported, never forced::
 
 DAMO-StreamNet's released checkpoints (``YOLOXLONGSHORTV3ODDIL`` / ``YOLOXLONGSHORTV3`` in
 zhiqic/DAMO-StreamNet ``exps/model``) hold the whole model, DRFPN included, and load
-completely (``map_damo_key``; the layout is recognised by its ``short_backbone.`` keys)::
+completely (``map_damo_key``; the layout is recognised by its ``short_backbone.`` or DRFPN
+``neck.`` keys)::
 
     backbone.backbone.*                   CSPDarknet                   -> backbone.*
     backbone.neck.*                       DRFPN (GiraffeNeckV2: merge_*, bu_conv*; RepConv
@@ -36,6 +37,12 @@ completely (``map_damo_key``; the layout is recognised by its ``short_backbone.`
         --out runs/init/streamnet_s_released.pt
     python -m training.models.streamnet.importers streamnet_l_1200x1920.pth \
         --model streamnet_l --fusion pure_concat --out runs/init/streamnet_l_1200.pt
+
+DAMO's COCO initialisations ``yolox_{s,m,l}_drfpn.pth`` (the release's ``-c`` of every run) go
+through the same map: backbone, DRFPN and head land (``cls_preds`` of 80 classes is skipped for
+shape), the dual-path 1x1s stay at init. Those files are not in the repository; their DRFPN sits
+at top-level ``neck.*`` as the release's trainer reads them (``update_ckpt``: neck.* ->
+backbone.neck.*), which ``map_damo_key`` takes as well as ``backbone.neck.*``.
 """
 from __future__ import annotations
 
@@ -80,7 +87,7 @@ def map_damo_key(key: str) -> Optional[str]:
     """Our StreamNet name for a DAMO-StreamNet key (teacher keys: None)."""
     if key.startswith('backbone.backbone.'):
         return 'backbone.' + key[len('backbone.backbone.'):]
-    if key.startswith(('backbone.neck.', 'head.')):
+    if key.startswith(('backbone.neck.', 'neck.', 'head.')):
         return key[len('backbone.'):] if key.startswith('backbone.') else key
     m = _DUAL.fullmatch(key)
     if m:
@@ -102,7 +109,8 @@ def map_damo_teacher_key(key: str) -> Optional[str]:
 
 
 def is_damo_layout(official: Dict[str, torch.Tensor]) -> bool:
-    return any(k.startswith('short_backbone.') for k in official)
+    """A DAMO-StreamNet release (dual path) or its COCO DRFPN initialisation (a neck)."""
+    return any(k.startswith(('short_backbone.', 'neck.', 'backbone.neck.')) for k in official)
 
 
 def official_state_dict(obj) -> Dict[str, torch.Tensor]:
@@ -178,8 +186,8 @@ def import_damo_streamnet(model: nn.Module, checkpoint,
     """
     official = _read_official(checkpoint)
     if not is_damo_layout(official):
-        raise ValueError('DAMO-StreamNet checkpoint: no short_backbone.* keys (a YOLOX '
-                         'checkpoint? use import_yolox)')
+        raise ValueError('DAMO-StreamNet checkpoint: no short_backbone.* or DRFPN neck keys (a '
+                         'YOLOX checkpoint? use import_yolox)')
     report = _load(model, official, map_damo_key, 'DAMO-StreamNet')
     if teacher is not None:
         report['teacher'] = _load(teacher, official, map_damo_teacher_key, 'teacher')
@@ -213,7 +221,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     save_checkpoint(args.out, {'model': model.state_dict(), 'yolox_import': {
         k: v for k, v in report.items() if k != 'shape_mismatch'}})
-    layout = 'DAMO-StreamNet release' if damo else 'YOLOX'
+    layout = 'DAMO-StreamNet layout' if damo else 'YOLOX'
     print(f'{args.model} from a {layout}: {report["loaded"]} tensors '
           f'({report["params_loaded"]:,} parameters) '
           f'imported; {len(report["shape_mismatch"])} skipped for shape, '
