@@ -145,7 +145,8 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
         'classes': classes,
         'graphs': {'encoder': 'encoder.onnx', 'forecast': 'forecast.onnx'},
         'output': {'kind': 'yolox', 'strides': list(model.strides)},
-        'history': {'frames': graphs.history_frames, 'step': int(model.cfg.history_step),
+        'history': {'frames': graphs.history_frames,
+                    'step': int(train_cfg.get('history_step') or model.cfg.history_step),
                     'features': [{'name': nm, 'shape': list(shape)}
                                  for nm, shape in result['features']]},
         'torch': {'state_dict': 'model.pt', 'builder': BUILDER, 'fused_repconv': True,
