@@ -165,6 +165,7 @@ def run_soak(args, work: pathlib.Path, procs: Procs) -> dict:
               + f' at {WIDTH}x{HEIGHT} for {duration:.0f} s', flush=True)
         with rec.lock:
             n0 = {c.name: len(rec.dets[c.name]) for c in clips}
+        base = {c.name: _diag_of(rec, c) for c in clips}   # the warm-up's counts, taken off
         t0 = time.monotonic()
         pubs = {c.name: _publish(procs, c, env, rates[c.name],
                                  int(round(rates[c.name] * duration)),
@@ -195,16 +196,17 @@ def run_soak(args, work: pathlib.Path, procs: Procs) -> dict:
               'interval_s': args.interval, 'machine': machine_lines(1), 'nodes': {}}
     for c in clips:
         sent = {s: t - t0 for s, t in read_times(work / f'times_{c.name}.txt').items()}
+        bundle = c.bundle.relative_to(REPO) if c.bundle.is_relative_to(REPO) else c.bundle
         result['nodes'][c.executable] = analyse(
             samples[c.name], sent, dets[c.name], duration, node_hz[c.name], rates[c.name],
-            args.rss_floor, str(c.bundle.relative_to(REPO) if c.bundle.is_relative_to(REPO)
-                                else c.bundle))
+            args.rss_floor, base[c.name], str(bundle))
     return result
 
 
 def analyse(samples, sent: dict, dets, duration: float, node_hz: float, rate: float,
-            rss_floor: float, bundle: str) -> dict:
-    """One node's figures: samples from the run, {stamp: publish s}, [(arrival s, stamp)]."""
+            rss_floor: float, base: dict, bundle: str) -> dict:
+    """One node's figures: samples from the run, {stamp: publish s}, [(arrival s, stamp)],
+    ``base``: the node's /diagnostics counts when the soak began."""
     t = [s['t'] for s in samples]
     pub_t = sorted(sent.values())
     # the publisher may fall behind its rate: the run lasts as long as it publishes
@@ -229,9 +231,11 @@ def analyse(samples, sent: dict, dets, duration: float, node_hz: float, rate: fl
         'publish_hz_achieved': ((len(pub_t) - 1) / (pub_t[-1] - pub_t[0])
                                 if len(pub_t) > 1 else None),
         'served': len(lat),
-        'received_node': int(last.get('frames_received', 0)),
-        'processed_node': int(last.get('frames_processed', 0)),
-        'dropped_node': dropped[-1] if dropped else 0,
+        'received_node': (int(last.get('frames_received', 0))
+                          - int(base.get('frames_received', 0))),
+        'processed_node': (int(last.get('frames_processed', 0))
+                           - int(base.get('frames_processed', 0))),
+        'dropped_node': (dropped[-1] if dropped else 0) - int(base.get('frames_dropped', 0)),
         'rss_start_mib': rss[kept[0]] if kept else None, 'rss_end_mib': rss[-1] if rss else None,
         'rss': flatness([t[i] for i in kept], [rss[i] for i in kept], rss_floor),
         'latency_first_minute_ms': med_p95(window(lat_t, lat_ms, 0.0, minute)),
@@ -259,17 +263,18 @@ def soak_markdown(result: dict) -> str:
         rows.append([name, f"{n['duration_s'] / 60:.1f} min",
                      f"{n['node_hz']:.1f} / {n['publish_hz']:.1f}, "
                      f"{fmt(n['publish_hz_achieved'])}",
-                     f"{n['published']} / {n['served']} / {n['dropped_node']}",
+                     f"{n['published']} / {n['received_node']} / {n['served']} / "
+                     f"{n['dropped_node']}",
                      f"{fmt(n['rss_start_mib'])} / {fmt(n['rss_end_mib'])} / "
                      f"{fmt(n['rss']['slope_per_h'], 2)}",
                      'yes' if n['rss']['flat'] else 'no',
                      _lat(n['latency_first_minute_ms']), _lat(n['latency_last_minute_ms']),
                      'yes' if n['no_queue_growth'] else 'no'])
     headers = ['node', 'duration', 'node Hz (warm-up) / publish Hz set, achieved',
-               'frames published / served / dropped',
+               'frames published / received / served / dropped',
                'RSS start / end MiB, slope MiB/h', 'RSS flat', 'latency first min p50 / p95 ms',
                'latency last min p50 / p95 ms', 'no queue growth']
-    lines = [f"## Soak: {result['width']}x{result['height']}, publisher at twice the model rate",
+    lines = [f"## Soak: {result['width']}x{result['height']}, publisher at twice the node's rate",
              '', md_table(headers, rows), '']
     for name, n in result['nodes'].items():
         r, lt = n['rss'], n['latency_trend']
@@ -283,7 +288,11 @@ def soak_markdown(result: dict) -> str:
             f"counts: received "
             f"{n['received_node']}, processed {n['processed_node']}, dropped {n['dropped_node']}")
     lines += ['', 'Latency: Image published (`publish --times`) to Detection2DArray received, '
-              'same clock. RSS: VmRSS of each node process every '
+              'same clock; it includes the DDS transfer of a 6.6 MiB frame, which the node\'s '
+              '/diagnostics latency (receive to publish) does not. Received: frames DDS '
+              'delivered to the node\'s callback (KEEP_LAST 10 history: DDS replaces samples '
+              'a busy reader has not taken yet); dropped: frames the node replaced by a newer '
+              'one before its worker reached them. RSS: VmRSS of each node process every '
               f"{result['interval_s']:g} s; slope by least squares after the warm-up. "
               'Both nodes ran at once, ONNX Runtime with 1 thread each.', ''] + result['machine']
     return '\n'.join(lines) + '\n'
@@ -297,6 +306,12 @@ def soak_figure(result: dict, path: pathlib.Path) -> None:
     for (name, n), colour in zip(result['nodes'].items(), ('tab:blue', 'tab:orange')):
         t = np.array([s['t'] for s in n['samples']]) / 60.0
         ax_rss.plot(t, [s['rss_mib'] for s in n['samples']], 'o-', color=colour, label=name)
+        fit = [s for s in n['samples'] if s['t'] >= n['warmup_s']]
+        if len(fit) >= 2:
+            a, b, _ = fit_line([s['t'] for s in fit], [s['rss_mib'] for s in fit])
+            ends = np.array([fit[0]['t'], fit[-1]['t']])
+            ax_rss.plot(ends / 60.0, a * ends + b, '--', color=colour,
+                        label=f"{name}: fit, {fmt(n['rss']['slope_per_h'])} MiB/h")
         ax_lat.plot(t, [float(s.get('latency_ms_median', 'nan')) for s in n['samples']], 'o-',
                     color=colour, label=f'{name}: /diagnostics latency median')
         ax_lat.plot(t, [float(s.get('model_ms_median', 'nan')) for s in n['samples']], ':',
@@ -305,12 +320,16 @@ def soak_figure(result: dict, path: pathlib.Path) -> None:
         e2e = n['e2e_windows']
         ax_lat.plot(np.array(e2e['t']) / 60.0, e2e['median'], 's--', color=colour,
                     label=f'{name}: end-to-end median')
+    warm = next(iter(result['nodes'].values()))['warmup_s'] / 60.0
     ax_rss.set_ylabel('RSS (MiB)')
-    ax_rss.set_title(f"Soak at {result['width']}x{result['height']}, publisher at 2x model rate")
+    ax_rss.set_ylim(bottom=0)
+    ax_rss.set_title(f"Soak at {result['width']}x{result['height']}, publisher at 2x the node "
+                     'rate (grey: warm-up, left out of the fits)')
     ax_lat.set_ylabel('latency (ms)')
     ax_lat.set_xlabel('minutes')
     ax_lat.set_ylim(bottom=0)
     for ax in (ax_rss, ax_lat):
+        ax.axvspan(0, warm, color='0.9')
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

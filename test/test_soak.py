@@ -59,7 +59,7 @@ def _run(serve_hz, newest_only, seconds=120.0, pub_hz=20.0):
         dropped = stamp - k if newest_only else 0
         if k % int(10 * serve_hz) == 0:
             samples.append({'t': now, 'rss_mib': 150.0, 'frames_dropped': str(dropped)})
-    return soak.analyse(samples, sent, dets, seconds, serve_hz, pub_hz, 1.0, 'b')
+    return soak.analyse(samples, sent, dets, seconds, serve_hz, pub_hz, 1.0, {}, 'b')
 
 
 def test_queue_growth_is_told_from_newest_frame_serving():
