@@ -193,7 +193,8 @@ def run_soak(args, work: pathlib.Path, procs: Procs) -> dict:
         rec.close()
     from video_perception.tools.publish import read_times
     result = {'width': WIDTH, 'height': HEIGHT, 'minutes': args.minutes,
-              'interval_s': args.interval, 'machine': machine_lines(1), 'nodes': {}}
+              'interval_s': args.interval, 'rss_floor': args.rss_floor,
+              'machine': machine_lines(1), 'nodes': {}}
     for c in clips:
         sent = {s: t - t0 for s, t in read_times(work / f'times_{c.name}.txt').items()}
         bundle = c.bundle.relative_to(REPO) if c.bundle.is_relative_to(REPO) else c.bundle
@@ -226,7 +227,8 @@ def analyse(samples, sent: dict, dets, duration: float, node_hz: float, rate: fl
     served_last = len(window(lat_t, lat_t, duration - minute, duration + 1e9)) / minute
     lat_flat = flatness([a for a, _ in late], [v for _, v in late], 1000.0 / node_hz)
     out = {
-        'bundle': bundle, 'duration_s': duration, 'warmup_s': warm, 'node_hz': node_hz,
+        'bundle': bundle, 'duration_s': duration, 'warmup_s': warm, 'minute_s': minute,
+        'node_hz': node_hz,
         'publish_hz': rate, 'published': len(sent),
         'publish_hz_achieved': ((len(pub_t) - 1) / (pub_t[-1] - pub_t[0])
                                 if len(pub_t) > 1 else None),
@@ -253,6 +255,12 @@ def analyse(samples, sent: dict, dets, duration: float, node_hz: float, rate: fl
 
 
 # -- outputs --------------------------------------------------------------------------------------
+def _flat_word(f: dict) -> str:
+    if f['flat'] is None:
+        return 'n/a'
+    return 'yes' if f['flat'] else ('no (grows)' if f['drift'] > 0 else 'no (falls)')
+
+
 def _lat(d: dict) -> str:
     return f"{fmt(d['median'], 0)} / {fmt(d['p95'], 0)}"
 
@@ -267,13 +275,13 @@ def soak_markdown(result: dict) -> str:
                      f"{n['dropped_node']}",
                      f"{fmt(n['rss_start_mib'])} / {fmt(n['rss_end_mib'])} / "
                      f"{fmt(n['rss']['slope_per_h'], 2)}",
-                     'yes' if n['rss']['flat'] else 'no',
+                     _flat_word(n['rss']),
                      _lat(n['latency_first_minute_ms']), _lat(n['latency_last_minute_ms']),
                      'yes' if n['no_queue_growth'] else 'no'])
     headers = ['node', 'duration', 'node Hz (warm-up) / publish Hz set, achieved',
                'frames published / received / served / dropped',
-               'RSS start / end MiB, slope MiB/h', 'RSS flat', 'latency first min p50 / p95 ms',
-               'latency last min p50 / p95 ms', 'no queue growth']
+               'RSS start / end MiB, slope MiB/h', 'RSS flat', 'latency first minute p50 / p95 ms',
+               'latency last minute p50 / p95 ms', 'no queue growth']
     lines = [f"## Soak: {result['width']}x{result['height']}, publisher at twice the node's rate",
              '', md_table(headers, rows), '']
     for name, n in result['nodes'].items():
@@ -282,8 +290,8 @@ def soak_markdown(result: dict) -> str:
             f"- {name}: RSS drift {fmt(r['drift'], 2)} MiB over the run after {n['warmup_s']:.0f}"
             f" s warm-up vs noise {fmt(r['noise'], 2)} MiB ({r['n']} samples); end-to-end "
             f"latency drift {fmt(lt['drift'], 0)} ms vs noise {fmt(lt['noise'], 0)} ms; served "
-            f"{n['served_hz_first_minute']:.1f} Hz first minute, "
-            f"{n['served_hz_last_minute']:.1f} Hz last minute; model "
+            f"{n['served_hz_first_minute']:.1f} Hz in the first {n['minute_s']:.0f} s, "
+            f"{n['served_hz_last_minute']:.1f} Hz in the last; model "
             f"{n['samples'][-1].get('model_ms_median', 'n/a')} ms median at the end; node "
             f"counts: received "
             f"{n['received_node']}, processed {n['processed_node']}, dropped {n['dropped_node']}")
@@ -293,7 +301,11 @@ def soak_markdown(result: dict) -> str:
               'delivered to the node\'s callback (KEEP_LAST 10 history: DDS replaces samples '
               'a busy reader has not taken yet); dropped: frames the node replaced by a newer '
               'one before its worker reached them. RSS: VmRSS of each node process every '
-              f"{result['interval_s']:g} s; slope by least squares after the warm-up. "
+              f"{result['interval_s']:g} s; slope by least squares after the warm-up; flat "
+              'when slope x duration is within twice the residual standard deviation (for RSS at '
+              f"least {result.get('rss_floor', 1.0):g} MiB; for latency at least one node "
+              'period). '
+              'A run shorter than two minutes compares its halves, not minutes. '
               'Both nodes ran at once, ONNX Runtime with 1 thread each.', ''] + result['machine']
     return '\n'.join(lines) + '\n'
 
