@@ -73,6 +73,19 @@ def test_queue_growth_is_told_from_newest_frame_serving():
     assert queue['no_queue_growth'] is False
 
 
+def test_report_names_each_node_and_draws(tmp_path):
+    result = {'width': 1920, 'height': 1200, 'interval_s': 10.0, 'rss_floor': 1.0,
+              'machine': ['- CPU: test'], 'nodes': {'streamnet_node': _run(10.0, True),
+                                                    'v2i_node': _run(10.0, False)}}
+    text = soak.soak_markdown(result)
+    rows = [ln for ln in text.splitlines() if ln.startswith('| ') and ln[2:6] != 'node']
+    assert [r.split(' | ')[0] for r in rows] == ['| streamnet_node', '| v2i_node']
+    assert rows[0].endswith('| yes |') and rows[1].endswith('| no |')
+    assert '2400 / 0 / 1200 / ' in rows[0]           # published / received / served / dropped
+    soak.soak_figure(result, tmp_path / 'soak.png')
+    assert (tmp_path / 'soak.png').read_bytes()[:4] == b'\x89PNG'
+
+
 @pytest.mark.slow
 def test_soak_end_to_end(tmp_path):
     out = tmp_path / 'soak'
