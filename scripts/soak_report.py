@@ -14,6 +14,13 @@ def _flat_word(f: dict) -> str:
     return 'yes' if f['flat'] else ('no (grows)' if f['drift'] > 0 else 'no (falls)')
 
 
+def _diag(n: dict, i: int, key: str) -> str:
+    """A /diagnostics value of sample ``i`` of those after the warm-up (its window of 300
+    frames would hold the warm-up's light-load frames before)."""
+    kept = [s for s in n['samples'] if s['t'] >= n['warmup_s']]
+    return kept[i].get(key, 'n/a') if kept else 'n/a'
+
+
 def _lat(d: dict) -> str:
     return f"{fmt(d['median'], 0)} / {fmt(d['p95'], 0)}"
 
@@ -44,8 +51,10 @@ def soak_markdown(result: dict) -> str:
             f" s warm-up vs noise {fmt(r['noise'], 2)} MiB ({r['n']} samples); end-to-end "
             f"latency drift {fmt(lt['drift'], 0)} ms vs noise {fmt(lt['noise'], 0)} ms; served "
             f"{n['served_hz_first_minute']:.1f} Hz in the first {n['minute_s']:.0f} s, "
-            f"{n['served_hz_last_minute']:.1f} Hz in the last; model "
-            f"{n['samples'][-1].get('model_ms_median', 'n/a')} ms median at the end; node "
+            f"{n['served_hz_last_minute']:.1f} Hz in the last; /diagnostics latency median "
+            f"{_diag(n, 0, 'latency_ms_median')} ms at the first sample after the warm-up, "
+            f"{_diag(n, -1, 'latency_ms_median')} ms at the last (model "
+            f"{_diag(n, 0, 'model_ms_median')} -> {_diag(n, -1, 'model_ms_median')} ms); node "
             f"counts: received "
             f"{n['received_node']}, processed {n['processed_node']}, dropped {n['dropped_node']}")
     lines += ['', 'Latency: Image published (`publish --times`) to Detection2DArray received, '
