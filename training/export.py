@@ -28,6 +28,7 @@ from torch import nn
 
 from training.onnx_check import TRT_OPS_FILE, check_graph, export_onnx
 from video_perception.bundle import load_bundle, write_model_json
+from video_perception.outdir import output_dir
 
 OPSET = 17
 BUILDER = 'training.export:build_from_bundle'
@@ -297,6 +298,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--out', required=True, help='bundle directory to write')
     parser.add_argument('--no-check', action='store_true',
                         help='skip the ONNX Runtime / operator / static-shape checks')
+    parser.add_argument('--force', action='store_true', help='replace a non-empty --out')
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         size = parse_size(args.size) if args.size else None
@@ -306,9 +308,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   'weights.\nThe bundle is good for benchmarks and graph checks only; it will '
                   'not detect anything.\n' + '=' * 78, file=sys.stderr)
         export = export_streamnet if family == 'streamnet' else export_v2i
-        report = export(args.name, args.out, size=size, checkpoint=args.checkpoint,
-                        check=not args.no_check)
-        load_bundle(args.out)   # what the nodes will do: fails loudly if the bundle is bad
+        with output_dir(args.out, args.force, '--out') as tmp:
+            report = export(args.name, str(tmp), size=size, checkpoint=args.checkpoint,
+                            check=not args.no_check)
+            load_bundle(tmp)   # what the nodes will do: fails loudly if the bundle is bad
     except (ValueError, OSError) as exc:
         print(f'video-perception export: {str(exc).splitlines()[0]}', file=sys.stderr)
         return 2
