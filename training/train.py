@@ -52,6 +52,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         exp_cls = load_exp(args.exp)
         cfg = apply_overrides(exp_cls.config, args.overrides)
+        if cfg.no_aug_epochs > cfg.max_epoch and not any(  # a short run of a long recipe: all
+                o.startswith('no_aug_epochs=') for o in args.overrides):  # its epochs are last
+            cfg = dataclasses.replace(cfg, no_aug_epochs=cfg.max_epoch)
         if not cfg.exp_name:
             cfg = dataclasses.replace(cfg, exp_name=exp_name_of(args.exp))
         check_config(cfg)
