@@ -28,6 +28,7 @@ from torch import nn
 
 from training.onnx_check import TRT_OPS_FILE, check_graph, export_onnx
 from video_perception.bundle import load_bundle, write_model_json
+from video_perception.bundle_check import check_bundle
 from video_perception.outdir import output_dir
 
 OPSET = 17
@@ -311,7 +312,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with output_dir(args.out, args.force, '--out') as tmp:
             report = export(args.name, str(tmp), size=size, checkpoint=args.checkpoint,
                             check=not args.no_check)
-            load_bundle(tmp)   # what the nodes will do: fails loudly if the bundle is bad
+            check_bundle(load_bundle(tmp))   # what the nodes will do: fails loudly if bad
     except (ValueError, OSError) as exc:
         print(f'video-perception export: {str(exc).splitlines()[0]}', file=sys.stderr)
         return 2

@@ -159,6 +159,7 @@ def load_detector(model_path: str, backend: str = 'auto',
     Raises BundleError (bad bundle, wrong family) or BackendError, each with a one-line message.
     """
     from video_perception.backends.select import load_backend
+    from video_perception.bundle_check import check_bundle
     if not model_path:
         raise BundleError('model_path is empty: pass -p model_path:=DIR (a bundle folder made '
                           'by `video-perception export`)')
@@ -166,6 +167,7 @@ def load_detector(model_path: str, backend: str = 'auto',
     if family is not None and bundle.family != family:
         raise BundleError(f'model bundle {model_path} is a "{bundle.family}" model; this node '
                           f'runs "{family}" bundles')
+    check_bundle(bundle)  # model.json against the graphs: one line, not an ORT traceback later
     be = load_backend(bundle, backend, options, log=log)
     cls = StreamNetDetector if bundle.family == 'streamnet' else V2IDetector
     if cls is V2IDetector:

@@ -35,6 +35,13 @@ def check_writable(path, force: bool = False, what: str = 'output folder',
     return path
 
 
+def _make_parents(path: pathlib.Path) -> Optional[pathlib.Path]:
+    """``mkdir -p`` of ``path``'s parent; returns the topmost folder it created (or None)."""
+    missing = [p for p in path.absolute().parents if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return missing[-1] if missing else None
+
+
 def _remove(path: pathlib.Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink()
@@ -62,27 +69,27 @@ def output_dir(path, force: bool = False, what: str = 'output folder', in_place:
         ValueError: OUT is a file, or a non-empty folder without ``force``.
     """
     path = check_writable(path, force or (in_place and reuse), what, hint)
+    parents = _make_parents(path)  # removed again on failure: a typo leaves no folders behind
     if in_place:
         created = not path.exists()
         if force and not created:
             for child in path.iterdir():
                 _remove(child)
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(exist_ok=True)
         try:
             yield path
         except BaseException:
             if created and not (keep and keep(path)):
-                _remove(path)
+                _remove(parents or path)
             raise
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f'.{path.name}.partial-{os.getpid()}'
     _remove(tmp)  # left by an earlier process with this pid that was killed
     tmp.mkdir()
     try:
         yield tmp
     except BaseException:
-        _remove(tmp)
+        _remove(parents or tmp)
         raise
     old = path.parent / f'.{path.name}.old-{os.getpid()}'
     if path.exists():
