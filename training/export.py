@@ -127,9 +127,7 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
         try:
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
-            lines = str(exc).splitlines()
-            raise ValueError(f'--checkpoint {checkpoint}: weights do not fit {variant}: '
-                             f'{lines[min(1, len(lines) - 1)].strip()}') from None
+            raise _weights_mismatch(checkpoint, variant, exc) from None
     h, w = size or tuple(train_cfg.get('input_size') or zoo.make_config(variant).input_size)
     model.eval()
     fuse_repconv(model)
@@ -215,8 +213,7 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
         try:
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
-            raise ValueError(f'--checkpoint {checkpoint}: weights do not fit {variant}: '
-                             f'{str(exc).splitlines()[0]}') from None
+            raise _weights_mismatch(checkpoint, variant, exc) from None
     h, w = size or tuple(train_cfg.get('input_size') or (512, 512))
     os.makedirs(out, exist_ok=True)
     graph = V2IGraph(model.eval()).eval()
@@ -288,6 +285,15 @@ def build_from_bundle(bundle) -> nn.Module:
         graphs.load_state_dict(torch.load(bundle.torch_state_dict, map_location='cpu',
                                           weights_only=True))
     return graphs
+
+
+def _weights_mismatch(checkpoint: str, variant: str, exc: RuntimeError) -> ValueError:
+    # torch's message: a heading line, then one line of key names per kind of mismatch
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = lines[min(1, len(lines) - 1)] if lines else ''
+    return ValueError(f'--checkpoint {checkpoint}: weights do not fit {variant} '
+                      f'({detail[:160]}{"..." if len(detail) > 160 else ""}); expected a '
+                      f'checkpoint trained for {variant}')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -137,8 +137,10 @@ def load_checkpoint(path: str, map_location: Optional[str] = 'cpu') -> Dict[str,
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say which and why, in one line
-        raise ValueError(f'checkpoint {path!r}: cannot be read ({type(exc).__name__}: '
-                         f'{str(exc).splitlines()[0] if str(exc) else ""})') from None
+        first = str(exc).splitlines()[0].split('. ')[0] if str(exc) else ''
+        raise ValueError(f'checkpoint {path!r}: cannot be read ({type(exc).__name__}: {first}); '
+                         f'expected a torch checkpoint written by training (truncated or '
+                         f'another kind of file?)') from None
     if not isinstance(state, dict):
         raise ValueError(f'checkpoint {path!r}: expected a dict, got {type(state).__name__}')
     return state
