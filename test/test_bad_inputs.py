@@ -415,3 +415,51 @@ def test_node_keeps_serving_through_bad_image_messages(tmp_path, ros_domain):
     assert diag['bad_frames'] == str(bad) and diag['frames_processed'] == str(len(sent) - bad)
     lines = [ln for ln in err.splitlines() if 'skipped a bad image' in ln]
     assert lines and all('Image.' in ln for ln in lines), lines      # names the field at fault
+
+
+def test_node_keeps_serving_through_bad_compressed_images(tmp_path, ros_domain):
+    import time
+
+    import cv2
+
+    import tiny_bundles
+    from test_node_e2e_dds import _frame, Listener, start_node, stamp_ns, stop_node
+    from video_perception import msgs
+    from video_perception.transport.base import QOS_SENSOR_DATA
+    bundle = tiny_bundles.make_v2i_bundle(str(tmp_path / 'v2i'))
+    listener = Listener(compressed=True)
+    node = start_node('v2i_node', bundle, 'backend:=onnxruntime', 'input_type:=compressed')
+    pub = listener.t.create_publisher(msgs.CompressedImage, '/cam', QOS_SENSOR_DATA)
+    png = cv2.imencode('.png', _frame(0))[1].tobytes()
+    jpeg = cv2.imencode('.jpg', _frame(0))[1].tobytes()
+    cases = [('png', png, True), ('jpeg', jpeg[:200], False),       # cut short
+             ('jpeg', b'\xff\xd8' + bytes(5000), False),            # a header, then zeros
+             ('png', b'', False),                                    # empty
+             ('jpeg', png, True),                                    # format says jpeg: a png
+             ('tiff', jpeg, False),                                  # a format it does not take
+             ('png', bytes(range(256)) * 8, False),                  # noise
+             ('jpeg', jpeg, True)]
+    t0, sent = 1_700_000_000 * 10**9, []
+    try:
+        listener.wait_ready(node)
+        assert pub.wait_for_subscribers(1, 10)
+        for i, (fmt, data, _) in enumerate(cases):
+            sec, nsec = divmod(t0 + i * 10**6, 10**9)
+            pub.publish(msgs.CompressedImage(header=msgs.Header(
+                stamp=msgs.Time(sec=sec, nanosec=nsec), frame_id='camera'), format=fmt,
+                data=data))
+            sent.append(t0 + i * 10**6)
+            time.sleep(0.25)
+        assert listener.wait('diags', 2, 5)
+        time.sleep(1.2)
+        diag = listener.last_diag_values()
+        alive = node.poll() is None
+    finally:
+        rc, err = stop_node(node)
+        listener.close()
+    assert alive and rc == 0 and 'Traceback' not in err, err[-3000:]
+    served = {stamp_ns(m.header.stamp) for _, m in listener.dets}
+    decodable = {s for s, (_, _, ok) in zip(sent, cases) if ok}
+    assert served == decodable, (sorted(served), sorted(decodable), err[-2000:])
+    assert diag['bad_frames'] == str(len(cases) - len(decodable))
+    assert any('skipped a bad image' in ln for ln in err.splitlines()), err[-2000:]
