@@ -463,3 +463,44 @@ def test_node_keeps_serving_through_bad_compressed_images(tmp_path, ros_domain):
     assert served == decodable, (sorted(served), sorted(decodable), err[-2000:])
     assert diag['bad_frames'] == str(len(cases) - len(decodable))
     assert any('skipped a bad image' in ln for ln in err.splitlines()), err[-2000:]
+
+
+def test_results_of_the_wrong_shape_are_one_line(tmp_path):
+    results = _file(tmp_path, 'results.json', b'{"not": "a list"}')
+    gt = DATA / 'bdd100k_eval_case' / 'cocoformat_track_sample_annotations.json'
+    if not gt.exists():
+        pytest.skip(f'{gt} is absent')
+    cmd = [sys.executable, '-m', 'video_perception.cli', 'evaluate', str(gt), results]
+    r = subprocess.run(cmd, env=child_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and 'Traceback' not in r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if 'results' in ln.lower()]) == 1, r.stderr
+
+
+# a subcommand that fails in a way nothing checks: the dispatcher's last net
+BOOM = (
+    'import sys, types\n'
+    'from video_perception import cli\n'
+    'def main(argv):\n'
+    '    raise RuntimeError("disk on fire\\nsecond line")\n'
+    'mod = types.ModuleType("boom")\n'
+    'mod.main = main\n'
+    'sys.modules["boom"] = mod\n'
+    'cli.SUBCOMMANDS["boom"] = ("boom", "fails")\n'
+    'sys.exit(cli.main(["boom"]))\n')
+
+
+@pytest.mark.parametrize('debug', [False, True])
+def test_unexpected_error_is_one_line_unless_debugging(debug):
+    env = child_env()
+    env.pop('VIDEO_PERCEPTION_DEBUG', None)
+    if debug:
+        env['VIDEO_PERCEPTION_DEBUG'] = '1'
+    r = subprocess.run([sys.executable, '-c', BOOM], env=env, capture_output=True, text=True,
+                       timeout=60)
+    if debug:
+        assert r.returncode == 1 and 'Traceback' in r.stderr
+    else:
+        assert r.returncode == 70 and 'Traceback' not in r.stderr
+        assert r.stderr.strip().splitlines() == [
+            'video-perception boom: unexpected RuntimeError: disk on fire (a bug or an input '
+            'nothing checks; VIDEO_PERCEPTION_DEBUG=1 shows the traceback)']
