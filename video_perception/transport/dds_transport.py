@@ -97,7 +97,7 @@ def open_participant(env=os.environ) -> DomainParticipant:
     domain = cyclone_config.domain_id(env)
     with _DOMAINS_LOCK:
         if domain not in _DOMAINS:
-            _DOMAINS[domain] = Domain(domain, cyclone_config.cyclone_xml(env))
+            _DOMAINS[domain] = cyclone_config.open_domain(domain, env)
     return DomainParticipant(domain, qos=Qos(Policy.Userdata(b'enclave=/;')))
 
 
