@@ -1,0 +1,132 @@
+"""Our DDS transport against real rclpy on Fast DDS, both directions, at 1920x1200.
+
+rclpy -> DDS node -> rclpy: an rclpy child publishes sensor_msgs/Image frames (a white square on
+black) to a node running on ``VIDEO_PERCEPTION_TRANSPORT=dds`` (Cyclone DDS) and receives its
+vision_msgs Detection2DArray, LabelInfo and /diagnostics; the reference is the square itself, and
+every output stamp and frame_id must be one the child sent. DDS -> rclpy node: ``video-perception
+publish`` on the DDS transport feeds a node on the rclpy transport, and an rclpy child checks its
+detections against the stamps publish recorded (``--times``). Loopback only (test/ros_tier.py).
+"""
+import signal
+import subprocess
+
+import numpy as np
+import pytest
+
+import ros_tier
+import tiny_bundles
+
+pytestmark = [pytest.mark.ros_tier, pytest.mark.xdist_group('ros_tier')]
+
+W, H = 1920, 1200
+SIDE = 400                      # the square, in original pixels
+
+
+def square_box_xyxy(i):
+    x, y = 200 + 40 * i, 300 + 20 * i
+    return [x, y, x + SIDE, y + SIDE]
+
+
+@pytest.fixture(scope='module')
+def v2i_bundle(tmp_path_factory):
+    return tiny_bundles.make_v2i_bundle(str(tmp_path_factory.mktemp('bundle') / 'v2i'))
+
+
+def start_node(env, bundle):
+    cmd = [str(ros_tier.BIN / 'v2i_node'), '--ros-args', '-p', f'model_path:={bundle}',
+           '-r', 'image:=/cam', '-p', 'threads:=1', '-p', 'backend:=onnxruntime']
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, err
+
+
+# An rclpy child: waits for the node's LabelInfo (it is latched once the model is loaded), then
+# optionally publishes frames, and collects detections and diagnostics; prints one JSON line.
+RCLPY_PEER = '''
+import json, sys, time
+import numpy as np
+import rclpy
+from rclpy.qos import QoSProfile, DurabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2DArray, LabelInfo
+from diagnostic_msgs.msg import DiagnosticArray
+N, W, H, SIDE, PUBLISH, WANT = {n}, {w}, {h}, {side}, {publish}, {want}
+rclpy.init()
+node = rclpy.create_node('interop_peer')
+got = {{'dets': [], 'labels': [], 'diag_names': [], 'sent': []}}
+def on_dets(m):
+    got['dets'].append({{'stamp': m.header.stamp.sec * 10**9 + m.header.stamp.nanosec,
+                        'frame_id': m.header.frame_id,
+                        'boxes': [[d.bbox.center.position.x, d.bbox.center.position.y,
+                                   d.bbox.size_x, d.bbox.size_y,
+                                   d.results[0].hypothesis.class_id] for d in m.detections]}})
+latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+node.create_subscription(Detection2DArray, '/detections', on_dets, 10)
+node.create_subscription(LabelInfo, '/detections/labels', lambda m: got['labels'].append(
+    [[c.class_id, c.class_name] for c in m.class_map]), latched)
+node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: got['diag_names'].extend(
+    s.name for s in m.status), 10)
+pub = node.create_publisher(Image, '/cam', qos_profile_sensor_data)
+def spin_until(cond, seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not cond():
+        rclpy.spin_once(node, timeout_sec=0.05)
+    return cond()
+if not spin_until(lambda: got['labels'], {ready_s}):
+    sys.exit('no LabelInfo from the node within {ready_s} s')
+if PUBLISH:
+    spin_until(lambda: pub.get_subscription_count() > 0, {discovery_s})
+    for i in range(N):
+        img = np.zeros((H, W, 3), np.uint8)
+        x, y = 200 + 40 * i, 300 + 20 * i
+        img[y:y + SIDE, x:x + SIDE] = 255
+        msg = Image(height=H, width=W, encoding='bgr8', step=W * 3)
+        msg.header.frame_id = 'rclpy_cam'
+        msg.header.stamp.sec, msg.header.stamp.nanosec = 1000 + i, 250
+        msg.data = img.tobytes()
+        pub.publish(msg)
+        got['sent'].append(msg.header.stamp.sec * 10**9 + 250)
+        spin_until(lambda: False, 0.4)
+spin_until(lambda: len(got['dets']) >= WANT and got['diag_names'], 20)
+print(json.dumps(got))
+'''
+
+
+def rclpy_peer(env, publish, n=8, want=8):
+    code = RCLPY_PEER.format(n=n, w=W, h=H, side=SIDE, publish=publish, want=want,
+                             ready_s=60, discovery_s=ros_tier.DISCOVERY_S)
+    return ros_tier.start_python(code, env)
+
+
+def test_rclpy_images_to_dds_node_and_back(tmp_path, ros_env, v2i_bundle):
+    node_env = dict(ros_env, VIDEO_PERCEPTION_TRANSPORT='dds')
+    node = start_node(node_env, v2i_bundle)
+    try:
+        peer = rclpy_peer(ros_env, publish=True)
+        got = ros_tier.last_json(peer, timeout=120)
+    finally:
+        rc, err = stop(node)
+    assert rc == 0 and 'Traceback' not in err, err
+    assert got['labels'] and got['labels'][0] == [[0, 'lesion']]
+    assert any('v2i' in name for name in got['diag_names']), got['diag_names']
+    sent = {s: i for i, s in enumerate(got['sent'])}
+    # best effort over two DDS vendors: most frames, and every output belongs to a sent frame
+    assert len(got['dets']) >= len(sent) - 2, (len(got['dets']), len(sent))
+    for det in got['dets']:
+        assert det['stamp'] in sent and det['frame_id'] == 'rclpy_cam'
+        (cx, cy, w, h, class_id), = det['boxes']
+        x1, y1, x2, y2 = square_box_xyxy(sent[det['stamp']])
+        # the tiny model sees the frame letterboxed 20x smaller: a pixel there is 20 here
+        np.testing.assert_allclose([cx, cy, w, h], [(x1 + x2) / 2, (y1 + y2) / 2, SIDE, SIDE],
+                                   atol=20)
+        assert class_id == '0'
