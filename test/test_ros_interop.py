@@ -130,3 +130,39 @@ def test_rclpy_images_to_dds_node_and_back(tmp_path, ros_env, v2i_bundle):
         np.testing.assert_allclose([cx, cy, w, h], [(x1 + x2) / 2, (y1 + y2) / 2, SIDE, SIDE],
                                    atol=20)
         assert class_id == '0'
+
+
+def test_dds_publisher_to_rclpy_node(tmp_path, ros_env, v2i_bundle):
+    import cv2
+    frames = tmp_path / 'frames'
+    frames.mkdir()
+    for i in range(6):
+        img = np.zeros((H, W, 3), np.uint8)
+        x1, y1, x2, y2 = square_box_xyxy(i)
+        img[y1:y2, x1:x2] = 255
+        cv2.imwrite(str(frames / f'{i:04d}.png'), img)
+    node = start_node(dict(ros_env, VIDEO_PERCEPTION_TRANSPORT='rclpy'), v2i_bundle)
+    try:
+        peer = rclpy_peer(ros_env, publish=False, want=6)
+        times = tmp_path / 'times.txt'
+        pub = subprocess.run(
+            [str(ros_tier.BIN / 'video-perception'), 'publish', str(frames), '--topic', '/cam',
+             '--rate', '3', '--qos', 'sensor', '--frame-id', 'dds_cam', '--times', str(times),
+             '--wait-subscribers', str(ros_tier.DISCOVERY_S)],
+            env=dict(ros_env, VIDEO_PERCEPTION_TRANSPORT='dds'), capture_output=True, text=True,
+            timeout=120)
+        assert pub.returncode == 0, pub.stderr
+        got = ros_tier.last_json(peer, timeout=120)
+    finally:
+        rc, err = stop(node)
+    assert rc == 0 and 'Traceback' not in err, err
+    from video_perception.tools.publish import read_times
+    sent = {s: i for i, s in enumerate(sorted(read_times(times)))}
+    assert got['labels'] and got['labels'][0] == [[0, 'lesion']]
+    assert len(got['dets']) >= len(sent) - 1, (len(got['dets']), len(sent))
+    for det in got['dets']:
+        assert det['stamp'] in sent and det['frame_id'] == 'dds_cam'
+        (cx, cy, w, h, _), = det['boxes']
+        x1, y1, x2, y2 = square_box_xyxy(sent[det['stamp']])
+        np.testing.assert_allclose([cx, cy, w, h], [(x1 + x2) / 2, (y1 + y2) / 2, SIDE, SIDE],
+                                   atol=20)
