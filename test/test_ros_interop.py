@@ -32,9 +32,9 @@ def v2i_bundle(tmp_path_factory):
     return tiny_bundles.make_v2i_bundle(str(tmp_path_factory.mktemp('bundle') / 'v2i'))
 
 
-def start_node(env, bundle):
+def start_node(env, bundle, *ros_args):
     cmd = [str(ros_tier.BIN / 'v2i_node'), '--ros-args', '-p', f'model_path:={bundle}',
-           '-r', 'image:=/cam', '-p', 'threads:=1', '-p', 'backend:=onnxruntime']
+           '-r', 'image:=/cam', '-p', 'threads:=1', '-p', 'backend:=onnxruntime', *ros_args]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -132,6 +132,40 @@ def test_rclpy_images_to_dds_node_and_back(tmp_path, ros_env, v2i_bundle):
         assert class_id == '0'
 
 
+# rclpy's graph API (what `ros2 node list` and `ros2 topic info -v` print) about the DDS node.
+RCLPY_GRAPH = '''
+import json, time
+import rclpy
+rclpy.init()
+node = rclpy.create_node('graph_probe')
+end, seen = time.monotonic() + {wait_s}, {{}}
+while time.monotonic() < end:
+    rclpy.spin_once(node, timeout_sec=0.1)
+    nodes = node.get_node_names_and_namespaces()
+    pubs = [[i.node_name, i.node_namespace, i.topic_type]
+            for i in node.get_publishers_info_by_topic('/robot/detections')]
+    subs = [[i.node_name, i.node_namespace] for i in node.get_subscriptions_info_by_topic('/cam')]
+    seen = {{'nodes': nodes, 'pubs': pubs, 'subs': subs}}
+    if ['v2i_node', '/robot'] in [list(n) for n in nodes] and pubs and subs:
+        break
+print(json.dumps(seen))
+'''
+
+
+def test_dds_node_is_named_in_the_ros_graph(ros_env, v2i_bundle):
+    node = start_node(dict(ros_env, VIDEO_PERCEPTION_TRANSPORT='dds'), v2i_bundle,
+                      '-r', '__ns:=/robot')
+    try:
+        probe = ros_tier.start_python(RCLPY_GRAPH.format(wait_s=30), ros_env)
+        seen = ros_tier.last_json(probe, timeout=60)
+    finally:
+        rc, err = stop(node)
+    assert rc == 0 and 'Traceback' not in err, err
+    assert ['v2i_node', '/robot'] in seen['nodes'], seen
+    assert seen['pubs'] == [['v2i_node', '/robot', 'vision_msgs/msg/Detection2DArray']], seen
+    assert seen['subs'] == [['v2i_node', '/robot']], seen
+
+
 def test_dds_publisher_to_rclpy_node(tmp_path, ros_env, v2i_bundle):
     import cv2
     frames = tmp_path / 'frames'
@@ -166,3 +200,46 @@ def test_dds_publisher_to_rclpy_node(tmp_path, ros_env, v2i_bundle):
         x1, y1, x2, y2 = square_box_xyxy(sent[det['stamp']])
         np.testing.assert_allclose([cx, cy, w, h], [(x1 + x2) / 2, (y1 + y2) / 2, SIDE, SIDE],
                                    atol=20)
+
+
+def test_discovery_info_cdr_matches_rclpy(ros_env):
+    """ParticipantEntitiesInfo: rclpy (Fast CDR) reads our bytes and we read its bytes back as
+    the same content (Fast CDR leaves padding bytes uninitialised, so bytes are not compared)."""
+    from video_perception.transport import cdr, graph_info as gi
+    cases = [([1] * 16, []),
+             (list(range(16)), [('/', 'n', [], [[7] * 16]),
+                                ('/robot/arm', 'v2i_node', [[i] * 16 for i in range(3)],
+                                 [list(range(16, 32))])])]
+    ours = [gi.ParticipantEntitiesInfo(gid=gi.Gid(pgid), node_entities_info_seq=[
+        gi.NodeEntitiesInfo(ns, name, [gi.Gid(r) for r in readers], [gi.Gid(w) for w in writers])
+        for ns, name, readers, writers in nodes]) for pgid, nodes in cases]
+    probe = ros_tier.start_python(f'''
+        import json
+        from rclpy.serialization import deserialize_message, serialize_message
+        from rmw_dds_common.msg import Gid, NodeEntitiesInfo, ParticipantEntitiesInfo
+        def gid(data):
+            g = Gid()
+            g.data = data
+            return g
+        def ints(g):
+            return [int(x) for x in g.data]
+        def plain(m):
+            return [ints(m.gid), [[n.node_namespace, n.node_name,
+                                   [ints(g) for g in n.reader_gid_seq],
+                                   [ints(g) for g in n.writer_gid_seq]]
+                                  for n in m.node_entities_info_seq]]
+        theirs, read = [], []
+        for pgid, nodes in {cases!r}:
+            m = ParticipantEntitiesInfo(gid=gid(pgid))
+            m.node_entities_info_seq = [NodeEntitiesInfo(
+                node_namespace=ns, node_name=name, reader_gid_seq=[gid(r) for r in readers],
+                writer_gid_seq=[gid(w) for w in writers]) for ns, name, readers, writers in nodes]
+            theirs.append(serialize_message(m).hex())
+        for h in {[cdr.serialize(m).hex() for m in ours]!r}:
+            read.append(plain(deserialize_message(bytes.fromhex(h), ParticipantEntitiesInfo)))
+        print(json.dumps({{'theirs': theirs, 'read': read}}))
+    ''', ros_env)
+    got = ros_tier.last_json(probe, timeout=60)
+    assert got['read'] == [[pgid, [list(n) for n in nodes]] for pgid, nodes in cases]
+    for msg, theirs in zip(ours, got['theirs']):
+        assert cdr.deserialize(bytes.fromhex(theirs), gi.ParticipantEntitiesInfo) == msg
