@@ -53,3 +53,22 @@ def test_setup_py_installs_models_launch_config(tmp_path):
     assert (share / 'launch' / 'v2i.launch.py').is_file()
     assert (share / 'config' / 'fastdds_localhost.xml').is_file()
     assert (share / 'package.xml').is_file()
+
+
+def test_node_starts_from_a_bundle_name(ros_domain):
+    """v2i_node -p model_path:=<shipped name> serves: its LabelInfo reaches echo."""
+    bin_dir = pathlib.Path(sys.executable).parent
+    env = dict(os.environ, VIDEO_PERCEPTION_TRANSPORT='dds', OMP_NUM_THREADS='1')
+    node = subprocess.Popen([str(bin_dir / 'v2i_node'), '--ros-args', '-p',
+                             'model_path:=v2i_distill_tiny_vocalfolds', '-p', 'threads:=1'],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        echo = subprocess.run([str(bin_dir / 'video-perception'), 'echo', '/detections/labels',
+                               '--type', 'vision_msgs/msg/LabelInfo', '--count', '1',
+                               '--timeout', '60'], env=env, capture_output=True, text=True,
+                              timeout=90)
+    finally:
+        node.terminate()
+        _, err = node.communicate(timeout=30)
+    assert echo.returncode == 0, (echo.stderr, err)
+    assert 'classes=[0:' in echo.stdout, echo.stdout
