@@ -26,6 +26,15 @@ def ros_domain(monkeypatch, worker_id='master') -> int:
     return domain
 
 
+@pytest.fixture(scope='session', autouse=True)
+def _ros_home(tmp_path_factory):
+    """rclpy (the default transport after `make ros`) logs under ROS_HOME: keep it out of ~."""
+    if 'ROS_HOME' not in os.environ:
+        home = tmp_path_factory.mktemp('ros_home')
+        os.environ['ROS_HOME'] = str(home)
+        os.environ.setdefault('ROS_LOG_DIR', str(home / 'log'))
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'ros_tier: real rclpy/Fast DDS from `make ros` in child processes; part of '
