@@ -84,19 +84,24 @@ def spin_until(cond, seconds):
     return cond()
 if not spin_until(lambda: got['labels'], {ready_s}):
     sys.exit('no LabelInfo from the node within {ready_s} s')
+def send(i, sec):
+    img = np.zeros((H, W, 3), np.uint8)
+    x, y = 200 + 40 * i, 300 + 20 * i
+    img[y:y + SIDE, x:x + SIDE] = 255
+    msg = Image(height=H, width=W, encoding='bgr8', step=W * 3)
+    msg.header.frame_id = 'rclpy_cam'
+    msg.header.stamp.sec, msg.header.stamp.nanosec = sec, 250
+    msg.data = img.tobytes()
+    pub.publish(msg)
+    spin_until(lambda: False, 0.4)
+    return sec * 10**9 + 250
 if PUBLISH:
     spin_until(lambda: pub.get_subscription_count() > 0, {discovery_s})
-    for i in range(N):
-        img = np.zeros((H, W, 3), np.uint8)
-        x, y = 200 + 40 * i, 300 + 20 * i
-        img[y:y + SIDE, x:x + SIDE] = 255
-        msg = Image(height=H, width=W, encoding='bgr8', step=W * 3)
-        msg.header.frame_id = 'rclpy_cam'
-        msg.header.stamp.sec, msg.header.stamp.nanosec = 1000 + i, 250
-        msg.data = img.tobytes()
-        pub.publish(msg)
-        got['sent'].append(msg.header.stamp.sec * 10**9 + 250)
-        spin_until(lambda: False, 0.4)
+    # until a detection comes back (the node's reader may match a moment after our writer
+    # does, and best effort drops what it sends before): stamps 900+k, not counted
+    got['warmup'] = [send(0, 900 + k) for k in range(40) if not got['dets']]
+    got['dets'] = [d for d in got['dets'] if d['stamp'] not in got['warmup']]
+    got['sent'] = [send(i, 1000 + i) for i in range(N)]
 spin_until(lambda: len(got['dets']) >= WANT and got['diag_names'], 20)
 print(json.dumps(got))
 '''
@@ -120,9 +125,11 @@ def test_rclpy_images_to_dds_node_and_back(tmp_path, ros_env, v2i_bundle):
     assert got['labels'] and got['labels'][0] == [[0, 'lesion']]
     assert any('v2i' in name for name in got['diag_names']), got['diag_names']
     sent = {s: i for i, s in enumerate(got['sent'])}
+    # a late answer to a warm-up frame is the warm-up frame's: not counted
+    dets = [d for d in got['dets'] if d['stamp'] not in set(got['warmup'])]
     # best effort over two DDS vendors: most frames, and every output belongs to a sent frame
-    assert len(got['dets']) >= len(sent) - 2, (len(got['dets']), len(sent))
-    for det in got['dets']:
+    assert len(dets) >= len(sent) - 2, (len(dets), len(sent))
+    for det in dets:
         assert det['stamp'] in sent and det['frame_id'] == 'rclpy_cam'
         (cx, cy, w, h, class_id), = det['boxes']
         x1, y1, x2, y2 = square_box_xyxy(sent[det['stamp']])
