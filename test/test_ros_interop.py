@@ -9,6 +9,7 @@ detections against the stamps publish recorded (``--times``). Loopback only (tes
 """
 import signal
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -250,3 +251,13 @@ def test_discovery_info_cdr_matches_rclpy(ros_env):
     assert got['read'] == [[pgid, [list(n) for n in nodes]] for pgid, nodes in cases]
     for msg, theirs in zip(ours, got['theirs']):
         assert cdr.deserialize(bytes.fromhex(theirs), gi.ParticipantEntitiesInfo) == msg
+
+
+def test_humble_gid_is_24_bytes(ros_env):
+    """Humble's rmw_dds_common Gid is char[24] (16 from Iron on): chosen by ROS_DISTRO."""
+    code = ('from video_perception.transport import cdr, graph_info as g; '
+            'print(len(cdr.serialize(g.Gid())) - 4)')
+    sizes = [subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            env=dict(ros_env, ROS_DISTRO=distro), timeout=60).stdout.strip()
+             for distro in ('humble', 'jazzy')]
+    assert sizes == ['24', '16']

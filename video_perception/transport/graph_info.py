@@ -5,13 +5,14 @@ A ROS 2 rmw learns which node owns which reader and writer from the ``ros_discov
 and, per node, the namespace, the name and the gids of the node's readers and writers (specs/
 ros2.md section 4.5). Without it ``ros2 node list`` does not show a DDS-transport node and its
 endpoints belong to ``_NODE_NAME_UNKNOWN_``. A gid is the DDS GUID (12-byte prefix, 4-byte entity
-id): 16 bytes from Iron on (Jazzy); Humble's Gid is 24 bytes, ``GID_SIZE`` below.
+id), zero-padded to the distro's Gid size (``GID_SIZE`` below).
 The writer is RELIABLE, TRANSIENT_LOCAL, KEEP_LAST 1, as rmw's; each change republishes the
 whole participant (the latest sample replaces the previous one in every graph cache).
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from dataclasses import field
 from typing import List
@@ -23,7 +24,9 @@ from video_perception.msgs import Arr, Seq
 from video_perception.transport import dds_types
 
 TOPIC = 'ros_discovery_info'
-GID_SIZE = 16                   # rmw_dds_common 3.x (Iron, Jazzy); 24 in Humble's 1.x
+# rmw_dds_common 3.x (Iron, Jazzy, Rolling): 16; Humble's 1.x: 24. ROS_DISTRO is set by a sourced
+# ROS 2; without one (no ROS here, or the Jazzy wheels) the current layout.
+GID_SIZE = 24 if os.environ.get('ROS_DISTRO', '').strip().lower() == 'humble' else 16
 
 
 def _schema(ros_type: str, fields):
