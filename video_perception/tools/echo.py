@@ -116,8 +116,15 @@ def run(args, transport) -> int:
     transport.create_subscription(msg_type, args.topic, inbox.put, QOS_CHOICES[qos_name])
     spun_out = threading.Event()              # spin returned: Ctrl-C, SIGTERM or our shutdown
     status = []
-    printer = threading.Thread(target=lambda: status.append(_print_until_done(
-        args, inbox, spun_out, transport.shutdown)), name='echo-print', daemon=True)
+
+    def printer_main() -> None:
+        try:
+            status.append(_print_until_done(args, inbox, spun_out, transport.shutdown))
+        except OSError as exc:                # stdout gone (the reader of a pipe exited)
+            print(f'echo: {exc}', file=sys.stderr)
+            status.append(1)
+
+    printer = threading.Thread(target=printer_main, name='echo-print', daemon=True)
     printer.start()
     try:
         transport.spin()
