@@ -41,6 +41,7 @@ ros: $(ROS_STAMP)
 
 $(ROS_STAMP): $(STAMP) requirements-ros.txt ros/vision_msgs/CMakeLists.txt \
 		ros/vision_msgs/package.xml $(wildcard video_perception/msg_defs/*.msg)
+	@command -v c++ >/dev/null || { echo "ros: no C++ compiler (c++) to build vision_msgs: apt install g++"; exit 1; }
 	$(PIP) install -q -r requirements-ros.txt
 	@inc=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])'); \
 	npy=$$($(PY) -c 'import numpy; print(numpy.get_include())'); \
