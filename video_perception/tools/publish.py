@@ -119,6 +119,26 @@ def read_times(path) -> dict:
     return out
 
 
+def wait_for_subscribers(pub, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for one matched subscriber; False if none came.
+
+    The DDS publisher has ``wait_for_subscribers``; under rclpy the graph is kept by the rmw
+    without spinning, so the rclpy publisher's ``get_subscription_count`` can be polled.
+    """
+    waiter = getattr(pub, 'wait_for_subscribers', None)
+    if waiter is not None:
+        return waiter(1, timeout)
+    ros_pub = getattr(pub, '_pub', None)        # rclpy_transport._Pub wraps rclpy's Publisher
+    if not hasattr(ros_pub, 'get_subscription_count'):
+        return False
+    deadline = time.monotonic() + timeout
+    while ros_pub.get_subscription_count() < 1:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def run(args, transport) -> int:
     log = transport.logger.info
     qos = QOS_SENSOR_DATA if args.qos == 'sensor' else QOS_DEFAULT
@@ -134,9 +154,8 @@ def run(args, transport) -> int:
         msg = _message(frame, source, args, transport.now_ns())
         if pub is None:
             pub = transport.create_publisher(type(msg), args.topic, qos)
-            waiter = getattr(pub, 'wait_for_subscribers', None)
-            if waiter is not None and args.wait_subscribers > 0:
-                if waiter(1, args.wait_subscribers):
+            if args.wait_subscribers > 0:
+                if wait_for_subscribers(pub, args.wait_subscribers):
                     # the reader matches us a moment after we match it; a best-effort reader
                     # drops samples from a writer it does not know yet
                     time.sleep(0.3)

@@ -3,7 +3,8 @@
 A node run this way is an ordinary participant of a ROS 2 graph (specs/ros2.md section 4):
 topics ``rt/<resolved name>``, types ``pkg::msg::dds_::Name_`` (``dds_types``), XCDR1 payloads
 (``cdr``), the rmw QoS mapping, ``ROS_DOMAIN_ID`` and the discovery range (``cyclone_config``),
-participant USER_DATA ``enclave=/;``.
+participant USER_DATA ``enclave=/;``, and the node and its endpoints announced on
+``ros_discovery_info`` (``graph_info``) so ``ros2 node list`` and ``ros2 topic info -v`` name it.
 
 Parameters of a running node can be changed without ROS through a small request topic,
 ``rt/<node fqn>/set_parameters_simple`` (std_msgs/String holding a YAML mapping
@@ -29,9 +30,10 @@ from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
 from video_perception import msgs
-from video_perception.transport import cdr, cyclone_config, dds_types, ros_args
+from video_perception.transport import cdr, cyclone_config, dds_types, graph_info, ros_args
 from video_perception.transport.base import (Durability, Logger, ParameterError, ParameterSpec,
-                                             Publisher, QoS, QOS_DEFAULT, Reliability,
+                                             Publisher, QoS, QOS_DEFAULT, QOS_LATCHED,
+                                             Reliability,
                                              Subscription, Transport)
 from video_perception.transport.params import ParameterStore
 
@@ -161,6 +163,9 @@ class DdsTransport(Transport):
         self._remaps = self.args.remaps_for(self.node_name)
         self._params = ParameterStore(self.args.parameters_for(self.node_name, self.namespace))
         self._participant = open_participant()
+        # ros_discovery_info: so ROS graph tools name this node and its endpoints
+        self._graph = graph_info.GraphAnnouncer(self._participant, self.namespace, self.node_name,
+                                                dds_qos(QOS_LATCHED, writer=True))
         self._topics: Dict[str, Topic] = {}
         self._entities: list = []
         self._stop = threading.Event()
@@ -220,6 +225,7 @@ class DdsTransport(Transport):
                             listener=Listener(on_data_available=on_data))
         holder.append(reader)
         self._entities.append(reader)
+        self._graph.add(reader, is_writer=False)
         on_data(reader)
         return _DdsSubscription(reader, name)
 
@@ -228,6 +234,7 @@ class DdsTransport(Transport):
         writer = DataWriter(self._participant, self._topic(msg_type, name),
                             qos=dds_qos(qos, writer=True))
         self._entities.append(writer)
+        self._graph.add(writer, is_writer=True)
         return _DdsPublisher(writer, msg_type, name)
 
     # --- parameters ------------------------------------------------------------------------------
@@ -274,18 +281,17 @@ class DdsTransport(Transport):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self._stop.set())
-        try:
-            while not self._stop.wait(0.2):
-                pass
-        finally:
-            self.close()
+        # the participant stays until close(): the node's own threads (worker, diagnostics) are
+        # stopped first, or they would publish on deleted writers while the process winds down
+        while not self._stop.wait(0.2):
+            pass
 
     def spin_once(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s; False once shut down (callbacks run on DDS threads)."""
         return not self._stop.wait(timeout)
 
     def shutdown(self) -> None:
-        """Stop spinning (safe from a callback); spin() then leaves the graph."""
+        """Stop spinning (safe from a callback); close() then leaves the graph."""
         self._stop.set()
 
     def close(self) -> None:
