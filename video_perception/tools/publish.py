@@ -119,26 +119,6 @@ def read_times(path) -> dict:
     return out
 
 
-def wait_for_subscribers(pub, timeout: float) -> bool:
-    """Wait up to ``timeout`` s for one matched subscriber; False if none came.
-
-    The DDS publisher has ``wait_for_subscribers``; under rclpy the graph is kept by the rmw
-    without spinning, so the rclpy publisher's ``get_subscription_count`` can be polled.
-    """
-    waiter = getattr(pub, 'wait_for_subscribers', None)
-    if waiter is not None:
-        return waiter(1, timeout)
-    ros_pub = getattr(pub, '_pub', None)        # rclpy_transport._Pub wraps rclpy's Publisher
-    if not hasattr(ros_pub, 'get_subscription_count'):
-        return False
-    deadline = time.monotonic() + timeout
-    while ros_pub.get_subscription_count() < 1:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def run(args, transport) -> int:
     log = transport.logger.info
     qos = QOS_SENSOR_DATA if args.qos == 'sensor' else QOS_DEFAULT
@@ -146,7 +126,7 @@ def run(args, transport) -> int:
                          topic_flag='--bag-topic')
     pub = None
     period = 1.0 / args.rate if args.rate > 0 else 0.0
-    sent, start = 0, None
+    sent, start, reached = 0, None, 0
     times = []                                # (header stamp ns, monotonic ns at publish)
     for frame in _frames(source, args.loop):
         if args.count is not None and sent >= args.count:
@@ -155,7 +135,7 @@ def run(args, transport) -> int:
         if pub is None:
             pub = transport.create_publisher(type(msg), args.topic, qos)
             if args.wait_subscribers > 0:
-                if wait_for_subscribers(pub, args.wait_subscribers):
+                if pub.wait_for_subscribers(1, args.wait_subscribers):
                     # the reader matches us a moment after we match it; a best-effort reader
                     # drops samples from a writer it does not know yet
                     time.sleep(0.3)
@@ -166,13 +146,21 @@ def run(args, transport) -> int:
             times.append((msg.header.stamp.to_ns(), time.monotonic_ns()))
         pub.publish(msg)
         sent += 1
+        if not reached and sent % 16 == 1:       # discovery can match a subscriber mid-stream
+            reached = pub.matched()
         if period:
             delay = start + sent * period - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
     if sent == 0:
         raise ValueError(f"source '{args.source}': nothing to publish")
-    log(f'published {sent} message(s) on {args.topic}')
+    reached = reached or pub.matched()
+    if reached:
+        log(f'published {sent} message(s) on {args.topic}')
+    else:
+        transport.logger.warning(
+            f'published {sent} message(s) on {args.topic}, but no subscriber matched: nobody '
+            f'received them (check the topic name, the message type, ROS_DOMAIN_ID and QoS)')
     if args.times:
         _write_times(args.times, times)
     # give reliable readers time to fetch the last samples before the participant goes away

@@ -117,14 +117,6 @@ class _DdsPublisher(Publisher):
         """How many subscriptions this publisher currently reaches."""
         return len(self._writer.get_matched_subscriptions()) if self._writer else 0
 
-    def wait_for_subscribers(self, count: int = 1, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.matched() < count:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-        return True
-
     def close(self) -> None:
         _delete(self._writer)
         self._writer = None

@@ -54,6 +54,9 @@ class _Pub(Publisher):
     def publish(self, msg: Any) -> None:
         self._pub.publish(to_ros(msg))
 
+    def matched(self) -> int:
+        return self._pub.get_subscription_count()
+
     def close(self) -> None:
         self._node.destroy_publisher(self._pub)
 
