@@ -45,8 +45,8 @@ class Coverage:
                 f'{ids})')
 
 
-def covered_ground_truth(gt: GroundTruth, results: Results) -> tuple[GroundTruth,
-                                                                      Coverage | None]:
+def covered_ground_truth(gt: GroundTruth, results: Results
+                         ) -> tuple[GroundTruth, Coverage | None]:
     """(the GT restricted to what ``results`` covers, its ``Coverage``; None when it covers all).
 
     Raises:

@@ -5,14 +5,14 @@ Results file (written by detectors and the replay tool)::
     {"outputs":    [{"input_image_id": int, "finish_time": float}],
      "detections": [{"input_image_id": int, "category_id": int,
                      "bbox": [x, y, w, h], "score": float}],
-     "categories": [{"id": int, "name": str}]}      # optional: what the category ids are
+     "categories": [{"id": int, "name": str}]}      # optional: names of the category ids
 
 ``finish_time`` is in seconds on the dataset's clock (the images' ``timestamp``). An output with
 no detections still has its entry in ``outputs``: ``outputs`` is what the run claims to have
 processed, and ``evaluate`` scores the videos it covers. ``categories`` names the category ids
 (the model's classes, or the GT's categories when the run had ground truth) so that they can be
-put in line with another ground truth by name (``eval.categories``). A plain COCO results list (``image_id`` instead
-of ``input_image_id``, no finish times) is accepted for the offline modes.
+put in line with another ground truth by name (``eval.categories``). A plain COCO results list
+(``image_id`` instead of ``input_image_id``, no finish times) is accepted for the offline modes.
 
 Ground truth is CocoVID JSON (``videos``; ``images`` with ``video_id``, 0-based ``frame_id`` and,
 in this project, ``timestamp`` in seconds; annotations with optional ``instance_id``). Only what
