@@ -87,8 +87,8 @@ def test_gt_naming_a_subset_drops_the_other_class(two_class_bundle, square_set, 
 
 def test_class_map_subprocess(two_class_bundle, square_set, tmp_path):  # noqa: F811
     """The real command: GT calls the square 'blob' and has a 'cyclist' no class maps to."""
-    gt = gt_variant(square_set, tmp_path, 'blob', [{'id': 3, 'name': 'blob'},
-                                                    {'id': 4, 'name': 'cyclist'}])
+    cats = [{'id': 3, 'name': 'blob'}, {'id': 4, 'name': 'cyclist'}]
+    gt = gt_variant(square_set, tmp_path, 'blob', cats)
     data = json.loads(gt.read_text())
     data['annotations'].append({'id': 99, 'image_id': 100, 'category_id': 4,
                                 'bbox': [60, 40, 20, 20], 'area': 400, 'iscrowd': 0})
