@@ -213,7 +213,8 @@ def _classes_rows(c: dict) -> list[Row]:
     """``categories.ClassMapping.report``: how model classes became GT categories."""
     rows = [('classes matched by', c['method'])]
     if c['class_map']:
-        rows.append(('class map', ', '.join(f'{k} -> {v}' for k, v in c['class_map'].items())))
+        rows.append(('model class -> GT category',
+                     ', '.join(f'{k} -> {v}' for k, v in c['class_map'].items())))
     if c['dropped_model_classes']:
         rows.append(('model classes dropped (not in GT)', ', '.join(c['dropped_model_classes'])))
     if c['gt_categories_without_class']:

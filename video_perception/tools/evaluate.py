@@ -96,6 +96,8 @@ def run(args, warn=_warn) -> dict:
         root = root if root.is_dir() else root.parent
         vid = args.video_id
         if vid is not None and gt.videos is not None:
+            if coverage is not None and str(vid) in map(str, coverage.left_out):
+                raise ValueError(f'--video-id {vid}: the results do not cover that video')
             vid = next((v for v in gt.videos if str(v) == str(vid)), vid)
         render_clip(gt, paired, root, args.frames, vid, args.draw_thr)
     return report
