@@ -236,3 +236,25 @@ def test_load_class_map_json_and_yaml(tmp_path):
     (tmp_path / 'm.yml').write_text('person: pedestrian\ntraffic light: null\n')
     assert load_class_map(tmp_path / 'm.json') == {'person': 'pedestrian', 'dog': None}
     assert load_class_map(tmp_path / 'm.yml') == {'person': 'pedestrian', 'traffic light': None}
+
+
+def test_image_coverage_without_videos(tmp_path, capsys):
+    """GT without videos: each image is its own unit; the reference is pycocotools on the GT
+    cut by hand to the images the results list in 'outputs' (one of them with no box)."""
+    images = [{'id': i, 'width': 100, 'height': 100, 'file_name': f'{i}.jpg'} for i in (1, 2, 3)]
+    anns = [{'id': i, 'image_id': i, 'category_id': 1, 'bbox': [10, 10, 30, 30], 'area': 900,
+             'iscrowd': 0} for i in (1, 2, 3)]
+    gt_json = {'images': images, 'annotations': anns, 'categories': [{'id': 1, 'name': 'a'}]}
+    dets = [{'input_image_id': 1, 'category_id': 1, 'bbox': [11, 10, 30, 30], 'score': 0.9}]
+    rj = {'outputs': [{'input_image_id': 1}, {'input_image_id': 2}], 'detections': dets}
+    gt = write(tmp_path / 'gt.json', gt_json)
+    assert main([gt, write(tmp_path / 'r.json', rj), '--out', str(tmp_path / 'o.json')]) == 0
+    assert 'cover 2 of the 3 GT images' in capsys.readouterr().err
+    cut = {**gt_json, 'images': images[:2], 'annotations': anns[:2]}
+    ref = coco_ap(cut, as_coco(rj), plus_one=False)
+    assert json.loads((tmp_path / 'o.json').read_text())['AP'] == pytest.approx(ref, abs=1e-12)
+    assert 0.2 < ref < 0.8
+    none = {'outputs': [{'input_image_id': 7}], 'detections': []}
+    assert main([gt, write(tmp_path / 'n.json', none)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(PROG) and err.count('\n') == 1 and 'nothing to score' in err
