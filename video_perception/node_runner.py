@@ -26,6 +26,7 @@ import numpy as np
 from video_perception import msgs
 from video_perception.backends.base import BackendError, BackendOptions
 from video_perception.bundle import BundleError
+from video_perception.input_watch import InputWatch
 from video_perception.node_core import NodeCore, build_core, parameter_specs
 from video_perception.transport.base import (QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA, QoS,
                                              ParameterError, ParameterSpec, Reliability,
@@ -33,6 +34,9 @@ from video_perception.transport.base import (QOS_DEFAULT, QOS_LATCHED, QOS_SENSO
 from video_perception.transport.params import undeclared_overrides
 
 DIAGNOSTICS_PERIOD_S = 1.0
+# what a user sets to take an image type the node was not started for
+INPUT_TYPE_HINTS = {msgs.CompressedImage.__ros_type__: 'input_type:=compressed',
+                    msgs.Image.__ros_type__: 'input_type:=raw'}
 # Declared on managed (lifecycle) transports only: elsewhere the node always starts serving.
 AUTOSTART = ParameterSpec('autostart', True, 'configure and activate at start (as nav2 does); '
                           'false: stay unconfigured until a lifecycle transition (ros2 '
@@ -67,6 +71,7 @@ class DetectorNode:
         self.pubs = {}
         self._diag_stop = threading.Event()
         self._diag_thread: Optional[threading.Thread] = None
+        self._watch: Optional[InputWatch] = None
         transport.add_on_set_parameters_callback(self._on_parameters)
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -114,6 +119,8 @@ class DetectorNode:
         self._diag_thread = threading.Thread(target=self._diag_loop, daemon=True,
                                              name=f'{self.t.node_name}-diagnostics')
         self._diag_thread.start()
+        self._watch = InputWatch(self.subscription, msg_type.__ros_type__, self.t.logger.warning,
+                                 hints=INPUT_TYPE_HINTS)
         topic = self.subscription.topic_name or 'image'
         self.t.logger.info(f"serving: {'CompressedImage' if compressed else 'Image'} on {topic}, "
                            f"stamp_mode {self.params['stamp_mode']}")
@@ -125,6 +132,7 @@ class DetectorNode:
             except Exception:  # noqa: BLE001 - the transport may already have left the graph
                 pass
             self.subscription = None
+        self._watch = None
         self._diag_stop.set()
         if self._diag_thread is not None:
             self._diag_thread.join(2.0)
@@ -172,9 +180,15 @@ class DetectorNode:
         if core is None:
             return
         level, message = core.diagnostics_level()
+        values = dict(core.diagnostics_values())
+        if self._watch is not None:
+            values.update(self._watch.poll())
+            if self._watch.foreign:
+                level = max(level, 1)
+                message += f"; publishers of {', '.join(self._watch.foreign)} on the input topic"
         self.pubs['diagnostics'].publish(diagnostic_array(
             self._header(), f'{self.t.node_name}: detector', level, message,
-            dict(core.diagnostics_values()), hardware_id=self.detector.backend_description))
+            values, hardware_id=self.detector.backend_description))
 
 
 def run_node(family: str, node_name: str, argv: Optional[List[str]] = None) -> int:

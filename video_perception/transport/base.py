@@ -63,6 +63,12 @@ class ParameterError(ValueError):
 
 class Subscription(abc.ABC):
     topic_name = ''  # the resolved name (remaps and namespace applied), for logs
+    lost = 0         # samples the middleware knows were lost on the way (sample-lost status)
+
+    def publisher_types(self) -> List[str]:
+        """ROS types ('sensor_msgs/msg/Image') of the publishers discovery found on this topic,
+        this subscription's own type included; empty where the transport cannot tell."""
+        return []
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 from cyclonedds.core import Listener, Policy, Qos
+from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication, DcpsEndpoint
 from cyclonedds.domain import Domain, DomainParticipant
 from cyclonedds.internal import InvalidSample
 from cyclonedds.pub import DataWriter
@@ -123,9 +124,19 @@ class _DdsPublisher(Publisher):
 
 
 class _DdsSubscription(Subscription):
-    def __init__(self, reader: DataReader, topic_name: str):
+    def __init__(self, reader: DataReader, topic_name: str, publications):
         self._reader = reader
         self.topic_name = topic_name
+        self._publications = publications      # the participant's DCPSPublication reader
+
+    def on_sample_lost(self, _reader, status) -> None:
+        self.lost = int(status.total_count)
+
+    def publisher_types(self) -> List[str]:
+        dds_name = 'rt' + self.topic_name
+        return [dds_types.ros_type_of(p.type_name)
+                for p in self._publications.read(N=256)
+                if isinstance(p, DcpsEndpoint) and p.topic_name == dds_name]
 
     def matched(self) -> int:
         return len(self._reader.get_matched_publications()) if self._reader else 0
@@ -160,6 +171,7 @@ class DdsTransport(Transport):
                                                 dds_qos(QOS_LATCHED, writer=True))
         self._topics: Dict[str, Topic] = {}
         self._entities: list = []
+        self._pub_reader = None
         self._stop = threading.Event()
         self.errors = 0  # callback exceptions (a node counts bad input and keeps serving)
         self.create_subscription(msgs.String, f'~/{SET_PARAMETERS_TOPIC}',
@@ -212,14 +224,24 @@ class DdsTransport(Transport):
                         self._logger.error(f'callback on {name} failed: '
                                            f'{type(exc).__name__}: {exc}')
 
+        sub = _DdsSubscription(None, name, self._publications())
         reader = DataReader(self._participant, self._topic(msg_type, name),
                             qos=dds_qos(qos, writer=False),
-                            listener=Listener(on_data_available=on_data))
+                            listener=Listener(on_data_available=on_data,
+                                              on_sample_lost=sub.on_sample_lost))
+        sub._reader = reader
         holder.append(reader)
         self._entities.append(reader)
         self._graph.add(reader, is_writer=False)
         on_data(reader)
-        return _DdsSubscription(reader, name)
+        return sub
+
+    def _publications(self) -> BuiltinDataReader:
+        """Discovery's list of every writer in the domain (created once, read on demand)."""
+        if self._pub_reader is None:
+            self._pub_reader = BuiltinDataReader(self._participant, BuiltinTopicDcpsPublication)
+            self._entities.append(self._pub_reader)
+        return self._pub_reader
 
     def create_publisher(self, msg_type: type, topic: str, qos: QoS) -> Publisher:
         name = self.resolve(topic)
