@@ -1,6 +1,5 @@
 """Frames that never reach the node are noticed: gaps in the input stamps, publishers of another
 image type on the subscribed topic (real DDS, separate processes), the sample-lost status."""
-import os
 import subprocess
 import time
 
