@@ -39,9 +39,12 @@ Graph signatures (static shapes, batch 1, float32):
   then for k = 1..N (k = 1 is the most recent past frame) ``{name}_h{k}`` for each feature;
   output ``predictions``: kind ``yolox`` -> [1, A, 5 + C] with (cx, cy, w, h) in network-input
   pixels and sigmoid-ed objectness and class scores (YOLOX ``decode_in_inference``).
-* ``student.onnx``: input ``image`` [1, 3, H, W] (and no mask: a single unpadded image);
-  outputs ``pred_logits`` [1, Q, C'] (C' = C + 1 with a trailing no-object class for
-  ``detr_softmax``; C for ``detr_sigmoid``) and ``pred_boxes`` [1, Q, 4] normalised cxcywh.
+* ``student.onnx``: input ``image`` [1, 3, H, W] and, when ``input.valid_hw`` is true,
+  ``valid_hw`` [1, 2] float32: the rows and columns of the letterboxed picture at the top-left,
+  from which the graph makes the padding mask the student was trained and evaluated with
+  (bundles without it treat the whole canvas as the picture); outputs ``pred_logits``
+  [1, Q, C'] (C' = C + 1 with a trailing no-object class for ``detr_softmax``; C for
+  ``detr_sigmoid``) and ``pred_boxes`` [1, Q, 4] cxcywh normalised to the canvas.
 
 The torch ``builder`` is named by string so the runtime never imports ``training`` itself: it is a
 callable ``builder(bundle: Bundle) -> torch.nn.Module`` whose module offers ``encode``/``forecast``

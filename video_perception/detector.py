@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from video_perception import postprocess
-from video_perception.backends.base import Backend, BackendOptions
+from video_perception.backends.base import Backend, BackendOptions, graph_input_names
 from video_perception.bundle import Bundle, BundleError, load_bundle
 from video_perception.detections import Detections
 from video_perception.feature_buffer import FeatureBuffer, StampMonitor
@@ -139,8 +139,13 @@ class V2IDetector(_Detector):
 
     def detect(self, frame: np.ndarray, stamp_ns: int = 0) -> Detections:
         image, transform = self._preprocess(frame)
+        inputs = {'image': image}
+        if 'valid_hw' in graph_input_names(self.bundle, 'student'):
+            # the picture's rows and columns on the canvas: the graph masks the rest
+            inputs['valid_hw'] = np.array([[transform.new_height, transform.new_width]],
+                                          np.float32)
         t0 = time.perf_counter()
-        out = self.backend.run('student', {'image': image})
+        out = self.backend.run('student', inputs)
         self._simulated_latency()
         self.model_ms = (time.perf_counter() - t0) * 1000.0
         logits, boxes = out['pred_logits'][0], out['pred_boxes'][0]    # [Q, C'], [Q, 4]
@@ -171,6 +176,9 @@ def load_detector(model_path: str, backend: str = 'auto',
     if cls is V2IDetector:
         thresholds.pop('nms_iou', None)
         thresholds.pop('leap_threshold_periods', None)
+    if cls is V2IDetector and 'valid_hw' not in graph_input_names(bundle, 'student'):
+        log(f'WARNING: {model_path}: student graph without a valid_hw input (exported before '
+            'the padding mask): non-square frames score differently from evaluation; re-export')
     det = cls(bundle, be, **thresholds)
     det.configure(simulate_latency_ms=simulate_latency_ms)
     if warmup:

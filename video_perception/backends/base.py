@@ -41,6 +41,8 @@ class BackendOptions:
 
 def graph_input_names(bundle: Bundle, role: str) -> List[str]:
     """Input names of a graph in the order of the bundle contract (also the torch call order)."""
+    if role == 'student' and (bundle.raw.get('input') or {}).get('valid_hw'):
+        return ['image', 'valid_hw']       # the graph masks the letterbox padding (bundle.py)
     if role in ('encoder', 'student'):
         return ['image']
     if role == 'forecast':
@@ -107,7 +109,8 @@ class Backend(abc.ABC):
         b = self.bundle
         image = np.zeros((1, 3, b.height, b.width), np.float32)  # [1, 3, H, W]
         if role in ('encoder', 'student'):
-            return {'image': image}
+            valid_hw = np.array([[b.height, b.width]], np.float32)            # [1, 2]
+            return {'image': image, 'valid_hw': valid_hw}
         shapes = {f.name: f.shape for f in b.features}
         out = {}
         for name in graph_input_names(b, role):

@@ -71,6 +71,8 @@ def input_shapes(bundle: Bundle, role: str) -> Dict[str, tuple]:
     for name in graph_input_names(bundle, role):
         if name == 'image':
             out[name] = (1, 3, bundle.height, bundle.width)
+        elif name == 'valid_hw':
+            out[name] = (1, 2)
         else:
             out[name] = shapes[name if name in shapes else name.rsplit('_h', 1)[0]]
     return out
