@@ -54,8 +54,18 @@ class StreamNetExpConfig(TrainConfig):
         if self.teacher_model and not self.teacher_checkpoint:
             raise ValueError('config: teacher_model needs teacher_checkpoint (train the still '
                              'teacher first)')
-        if self.input_size[0] % 32 or self.input_size[1] % 32:
-            raise ValueError(f'config: input_size {self.input_size} must be multiples of 32')
+        from training.models.streamnet.model import pyramid_sizes
+        h, w = self.input_size
+        if h <= 0 or w <= 0:
+            raise ValueError(f'config: input_size {self.input_size}: expected positive sides')
+        try:
+            pyramid_sizes(h, w)        # any even size: ceil at every stride, sized upsampling
+        except ValueError as exc:
+            raise ValueError(f'config: {exc}') from None
+        lo, hi = self.multiscale_range
+        if lo > 0 and (hi < lo or int(lo * h / w) < 1):
+            raise ValueError(f'config: multiscale_range {self.multiscale_range}: expected '
+                             f'0 < lo <= hi with 16 int(lo H / W) > 0')
 
 
 def model_kwargs(cfg: StreamNetExpConfig) -> Dict:

@@ -82,6 +82,9 @@ class V2IExpConfig(TrainConfig):
             raise ValueError('config: a teacher is not distilled; teacher_model is for students')
         if self.clip_mode not in ('causal', 'centred'):
             raise ValueError(f"config: clip_mode {self.clip_mode!r}: expected causal or centred")
+        if min(self.input_size) < 32:
+            raise ValueError(f'config: input_size {self.input_size}: expected sides >= 32 (any '
+                             f'size above: the padding mask covers the rest)')
         if not 0 < self.scale_min <= 1:
             raise ValueError(f'config: scale_min {self.scale_min}: expected in (0, 1]')
         DistillConfig(tfd_sigma=self.tfd_sigma, tfd_weight=self.tfd_weight,
