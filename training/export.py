@@ -312,6 +312,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         report = export(args.name, args.out, size=size, checkpoint=args.checkpoint,
                         check=not args.no_check)
         load_bundle(args.out)   # what the nodes will do: fails loudly if the bundle is bad
+        if not args.no_check:   # non-square frames, the padding mask, the runtime's feeding
+            from training.check_bundle import check_bundle
+            if check_bundle(args.out, backend_name='onnxruntime') != 0:
+                return 1
     except (ValueError, OSError) as exc:
         print(f'video-perception export: {str(exc).splitlines()[0]}', file=sys.stderr)
         return 2
