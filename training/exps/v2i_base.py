@@ -8,6 +8,20 @@ Not an experiment itself (it defines no ``Exp``). Two kinds of run, chosen by ``
   5 L_CQD, ``use_tfd`` / ``use_cqd`` for the ablation) from the frozen teacher, which stays
   outside the trained module (not in the optimizer, EMA, DDP or checkpoints).
 
+The paper's choices by default, the spec's inferences as flags (each a config field):
+
+* ``num_queries = 100``: "We set the number of object queries N = 100" (paper, Implementation
+  Details), for teacher and students, so CQD draws n = floor(N / T) = 33 teacher queries per
+  view; the zoo's names keep their released defaults (Deformable DETR / SAM-DETR 300, DETR 100)
+  so their parameter counts stay the released ones. -1 = the zoo's own.
+* ``tfd_form = 'paper'``: Eq. 3 as written, M = H / ||H||_2 and L_bk summed over the map and
+  divided by the pixel count; 'spec' is v2i_detr.md's peak-1 weighted mean (training/models/
+  detr/tfd.py has both).
+* ``tfd_level = 3``: Eqs. 2-3 distil F_s^3 against Y_t^3, the last MSI level (stride 64, the
+  extra level of Deformable DETR); students with that level (Deformable DETR, 4 levels) use it,
+  single-scale students (DETR, SAM-DETR: C5 only) the stride-32 level 2 they have, and the
+  teacher hands over the same level. The spec inferred level 2 for everyone.
+
 Recipe defaults (spec §5.1 [paper] + [infer]): AdamW lr 1e-4, backbone 1e-5, lr x 0.1 for
 sampling offsets and reference points, weight decay 1e-4, grad clip 0.1, 12 epochs with the lr
 dropped x 0.1 at epoch 10, batch 16, T = 3 causal clips {t-2, t-1, t}; no EMA, no AMP (the DETR
@@ -32,6 +46,7 @@ class V2IExpConfig(TrainConfig):
     # ---- model ------------------------------------------------------------------------------
     model: str = 'deformable_detr_tiny'   # a detr zoo name (training/models/detr/zoo.py)
     dropout: float = -1.0                 # < 0: the model's own (0.1)
+    num_queries: int = 100                # N (paper); -1 = the zoo's own (docstring)
     # ---- data -------------------------------------------------------------------------------
     train_json: str = 'runs/v2i_data/synth_lesion_train/dataset.json'
     val_json: str = 'runs/v2i_data/synth_lesion_val/dataset.json'
@@ -54,6 +69,8 @@ class V2IExpConfig(TrainConfig):
     cqd_weight: float = 5.0
     tfd_sigma: str = 'ttfnet'
     tfd_box_norm: bool = False
+    tfd_form: str = 'paper'               # 'paper' (Eq. 3) or 'spec' (docstring)
+    tfd_level: int = 3                    # the last MSI level where the student has it
     cqd_source: str = 'embeddings'
     cqd_masked: bool = True
     cqd_all_layers: bool = False
@@ -88,17 +105,34 @@ class V2IExpConfig(TrainConfig):
         if not 0 < self.scale_min <= 1:
             raise ValueError(f'config: scale_min {self.scale_min}: expected in (0, 1]')
         DistillConfig(tfd_sigma=self.tfd_sigma, tfd_weight=self.tfd_weight,
-                      cqd_weight=self.cqd_weight).check()
+                      cqd_weight=self.cqd_weight, tfd_form=self.tfd_form).check()
+        if not 0 <= self.tfd_level <= 3 or self.num_queries == 0 or self.num_queries < -1:
+            raise ValueError(f'config: tfd_level {self.tfd_level} (expected 0..3) or '
+                             f'num_queries {self.num_queries} (expected > 0 or -1)')
 
 
-def model_kwargs(cfg: V2IExpConfig) -> Dict:
-    """zoo overrides of the configured model (JSON-able: they go into the checkpoint)."""
-    return {'dropout': cfg.dropout} if cfg.dropout >= 0 else {}
+def tfd_level_of(cfg: V2IExpConfig) -> int:
+    """The feature level TFD distils: ``tfd_level`` where the student has it, else its last
+    (single-scale students: the stride-32 C5, level 2)."""
+    multi_scale = cfg.model.startswith(('deformable_detr', 'v2i_teacher'))
+    return cfg.tfd_level if multi_scale else 2
+
+
+def model_kwargs(cfg: V2IExpConfig, name: str = '') -> Dict:
+    """zoo overrides of model ``name`` (default: the configured one; JSON-able: they go into
+    the checkpoint)."""
+    name = name or cfg.model
+    kwargs: Dict = {'dropout': cfg.dropout} if cfg.dropout >= 0 else {}
+    if cfg.num_queries > 0:
+        kwargs['num_queries'] = cfg.num_queries
+    if name.startswith(('deformable_detr', 'v2i_teacher')):
+        kwargs['tfd_level'] = tfd_level_of(cfg)
+    return kwargs
 
 
 def build_named(name: str, num_classes: int, cfg: V2IExpConfig) -> nn.Module:
     from training.models.detr import zoo
-    kwargs = model_kwargs(cfg)
+    kwargs = model_kwargs(cfg, name)
     if name.startswith('v2i_teacher') and cfg.clip_len != 3:
         from training.models.detr.msi import MSIConfig
         kwargs['msi'] = MSIConfig(num_frames=cfg.clip_len, nhead=4 if 'tiny' in name else 8)
@@ -165,8 +199,10 @@ class V2IExp(BaseExp):
             state = model_weights_from(load_checkpoint(c.teacher_checkpoint))
             teacher.load_state_dict(state, strict=True)
         self.distiller = V2IDistiller(teacher, criterion, DistillConfig(
-            c.use_tfd, c.use_cqd, c.tfd_weight, c.cqd_weight, c.tfd_sigma, c.tfd_box_norm,
-            c.cqd_source, c.cqd_masked, c.cqd_all_layers, c.seed))
+            use_tfd=c.use_tfd, use_cqd=c.use_cqd, tfd_weight=c.tfd_weight,
+            cqd_weight=c.cqd_weight, tfd_sigma=c.tfd_sigma, tfd_box_norm=c.tfd_box_norm,
+            tfd_form=c.tfd_form, cqd_source=c.cqd_source, cqd_masked=c.cqd_masked,
+            cqd_all_layers=c.cqd_all_layers, seed=c.seed))
         return model
 
     def compute_losses(self, model: nn.Module, batch) -> Dict[str, torch.Tensor]:
