@@ -30,7 +30,7 @@ recipes use neither).
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -54,6 +54,9 @@ class V2IExpConfig(TrainConfig):
     train_videos: Tuple[str, ...] = ()    # video names; () = all videos of the file
     val_videos: Tuple[str, ...] = ()
     test_videos: Tuple[str, ...] = ()
+    # > 0: validate on this many videos held out of train_json (evenly spaced ids), so model
+    # selection never reads a test split
+    val_holdout_videos: int = 0
     input_size: Tuple[int, int] = (512, 512)  # (height, width), aspect kept, top-left
     clip_len: int = 3                     # T
     clip_stride: int = 1
@@ -99,6 +102,12 @@ class V2IExpConfig(TrainConfig):
             raise ValueError('config: a teacher is not distilled; teacher_model is for students')
         if self.clip_mode not in ('causal', 'centred'):
             raise ValueError(f"config: clip_mode {self.clip_mode!r}: expected causal or centred")
+        if self.val_holdout_videos < 0 or (self.val_holdout_videos and (
+                self.val_json not in ('', self.train_json) or self.val_videos
+                or self.train_videos)):
+            raise ValueError('config: val_holdout_videos takes the validation videos out of '
+                             'train_json: expected val_json empty or equal to train_json and no '
+                             'train_videos / val_videos')
         if min(self.input_size) < 32:
             raise ValueError(f'config: input_size {self.input_size}: expected sides >= 32 (any '
                              f'size above: the padding mask covers the rest)')
@@ -158,15 +167,30 @@ class V2IExp(BaseExp):
         return self.cfg.model.startswith('v2i_teacher')
 
     # ---- data ---------------------------------------------------------------------------------
+    def holdout_split(self) -> Tuple[List[int], List[int]]:
+        """(train, val) video ids of train_json with ``val_holdout_videos`` held out, evenly
+        spaced over the sorted ids so the validation clips span the training set."""
+        from video_perception.dataset import load_video_dataset
+        ids = sorted(load_video_dataset(self.cfg.train_json, validate=False).frames)
+        n = self.cfg.val_holdout_videos
+        if n >= len(ids):
+            raise ValueError(f'config: val_holdout_videos {n}: {self.cfg.train_json} has only '
+                             f'{len(ids)} videos (training needs at least one)')
+        held = {ids[int((i + 0.5) * len(ids) / n)] for i in range(n)}
+        return [v for v in ids if v not in held], sorted(held)
+
     def dataset(self, split: str) -> V2IClips:
         """The 'train', 'val' or 'test' split (val/test: no augmentation)."""
         if split not in self._datasets:
             c = self.cfg
             train = split == 'train'
             classes = None if train else self.dataset('train').class_ids
+            json_path, videos = getattr(c, f'{split}_json'), list(getattr(c, f'{split}_videos'))
+            if c.val_holdout_videos and split in ('train', 'val'):
+                json_path, videos = c.train_json, self.holdout_split()[0 if train else 1]
             self._datasets[split] = V2IClips(
-                getattr(c, f'{split}_json'), c.input_size, c.clip_len, c.clip_stride,
-                c.clip_mode, list(getattr(c, f'{split}_videos')) or None,
+                json_path, c.input_size, c.clip_len, c.clip_stride,
+                c.clip_mode, videos or None,
                 flip_prob=c.flip_prob if train else 0.0,
                 scale_range=(c.scale_min, 1.0) if train else (1.0, 1.0), seed=c.seed,
                 class_ids=classes)
