@@ -97,6 +97,20 @@ class StreamNetExp(BaseExp):
         super().__init__(cfg)
         self.teacher: Optional[nn.Module] = None
         self._class_names = None
+        self.dry_run = False      # ``train --dry-run``: no data, no checkpoints (random teacher)
+
+    def dry_run_batch(self, batch_size: int = 1) -> Dict[str, torch.Tensor]:
+        """Random frames at the configured size with two boxes per image (pixels, cxcywh): the
+        batch ``preprocess`` hands to ``compute_losses``."""
+        g = torch.Generator().manual_seed(0)
+        h, w = self.cfg.input_size
+        frames = torch.rand(batch_size, 3 * (1 + self.history), h, w, generator=g) * 255
+        box = torch.tensor([[0, 0.3 * w, 0.4 * h, 0.2 * w, 0.25 * h],
+                            [1, 0.7 * w, 0.6 * h, 0.1 * w, 0.2 * h]])
+        targets = torch.zeros(batch_size, self.cfg.max_labels, 5)
+        targets[:, :2] = box
+        return {'frames': frames, 'future': torch.rand(batch_size, 3, h, w, generator=g) * 255,
+                'targets': targets, 'support': targets.clone()}
 
     @property
     def is_still(self) -> bool:
@@ -114,6 +128,9 @@ class StreamNetExp(BaseExp):
         return len(self._classes())
 
     def _classes(self):
+        if self._class_names is None and self.dry_run:
+            from training.models.streamnet.zoo import ARGOVERSE_CLASSES
+            self._class_names = list(ARGOVERSE_CLASSES)
         if self._class_names is None:
             from video_perception.dataset import load_video_dataset
             ds = load_video_dataset(self.cfg.train_json, validate=False)
@@ -131,8 +148,9 @@ class StreamNetExp(BaseExp):
             extra = TINY_TEACHER if self.cfg.teacher_model == 'yolox_s' else {}
             teacher = zoo.MODELS[self.cfg.teacher_model](num_classes=self._num_classes(),
                                                          **extra)
-            state = load_checkpoint(self.cfg.teacher_checkpoint)
-            teacher.load_state_dict(model_weights_from(state), strict=True)
+            if not self.dry_run:
+                state = load_checkpoint(self.cfg.teacher_checkpoint)
+                teacher.load_state_dict(model_weights_from(state), strict=True)
             self.teacher = freeze(teacher)
         return model
 

@@ -161,6 +161,26 @@ class V2IExp(BaseExp):
         super().__init__(cfg)
         self.distiller: Optional[V2IDistiller] = None
         self._datasets: Dict[str, V2IClips] = {}
+        self.dry_run = False      # ``train --dry-run``: no data, no checkpoints (random teacher)
+
+    def dry_run_batch(self) -> Dict:
+        """Two random clips at the configured size as ``collate_v2i`` pads them: a full one and
+        a landscape one on the canvas (padding and mask), one lesion each."""
+        g = torch.Generator().manual_seed(0)
+        h, w = self.cfg.input_size
+        t = self.cfg.clip_len
+        clips = torch.randn(2, t, 3, h, w, generator=g)
+        masks = torch.zeros(2, h, w, dtype=torch.bool)
+        rows = max(1, h * 5 // 8)
+        clips[1, :, :, rows:] = 0
+        masks[1, rows:] = True
+        key = t - 1 if self.cfg.clip_mode == 'causal' else t // 2
+        targets = [{'labels': torch.zeros(1, dtype=torch.int64),
+                    'boxes': torch.tensor([[0.4, 0.5, 0.2, 0.3]]), 'image_id': i,
+                    'size': torch.tensor(size), 'scale': 1.0}
+                   for i, size in enumerate([(h, w), (rows, w)])]
+        return {'clips': clips, 'images': clips[:, key], 'masks': masks, 'targets': targets,
+                'step': 0}
 
     @property
     def is_teacher(self) -> bool:
@@ -210,7 +230,7 @@ class V2IExp(BaseExp):
     # ---- model --------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         c = self.cfg
-        n = len(self.dataset('train').class_ids)
+        n = 1 if self.dry_run else len(self.dataset('train').class_ids)
         model = build_named(c.model, n, c)
         criterion = build_criterion(model, n)
         if self.is_teacher:
@@ -220,8 +240,9 @@ class V2IExp(BaseExp):
         if c.teacher_model and (c.use_tfd or c.use_cqd):
             from training.engine.checkpoint import load_checkpoint, model_weights_from
             teacher = build_named(c.teacher_model, n, c)
-            state = model_weights_from(load_checkpoint(c.teacher_checkpoint))
-            teacher.load_state_dict(state, strict=True)
+            if not self.dry_run:
+                state = model_weights_from(load_checkpoint(c.teacher_checkpoint))
+                teacher.load_state_dict(state, strict=True)
         self.distiller = V2IDistiller(teacher, criterion, DistillConfig(
             use_tfd=c.use_tfd, use_cqd=c.use_cqd, tfd_weight=c.tfd_weight,
             cqd_weight=c.cqd_weight, tfd_sigma=c.tfd_sigma, tfd_box_norm=c.tfd_box_norm,
