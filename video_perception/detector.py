@@ -85,6 +85,8 @@ class BaseDetector:
         self.last_size: Optional[tuple] = None
         self.resets = 0
         self.last_reset_reason = ''
+        self.transform = None         # this frame's letterbox, for graphs that take its geometry
+        self.load_warnings: List[str] = []    # said once by load_detector (an outdated bundle)
 
     @property
     def backend_description(self) -> str:
@@ -143,6 +145,7 @@ class BaseDetector:
             self.reset(reason)
         image, transform = self._preprocess(frame)
         self._graph_s = 0.0
+        self.transform = transform
         self.last_outputs = self._run(image)
         t0 = time.perf_counter()
         self._simulated_latency()
@@ -210,6 +213,8 @@ def load_detector(model_path: str, backend: str = 'auto',
     be = load_backend(bundle, backend, options, log=log)
     det = cls(bundle, be)
     det.configure(**{k: v for k, v in settings.items() if k in cls.parameters})
+    for line in det.load_warnings:
+        log(f'WARNING: {model_path}: {line}')
     if warmup:
         t0 = time.perf_counter()
         det.warmup()
