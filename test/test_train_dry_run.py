@@ -14,8 +14,8 @@ from training import train
 EXPS = sorted(p.stem for p in (pathlib.Path(train.__file__).parent / 'exps').glob('*.py')
               if p.stem not in ('__init__', 'streamnet_base', 'v2i_base'))
 # full-size models (R50 at 512, S at 600x960 with the L teacher): minutes of CPU each
-LARGE = {'streamnet_s_argoverse', 'v2i_teacher_r50_sun', 'v2i_student_r50_sun',
-         'v2i_distill_r50_sun'}
+LARGE = {p.stem for p in (pathlib.Path(train.__file__).parent / 'exps').glob('*.py')
+         if p.stem.endswith(('_argoverse', '_sun', '_buv')) or '_argoverse_' in p.stem}
 
 
 def _missing_paths(name, tmp_path):

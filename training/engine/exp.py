@@ -105,6 +105,10 @@ class BaseExp:
         return to_device_batcher
 
     # ---- model ------------------------------------------------------------------------------
+    def dry_run_dataset(self) -> DryRunData:
+        """What ``train --dry-run`` passes the hooks instead of the training set."""
+        return DryRunData(class_ids=[], class_names=[])
+
     def build_model(self, train_dataset: Dataset) -> nn.Module:
         """The trained module (its class count from ``train_dataset``), nothing frozen in it."""
         raise NotImplementedError(f'{type(self).__name__}.build_model')

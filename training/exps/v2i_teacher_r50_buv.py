@@ -5,9 +5,9 @@ batch 16, 12 epochs; the [infer] rest as v2i_base). Benign and malignant stay tw
 AP is class-aware like CVA-Net's (spec §9.11). 512x512 letterbox with the padding mask [infer:
 the paper gives no size; CVA-Net validates at 512].
 
-Model selection never sees the test videos: ``val_json`` is the training set; hold videos out
-with ``train_videos=... val_videos=...`` (names as the converter writes them, e.g.
-``benign/<id>``). The test split is only scored (``python -m training.v2i_eval EXP CKPT --split
+Model selection never sees the test videos: 15 of the 150 training videos (evenly spaced ids)
+are held out for validation (``val_holdout_videos``, as the SUN recipes); the test split is only
+scored (``python -m training.v2i_eval EXP CKPT --split
 test``: AP, AP50, AP75)::
 
     video-perception convert buv miccai_buv/train.json runs/data/buv_train
@@ -20,8 +20,7 @@ import dataclasses
 from training.exps import v2i_teacher_r50_sun
 from training.exps.v2i_base import V2IExp
 
-BUV = dict(train_json='runs/data/buv_train/dataset.json',
-           val_json='runs/data/buv_train/dataset.json',
+BUV = dict(train_json='runs/data/buv_train/dataset.json', val_json='', val_holdout_videos=15,
            test_json='runs/data/buv_test/dataset.json')
 
 
