@@ -5,6 +5,7 @@ Data and checkpoint paths are pointed at files that do not exist, so a dry run t
 fails. The parameter count printed is checked against the zoo model built on its own.
 """
 import json
+import os
 import pathlib
 
 import pytest
@@ -16,6 +17,10 @@ EXPS = sorted(p.stem for p in (pathlib.Path(train.__file__).parent / 'exps').glo
 # full-size models (R50 at 512, S at 600x960 with the L teacher): minutes of CPU each
 LARGE = {p.stem for p in (pathlib.Path(train.__file__).parent / 'exps').glob('*.py')
          if p.stem.endswith(('_argoverse', '_sun', '_buv')) or '_argoverse_' in p.stem}
+
+
+# measured: the L at 1200x1920 was killed by the OOM killer at 22 GiB on a 24 GiB machine
+NEEDS_GIB = {'streamnet_l_1200_argoverse': 40}
 
 
 def _missing_paths(name, tmp_path):
@@ -46,6 +51,11 @@ def _params(name, cfg):
 @pytest.mark.parametrize('name', [pytest.param(n, marks=pytest.mark.slow) if n in LARGE else n
                                   for n in EXPS])
 def test_dry_run(name, tmp_path, capsys):
+    if name in NEEDS_GIB:
+        gib = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30
+        if gib < NEEDS_GIB[name]:
+            pytest.skip(f'{name}: the fp32 backward at its size needs about {NEEDS_GIB[name]} GiB '
+                        f'of memory on the CPU; this machine has {gib:.0f}')
     cfg, overrides = _missing_paths(name, tmp_path)
     assert train.main([name, *overrides, '--dry-run']) == 0
     out = capsys.readouterr().out.strip().splitlines()
