@@ -50,6 +50,19 @@ def _settle(listener, stamp=None, timeout=20.0):
         time.sleep(0.02)
 
 
+def _handshake(listener, pub, make, stamp, tries=20) -> int:
+    """Publish good frames ``make(stamp)`` (stamps before the test's) until the node answers
+    one; returns how many of them the node processed (a lost one it never saw)."""
+    for i in range(tries):
+        pub.publish(make(stamp + i * 10**6))
+        _settle(listener, stamp + i * 10**6, timeout=1.0)
+        with listener.lock:
+            served = {stamp_ns(m.header.stamp) for _, m in listener.dets}
+        if stamp + i * 10**6 in served:
+            return sum(1 for k in range(i + 1) if stamp + k * 10**6 in served)
+    raise AssertionError(f'no answer from the node to {tries} good frames')
+
+
 def test_node_keeps_serving_through_bad_image_messages(tmp_path, ros_domain):
     bundle = tiny_bundles.make_v2i_bundle(str(tmp_path / 'v2i'))
     listener = Listener()
@@ -77,6 +90,9 @@ def test_node_keeps_serving_through_bad_image_messages(tmp_path, ros_domain):
         listener.wait_ready(node)
         assert pub.wait_for_subscribers(1, 10)
         frame = _frame(0)                                           # [128, 192, 3] bgr
+        # best effort: the node's reader may match this writer a moment after the writer matched
+        # it, and drops what came before; good frames until one is answered open the test
+        warmups = _handshake(listener, pub, lambda ns: _image_msg(frame, ns), t0 - 10**9)
         for enc in ROS_ENCODINGS:
             if enc in ENCODINGS:
                 gray = frame[:, :, 0]
@@ -113,7 +129,8 @@ def test_node_keeps_serving_through_bad_image_messages(tmp_path, ros_domain):
     wrong = [e for s, ok, e in sent if ok != (s in served)]
     assert not wrong, wrong
     bad = sum(1 for _, ok, _ in sent if not ok)
-    assert diag['bad_frames'] == str(bad) and diag['frames_processed'] == str(len(sent) - bad)
+    assert diag['bad_frames'] == str(bad)
+    assert diag['frames_processed'] == str(len(sent) - bad + warmups)
     lines = [ln for ln in err.splitlines() if 'skipped a bad image' in ln]
     assert lines and all('Image.' in ln for ln in lines), lines      # names the field at fault
 
@@ -133,9 +150,16 @@ def test_node_keeps_serving_through_bad_compressed_images(tmp_path, ros_domain):
              ('png', bytes(range(256)) * 8, False),                  # noise
              ('jpeg', jpeg, True)]
     t0, sent = 1_700_000_000 * 10**9, []
+
+    def good(ns):
+        sec, nsec = divmod(ns, 10**9)
+        return msgs.CompressedImage(header=msgs.Header(stamp=msgs.Time(sec=sec, nanosec=nsec),
+                                                       frame_id='camera'), format='png', data=png)
+
     try:
         listener.wait_ready(node)
         assert pub.wait_for_subscribers(1, 10)
+        _handshake(listener, pub, good, t0 - 10**9)     # best effort: see the test above
         for i, (fmt, data, _) in enumerate(cases):
             sec, nsec = divmod(t0 + i * 10**6, 10**9)
             pub.publish(msgs.CompressedImage(header=msgs.Header(
@@ -151,7 +175,8 @@ def test_node_keeps_serving_through_bad_compressed_images(tmp_path, ros_domain):
         rc, err = stop_node(node)
         listener.close()
     assert alive and rc == 0 and 'Traceback' not in err, err[-3000:]
-    served = {stamp_ns(m.header.stamp) for _, m in listener.dets}
+    served = {stamp_ns(m.header.stamp) for _, m in listener.dets} - {
+        stamp_ns(m.header.stamp) for _, m in listener.dets if stamp_ns(m.header.stamp) < t0}
     decodable = {s for s, (_, _, ok) in zip(sent, cases) if ok}
     assert served == decodable, (sorted(served), sorted(decodable), err[-2000:])
     assert diag['bad_frames'] == str(len(cases) - len(decodable))
