@@ -15,14 +15,14 @@ The detector keeps no state and needs no NMS (set prediction); the node (``v2i_r
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 
 from video_perception import postprocess
 from video_perception.bundle import Bundle, image_input
 from video_perception.detections import Detections
-from video_perception.detector import BaseDetector
+from video_perception.detector import BaseDetector, split_batch
 from video_perception.transport.base import ParameterSpec
 
 NAME = 'v2i'
@@ -53,7 +53,12 @@ class V2IDetector(BaseDetector):
     family = NAME
 
     def _run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
-        return self._graph('student', {'image': image})
+        return self._run_batch([self], image)[0]
+
+    def _run_batch(self, detectors: Sequence[BaseDetector],
+                   images: np.ndarray) -> List[Dict[str, np.ndarray]]:
+        # images [B, 3, H, W] -> pred_logits [B, Q, C'], pred_boxes [B, Q, 4], split per frame
+        return split_batch(self._graph('student', {'image': images}), len(detectors))
 
     def decode(self, outputs: Dict[str, np.ndarray], transform) -> Detections:
         logits, boxes = outputs['pred_logits'][0], outputs['pred_boxes'][0]  # [Q, C'], [Q, 4]

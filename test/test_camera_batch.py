@@ -1,0 +1,112 @@
+"""One model for several cameras: a batch equals each camera run alone, frame for frame.
+
+Real ONNX Runtime on bundles exported at batch sizes 1, 2, 4 (``batch_bundles``), cameras of
+different frame sizes; the reference is one single-camera detector per camera, each on its own
+backend with the batch-1 graphs, fed the same frames one at a time (a naive loop).
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import batch_bundles
+import tiny_bundles
+from video_perception.backends.base import batch_plan
+from video_perception.bundle import BundleError, load_bundle
+from video_perception.detector import CameraBatch, load_detector
+
+SIZES = [(120, 180), (64, 96), (200, 150)]      # (h, w) of cameras 0, 1, 2: three letterboxes
+PERIOD = 33_000_000
+
+
+@pytest.fixture(scope='module')
+def bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp('batch')
+    return {'streamnet': batch_bundles.make_streamnet_bundle(str(root / 'sn')),
+            'v2i': batch_bundles.make_v2i_bundle(str(root / 'v2i')),
+            'tiny': tiny_bundles.make_streamnet_bundle(str(root / 'tiny'))}
+
+
+def _frames(steps, seed=0):
+    rng = np.random.default_rng(seed)
+    return [[rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in SIZES]
+            for _ in range(steps)]
+
+
+def _load(path):
+    return load_detector(path, 'onnxruntime', log=lambda _: None, score_threshold=0.2)
+
+
+def _same(a, b):
+    assert len(a) == len(b)
+    np.testing.assert_allclose(a.boxes_xyxy, b.boxes_xyxy, atol=1e-3)
+    np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+    np.testing.assert_array_equal(a.class_ids, b.class_ids)
+
+
+@pytest.mark.parametrize('name', ['streamnet', 'v2i', 'tiny'])
+def test_batched_equals_single_camera_frame_for_frame(bundles, name):
+    batch = CameraBatch(_load(bundles[name]), len(SIZES))
+    singles = [_load(bundles[name]) for _ in SIZES]
+    # camera 1 skips a step (a dead slot); camera 2's stamps jump back at step 4 (its reset)
+    schedule = [[0, 1, 2], [0, 1, 2], [0, 2], [0, 1, 2], [0, 1, 2], [2, 0]]
+    stamps = [[k * PERIOD] * 3 for k in range(len(schedule))]
+    for cam in range(3):
+        stamps[4][cam] = 4 * PERIOD if cam != 2 else 0
+        stamps[5][cam] = 5 * PERIOD if cam != 2 else PERIOD
+    frames = _frames(len(schedule))
+    for step, cams in enumerate(schedule):
+        got = batch.detect(cams, [frames[step][c] for c in cams], [stamps[step][c] for c in cams])
+        for c, dets in zip(cams, got):
+            want = singles[c].detect(frames[step][c], stamps[step][c])
+            _same(dets, want)
+            for key, value in singles[c].last_outputs.items():
+                np.testing.assert_allclose(batch.detectors[c].last_outputs[key], value,
+                                           atol=1e-5, rtol=1e-5)
+    # each camera's state is its own: only camera 2 saw its stamps jump back
+    assert [d.resets for d in batch.detectors] == [s.resets for s in singles]
+    if name != 'v2i':
+        assert [d.resets for d in batch.detectors] == [0, 0, 1]
+
+
+def test_batch_runs_the_batched_graph(bundles):
+    """Three frames run as one padded batch of 4 (batch_plan), not as three batch-1 calls."""
+    det = _load(bundles['v2i'])
+    calls = []
+    run = det.backend._run
+    det.backend._run = lambda role, inputs: calls.append(inputs['image'].shape[0]) or run(
+        role, inputs)
+    CameraBatch(det, 3).detect([0, 1, 2], _frames(1)[0], [0, 0, 0])
+    assert calls == [4]
+
+
+@pytest.mark.parametrize('n,sizes,want', [
+    (1, (1, 2, 4), [(0, 1, 1)]),
+    (3, (1, 2, 4), [(0, 3, 4)]),
+    (5, (1, 2, 4), [(0, 4, 4), (4, 1, 1)]),
+    (7, (1, 4), [(0, 4, 4), (4, 3, 4)]),
+    (3, (1,), [(0, 1, 1), (1, 1, 1), (2, 1, 1)]),
+])
+def test_batch_plan(n, sizes, want):
+    assert batch_plan(n, sizes) == want
+
+
+def test_bundle_batch_sizes_checked(bundles, tmp_path):
+    assert load_bundle(bundles['streamnet']).batch_sizes == (1, 2, 4)
+    assert load_bundle(bundles['tiny']).batch_sizes == (1,)      # an old bundle: batch 1 only
+    v2i, tiny = str(tmp_path / 'v2i'), str(tmp_path / 'tiny')
+    shutil.copytree(bundles['v2i'], v2i)
+    shutil.copytree(bundles['tiny'], tiny)
+    os.remove(os.path.join(v2i, 'student_b4.onnx'))
+    with pytest.raises(BundleError, match=r"batch_sizes lists 4 but \['student_b4.onnx'\]"):
+        load_bundle(v2i)
+    meta_path = os.path.join(tiny, 'model.json')
+    with open(meta_path) as f:
+        meta = json.load(f)
+    meta['batch_sizes'] = [2, 4]
+    with open(meta_path, 'w') as f:
+        json.dump(meta, f)
+    with pytest.raises(BundleError, match='"batch_sizes" .* that holds 1'):
+        load_bundle(tiny)
