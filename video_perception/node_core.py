@@ -63,6 +63,12 @@ def parameter_specs(family: str) -> List[ParameterSpec]:
                       'call, to emulate a slower model', min_value=0.0, max_value=10000.0),
         ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied)',
                       choices=('input',)),
+        ParameterSpec('cameras', [], 'image topics of several cameras served by one batched '
+                      'model (empty: the one "image" topic)', **ro),
+        ParameterSpec('camera_names', [], 'one name per camera (default cam0, cam1, ...): '
+                      'outputs on <name>/detections', **ro),
+        ParameterSpec('batch_timeout_ms', 10.0, 'cameras: wait at most this long after the '
+                      'first frame for the batch to fill', min_value=0.0, max_value=1000.0),
     ]
     replaced = {o.name: o for o in own}
     return ([replaced.pop(c.name, c) for c in specs]
@@ -326,17 +332,21 @@ def build_core(node_name: str, detector,
     """The NodeCore of a loaded detector, as the node, the node bench and scripts/bench use it:
     its family's default parameters updated by ``params``; Image and CompressedImage decoded in
     the bundle's pixel order."""
+    values = default_parameters(detector.bundle.family)
+    values.update(params or {})
+    return NodeCore(node_name, values, detector, frame_decoder(detector.bundle.pixel_format),
+                    publish_detections, log_warning=log_warning)
+
+
+def frame_decoder(order: str) -> Callable[[Any], np.ndarray]:
+    """Image or CompressedImage -> [h, w, 3] uint8 in pixel ``order`` (raises ValueError)."""
     from video_perception import image_codec, msgs
-    order = detector.bundle.pixel_format
 
     def decode(msg) -> np.ndarray:
         if isinstance(msg, msgs.CompressedImage):
             return image_codec.decode_compressed(msg, order)
         return image_codec.decode_image_msg(msg, order)
-    values = default_parameters(detector.bundle.family)
-    values.update(params or {})
-    return NodeCore(node_name, values, detector, decode, publish_detections,
-                    log_warning=log_warning)
+    return decode
 
 
 def _header_with_stamp(header, stamp_ns: int):
