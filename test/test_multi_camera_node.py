@@ -6,7 +6,6 @@ inputs and detections. The reference is the lit square's box in each camera's ow
 numpy on the received images), so a box mapped back with another camera's letterbox, a stamp or
 frame_id of another camera, or a camera that stalls the others, fails.
 """
-import os
 import subprocess
 import threading
 import time
