@@ -129,3 +129,22 @@ def test_bundle_batch_sizes_checked(bundles, tmp_path):
         json.dump(meta, f)
     with pytest.raises(BundleError, match='"batch_sizes" .* that holds 1'):
         load_bundle(tiny)
+
+
+def test_tensorrt_engine_per_batch_size_in_the_cache_key(bundles):
+    """One engine per graph and batch size: the batch-B graph's own bytes and [B, ...] shapes
+    are hashed with the batch; batch 1 keeps the key it had before batches existed."""
+    import hashlib
+    from video_perception.backends import tensorrt_backend as trtb
+    bundle = load_bundle(bundles['v2i'])
+    one = trtb.engine_path(bundle, 'student', 'fp16', '10.3.0', 'Orin')
+    four = trtb.engine_path(bundle, 'student', 'fp16', '10.3.0', 'Orin', batch=4)
+    sha4 = hashlib.sha256(open(bundle.graph('student', 4), 'rb').read()).hexdigest()
+    key4 = trtb.engine_cache_key(sha4, 'fp16', {'image': (4, 3, 64, 96)}, '10.3.0', 'Orin', 4)
+    assert os.path.basename(four) == f'student_b4-fp16-{key4}.engine'
+    sha1 = hashlib.sha256(open(bundle.graph('student'), 'rb').read()).hexdigest()
+    assert os.path.basename(one) == 'student-fp16-' + trtb.engine_cache_key(
+        sha1, 'fp16', {'image': (1, 3, 64, 96)}, '10.3.0', 'Orin') + '.engine'
+    # the batch alone changes the key, even for the same bytes and shapes
+    assert key4 != trtb.engine_cache_key(sha4, 'fp16', {'image': (4, 3, 64, 96)}, '10.3.0',
+                                         'Orin')
