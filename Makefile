@@ -40,6 +40,10 @@ test-all: setup
 bench: setup
 	$(PY) scripts/bench.py --out docs/BENCHMARKS.md
 
+.PHONY: soak
+soak: setup  # both nodes at 2x their rate, 10 min at 1920x1200; SOAK_ARGS=--force to redo
+	$(PY) scripts/soak.py --out docs/soak $(SOAK_ARGS)
+
 # The shipped bundles in models/, trained from scratch on CPU (about 30 min on 2 idle cores).
 models: setup
 	scripts/train_shipped_models.sh all

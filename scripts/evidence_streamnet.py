@@ -48,7 +48,7 @@ def evaluate(label: str, exp: str, work: pathlib.Path) -> dict:
     if not ckpt.is_file():
         return {'label': label, 'exp': exp, 'missing': f'no checkpoint {ckpt}'}
     bundle, replay = work / exp / 'bundle', work / exp / 'replay'
-    vp('export', '--checkpoint', ckpt, '--out', bundle)
+    vp('export', '--checkpoint', ckpt, '--out', bundle, '--force')
     vp('replay', TEST / 'dataset.json', '--model', bundle, '--gt', TEST / 'dataset.json',
        '--backend', 'onnxruntime', '--threads', 1, '--out', replay, '--force')
     rep = json.loads((replay / 'report.json').read_text())

@@ -130,7 +130,7 @@ def _wait(pred, timeout=15.0):
     return False
 
 
-def test_cyclone_xml_follows_discovery_range():
+def test_cyclone_xml_follows_discovery_range(tmp_path):
     local = cyclone_config.cyclone_xml({'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'})
     assert '<AllowMulticast>false</AllowMulticast>' in local and 'localhost' in local
     assert cyclone_config.cyclone_xml({'ROS_LOCALHOST_ONLY': '1'}) == local
@@ -139,9 +139,10 @@ def test_cyclone_xml_follows_discovery_range():
     peers = cyclone_config.cyclone_xml({'ROS_STATIC_PEERS': '10.0.0.5;host2'})
     assert '10.0.0.5' in peers and 'host2' in peers
     assert cyclone_config.cyclone_xml({'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SYSTEM_DEFAULT'}) is None
+    (tmp_path / 'x.xml').write_text('<CycloneDDS/>')
+    uri = f'file://{tmp_path}/x.xml'
     assert cyclone_config.cyclone_xml(
-        {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SYSTEM_DEFAULT', 'CYCLONEDDS_URI': 'file://x'}
-    ) == 'file://x'
+        {'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SYSTEM_DEFAULT', 'CYCLONEDDS_URI': uri}) == uri
     with pytest.raises(ValueError, match='ROS_AUTOMATIC_DISCOVERY_RANGE'):
         cyclone_config.discovery_range({'ROS_AUTOMATIC_DISCOVERY_RANGE': 'everywhere'})
     with pytest.raises(ValueError, match='ROS_DOMAIN_ID'):

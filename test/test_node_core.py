@@ -173,9 +173,11 @@ def test_worker_under_a_publisher_twice_as_fast():
     assert processed + dropped == n                        # nothing lost silently
     assert 0.25 * n < dropped < 0.75 * n
     lat = list(core.latency.samples)
-    assert max(lat) < 80                                   # ms: never a backlog
+    # A queue would add 10 ms per frame (1.5 s by the end); the one-slot mailbox keeps latency at
+    # about two model periods. The bounds leave room for a loaded CI machine, not for a backlog.
+    assert max(lat) < 300                                  # ms: never a backlog
     first, last = np.median(lat[:len(lat) // 2]), np.median(lat[len(lat) // 2:])
-    assert last < first + 10                               # not growing
+    assert last < first + 40                               # not growing
     stamps = [h.stamp.sec * 10**9 + h.stamp.nanosec for _, h in out]
     assert stamps == sorted(stamps) and stamps[-1] >= (n - 3) * 10_000_000
     assert dict(core.diagnostics_values())['frames_dropped'] == str(dropped)

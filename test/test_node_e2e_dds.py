@@ -189,6 +189,8 @@ def _run_pipeline(tmp_path, executable, bundle, params, n=12, rate=8.0, compress
         listener.close()
     assert rc == 0, err
     assert 'Traceback' not in err, err
+    # the log names the topic as resolved (the -r image:=/cam remap), not the node's own 'image'
+    assert ' on /cam, ' in err, err
     return listener, err
 
 
@@ -262,6 +264,17 @@ def test_missing_bundle_is_one_line_and_exit_2(tmp_path, ros_domain):
         assert rc == 2
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
         assert len(lines) == 1 and 'nope' in lines[0] and 'Traceback' not in err, err
+
+
+def test_mistyped_parameter_is_named_with_the_closest_one(tmp_path, ros_domain):
+    """ROS 2 drops an undeclared -p in silence; the node names it and the parameter meant."""
+    rc, err = exits_by_itself(start_node('streamnet_node', str(tmp_path / 'nope'),
+                                         'score_treshold:=0.9', 'zzz_unrelated:=1'))
+    assert rc == 2 and 'Traceback' not in err
+    lines = [ln for ln in err.splitlines() if 'score_treshold' in ln]
+    assert len(lines) == 1 and "did you mean 'score_threshold'" in lines[0], err
+    unrelated = [ln for ln in err.splitlines() if 'zzz_unrelated' in ln]
+    assert len(unrelated) == 1 and 'did you mean' not in unrelated[0], err
 
 
 def test_corrupt_bundle_and_wrong_family(tmp_path, ros_domain, bundles):

@@ -103,7 +103,7 @@ def test_zero_latency_streaming_ap_equals_offline_ap(bundles, square_set, tmp_pa
 def test_fixed_latency_drops_as_naive_schedule(bundles, square_set, tmp_path, capsys):
     out = tmp_path / 'out'
     rc, _, err = run_cli([square_set, '--model', bundles['v2i'], '--out', out, '--latency',
-                          '0.025', '--speed', '2'], capsys)   # 50 ms at 25 fps (40 ms frames)
+                          '0.025', '--speed', '0.5'], capsys)   # 50 ms at 25 fps (40 ms frames)
     assert rc == 0, err
     res = json.loads((out / 'results.json').read_text())
     runs, dropped = tick_reference([40 * k for k in range(10)], [50] * 10)
@@ -263,7 +263,7 @@ def test_measured_latency_scaled_keeps_the_newest_frame_rule(bundles, square_set
                                                              capsys):
     out = tmp_path / 'out'
     rc, _, err = run_cli([square_set, '--model', bundles['v2i'], '--out', out, '--latency',
-                          'measured', '--speed', '2000'], capsys)   # >= 0.1 ms -> >= 0.2 s
+                          'measured', '--speed', '0.0005'], capsys)  # >= 0.1 ms -> >= 0.2 s
     assert rc == 0, err
     res = json.loads((out / 'results.json').read_text())
     arrival = {100 + k: 0.04 * k for k in range(10)}

@@ -70,8 +70,9 @@ def test_schedule_rejects_time_going_back_and_bad_latency():
 
 
 def test_latency_model_parse():
-    assert LatencyModel.parse('measured', 2.0).latency(0.01) == pytest.approx(0.02)
-    assert LatencyModel.parse('0.05', 2.0).latency(0.01) == pytest.approx(0.10)
+    # speed is the sAP toolkit's perf_factor: runtime / speed (2 = hardware twice as fast)
+    assert LatencyModel.parse('measured', 0.5).latency(0.01) == pytest.approx(0.02)
+    assert LatencyModel.parse('0.05', 0.5).latency(0.01) == pytest.approx(0.10)
     for bad in ('fast', '-1'):
         with pytest.raises(ValueError, match='--latency'):
             LatencyModel.parse(bad)

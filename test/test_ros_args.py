@@ -113,3 +113,15 @@ def test_parameter_store_override_and_callbacks():
         store.set('model', 'other')
     with pytest.raises(ParameterError, match="'thr'.*expected double"):
         ParameterStore({'thr': 'x'}).declare(ParameterSpec('thr', 0.5, 'x'))
+
+
+def test_undeclared_overrides_names_each_unknown_once():
+    from video_perception.transport.params import undeclared_overrides
+    declared = ['score_threshold', 'nms_iou', 'max_detections', 'model_path']
+    given = ['score_treshold', 'nms_iou', 'model_pth', 'qos_overrides./cam.reliability',
+             'use_sim_time', 'colour']
+    lines = undeclared_overrides(given, declared)
+    # the declared, ROS's own and qos_overrides names never warn; the others once each, sorted
+    assert [ln.split("'")[1] for ln in lines] == ['colour', 'model_pth', 'score_treshold']
+    assert "did you mean 'model_path'" in lines[1] and "did you mean 'score_threshold'" in lines[2]
+    assert 'did you mean' not in lines[0]

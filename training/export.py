@@ -30,6 +30,8 @@ from torch import nn
 from training.models.streamnet.export_onnx import StreamNetGraphs, export_streamnet_onnx
 from training.onnx_check import TRT_OPS_FILE, check_graph
 from video_perception.bundle import batched_graph_name, load_bundle, write_model_json
+from video_perception.bundle_check import check_bundle
+from video_perception.outdir import output_dir
 
 OPSET = 17
 BUILDER = 'training.export:build_from_bundle'
@@ -140,9 +142,7 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
         try:
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
-            lines = str(exc).splitlines()
-            raise ValueError(f'--checkpoint {path}: weights do not fit {variant}: '
-                             f'{lines[min(1, len(lines) - 1)].strip()}') from None
+            raise _weights_mismatch(path, variant, exc) from None
     h, w = size or tuple(train_cfg.get('input_size') or zoo.make_config(variant).input_size)
     model.eval()
     fuse_repconv(model)
@@ -163,7 +163,8 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
         'graphs': {'encoder': 'encoder.onnx', 'forecast': 'forecast.onnx'},
         'output': {'kind': 'yolox', 'strides': list(model.strides)},
         'batch_sizes': sorted(set(batch_sizes) | {1}),
-        'history': {'frames': graphs.history_frames, 'step': int(model.cfg.history_step),
+        'history': {'frames': graphs.history_frames,
+                    'step': int(train_cfg.get('history_step') or model.cfg.history_step),
                     'features': [{'name': nm, 'shape': list(shape)}
                                  for nm, shape in result['features']]},
         'torch': {'state_dict': 'model.pt', 'builder': BUILDER, 'fused_repconv': True,
@@ -211,8 +212,7 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
         try:
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
-            raise ValueError(f'--checkpoint {path}: weights do not fit {variant}: '
-                             f'{str(exc).splitlines()[0]}') from None
+            raise _weights_mismatch(path, variant, exc) from None
     h, w = size or tuple(train_cfg.get('input_size') or (512, 512))
     os.makedirs(out, exist_ok=True)
     graph = V2IGraph(model.eval()).eval()
@@ -292,6 +292,15 @@ def build_from_bundle(bundle) -> nn.Module:
     return graphs
 
 
+def _weights_mismatch(checkpoint: str, variant: str, exc: RuntimeError) -> ValueError:
+    # torch's message: a heading line, then one line of key names per kind of mismatch
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = lines[min(1, len(lines) - 1)] if lines else ''
+    return ValueError(f'--checkpoint {checkpoint}: weights do not fit {variant} '
+                      f'({detail[:160]}{"..." if len(detail) > 160 else ""}); expected a '
+                      f'checkpoint trained for {variant}')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='video-perception export',
                                      description='export a model bundle (ONNX + model.json)')
@@ -305,6 +314,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         '1,2,4,8 (one node serving several cameras runs them batched)')
     parser.add_argument('--no-check', action='store_true',
                         help='skip the ONNX Runtime / operator / static-shape checks')
+    parser.add_argument('--force', action='store_true', help='replace a non-empty --out')
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         size = parse_size(args.size) if args.size else None
@@ -317,9 +327,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   'weights.\nThe bundle is good for benchmarks and graph checks only; it will '
                   'not detect anything.\n' + '=' * 78, file=sys.stderr)
         export = export_streamnet if family == 'streamnet' else export_v2i
-        report = export(name, args.out, size=size, checkpoint=ckpt, check=not args.no_check,
-                        batch_sizes=batch_sizes)
-        load_bundle(args.out)   # what the nodes will do: fails loudly if the bundle is bad
+        with output_dir(args.out, args.force, '--out') as tmp:
+            report = export(name, str(tmp), size=size, checkpoint=ckpt, check=not args.no_check,
+                            batch_sizes=batch_sizes)
+            check_bundle(load_bundle(tmp))   # what the nodes will do: fails loudly if bad
     except (ValueError, OSError) as exc:
         print(f'video-perception export: {str(exc).splitlines()[0]}', file=sys.stderr)
         return 2

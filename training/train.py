@@ -37,24 +37,34 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help='config overrides, e.g. max_epoch=2 batch_size=8 resume=auto')
     parser.add_argument('--print-config', action='store_true',
                         help='print the resolved config and exit')
+    parser.add_argument('--force', action='store_true',
+                        help='empty an existing run folder and start over (else resume=auto)')
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = get_args_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = get_args_parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     # Imported late: `--help` should not pay for torch.
     from training.engine.exp import exp_name_of, load_exp
     from training.engine.trainer import train
+    from training.engine.checkpoint import has_checkpoint
+    from video_perception.outdir import output_dir
     try:
         exp_cls = load_exp(args.exp)
         cfg = apply_overrides(exp_cls.config, args.overrides)
+        if cfg.no_aug_epochs > cfg.max_epoch and not any(  # a short run of a long recipe: all
+                o.startswith('no_aug_epochs=') for o in args.overrides):  # its epochs are last
+            cfg = dataclasses.replace(cfg, no_aug_epochs=cfg.max_epoch)
         if not cfg.exp_name:
             cfg = dataclasses.replace(cfg, exp_name=exp_name_of(args.exp))
         check_config(cfg)
         if args.print_config:
             print(format_config(cfg))
             return 0
-        result = train(exp_cls(cfg))
+        with output_dir(os.path.join(cfg.output_dir, cfg.exp_name), args.force, 'run folder',
+                        in_place=True, reuse=bool(cfg.resume), keep=has_checkpoint,
+                        hint='pass resume=auto to continue that run, or --force to start over'):
+            result = train(exp_cls(cfg))
     except (ValueError, KeyError, FileNotFoundError, FloatingPointError) as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f'video-perception train: {msg}', file=sys.stderr)

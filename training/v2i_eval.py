@@ -1,6 +1,6 @@
 """Evaluate V2I teachers and students: COCO AP and lesion F1 under both protocols (§6.3).
 
-* AP / AP50 via ``video_perception.eval.coco_ap.evaluate_coco`` (pycocotools), top-100 boxes.
+* AP / AP50 / AP75 via ``video_perception.eval.coco_ap.evaluate_coco`` (pycocotools), top 100.
 * Precision / recall / F1 / F2 via ``video_perception.eval.lesion.lesion_metrics`` under the
   ``centroid`` (Bernal / STFT) and ``iou`` (YONA) protocols at a score threshold (the paper gives
   none for DETR outputs: 0.5 by default, and the threshold of best F1 chosen on a *validation*
@@ -73,9 +73,9 @@ def predict(model: nn.Module, dataset: V2IClips, video: bool, batch_size: int = 
 
 
 def metrics_of(gt, dets: Dict[int, np.ndarray], score_thr: float = 0.5) -> Dict[str, float]:
-    """AP, AP50 and per protocol P/R/F1/F2 at ``score_thr`` plus best F1 and its threshold."""
+    """AP, AP50, AP75, per protocol P/R/F1/F2 at ``score_thr``, best F1 and its threshold."""
     stats = evaluate_coco(gt, dets).stats
-    out = {'AP': stats['AP'], 'AP50': stats['AP50']}
+    out = {'AP': stats['AP'], 'AP50': stats['AP50'], 'AP75': stats['AP75']}   # BUV: Table II
     for proto in ('centroid', 'iou'):
         m = lesion_metrics(frames_from(gt, dets), proto, score_thr)
         for key in ('precision', 'recall', 'f1', 'f2'):
@@ -141,15 +141,17 @@ def latency_table(size: int = 512, tiny_only: bool = False, iters: int = 3) -> D
 def markdown_table(paths) -> str:
     """One row per result JSON of ``--out``: test AP / AP50 and F1 under both protocols at
     0.5 and at the validation split's best-F1 (centroid) threshold."""
-    head = ('| run | AP | AP50 | F1 centroid @0.5 | F1 IoU @0.5 | thr (val) | F1 centroid '
-            '@thr | F1 IoU @thr | best F1 centroid / IoU (oracle, test) |')
-    rows = [head, '|' + '---|' * 9]
+    head = ('| run | AP | AP50 | AP75 | F1 centroid @0.5 | F1 IoU @0.5 | thr (val) | '
+            'F1 centroid @thr | F1 IoU @thr | best F1 centroid / IoU (oracle, test) |')
+    rows = [head, '|' + '---|' * 10]
     for path in paths:
         with open(path, encoding='utf-8') as f:
             r = json.load(f)
         a, b = r['test@0.5'], r['test@val_thr']
-        rows.append(f"| {r['exp']} | {a['AP']:.3f} | {a['AP50']:.3f} | {a['f1_centroid']:.3f} "
-                    f"| {a['f1_iou']:.3f} | {b['score_thr']:.2f} | {b['f1_centroid']:.3f} | "
+        ap75 = a.get('AP75', float('nan'))         # result files from before AP75
+        rows.append(f"| {r['exp']} | {a['AP']:.3f} | {a['AP50']:.3f} | {ap75:.3f} "
+                    f"| {a['f1_centroid']:.3f} | {a['f1_iou']:.3f} | {b['score_thr']:.2f} | "
+                    f"{b['f1_centroid']:.3f} | "
                     f"{b['f1_iou']:.3f} | {a['best_f1_centroid']:.3f} / "
                     f"{a['best_f1_iou']:.3f} |")
     return '\n'.join(rows)

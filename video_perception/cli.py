@@ -5,6 +5,7 @@ on a robot never imports torch, and the runtime core never imports ``training`` 
 dispatcher names it). Each subcommand module exposes ``main(argv: list[str]) -> int``.
 """
 import importlib
+import os
 import sys
 
 # name -> (module, one-line help)
@@ -44,8 +45,22 @@ def main(argv=None) -> int:
         print(f"video-perception: unknown subcommand '{name}'; expected one of "
               f"{', '.join(SUBCOMMANDS)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    try:
+        module = importlib.import_module(SUBCOMMANDS[name][0])
+        return int(module.main(rest) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `video-perception echo ... | head`: the reader has gone
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last net: one line, not a traceback wall
+        if os.environ.get('VIDEO_PERCEPTION_DEBUG'):
+            raise
+        first = (str(exc).strip().splitlines() or [''])[0]
+        print(f'video-perception {name}: unexpected {type(exc).__name__}: {first} (a bug or an '
+              f'input nothing checks; VIDEO_PERCEPTION_DEBUG=1 shows the traceback)',
+              file=sys.stderr)
+        return 70
 
 
 if __name__ == '__main__':

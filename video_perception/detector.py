@@ -252,6 +252,7 @@ def load_detector(model_path: str, backend: str = 'auto',
     Raises BundleError (bad bundle, wrong or unknown family) or BackendError, one line each.
     """
     from video_perception.backends.select import load_backend
+    from video_perception.bundle_check import check_bundle
     from video_perception.families import get_family
     if not model_path:
         raise BundleError('model_path is empty: pass -p model_path:=DIR (a bundle folder made '
@@ -261,6 +262,7 @@ def load_detector(model_path: str, backend: str = 'auto',
         raise BundleError(f'model bundle {model_path} is a "{bundle.family}" model; this node '
                           f'runs "{family}" bundles')
     cls = get_family(bundle.family).Detector
+    check_bundle(bundle)  # model.json against the graphs: one line, not an ORT traceback later
     be = load_backend(bundle, backend, options, log=log)
     det = cls(bundle, be)
     det.configure(**{k: v for k, v in settings.items() if k in cls.parameters})

@@ -35,6 +35,7 @@ from video_perception.node_core import NodeCore, build_core, parameter_specs
 from video_perception.transport.base import (QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA, QoS,
                                              ParameterError, ParameterSpec, Reliability,
                                              Transport)
+from video_perception.transport.params import undeclared_overrides
 
 DIAGNOSTICS_PERIOD_S = 1.0
 # Declared on managed (lifecycle) transports only: elsewhere the node always starts serving.
@@ -139,9 +140,13 @@ class DetectorNode:
         self._diag_thread = threading.Thread(target=self._diag_loop, daemon=True,
                                              name=f'{self.t.node_name}-diagnostics')
         self._diag_thread.start()
-        topics = ', '.join(f'{t} -> {n}/detections' for t, n in self.cameras) or 'image'
+        # the resolved topics (remaps and namespace applied), from the subscriptions themselves
+        topics = [t for t, _ in self.cameras] or ['image']
+        names = [s.topic_name or t for s, t in zip(self.subscriptions, topics)]
+        if self.cameras:
+            names = [f'{t} -> {n}/detections' for t, (_, n) in zip(names, self.cameras)]
         self.t.logger.info(f"serving: {'CompressedImage' if compressed else 'Image'} on "
-                           f"{topics}, stamp_mode {self.params['stamp_mode']}")
+                           f"{', '.join(names)}, stamp_mode {self.params['stamp_mode']}")
 
     def deactivate(self) -> None:
         for subscription in self.subscriptions:
@@ -234,9 +239,14 @@ def run_node(family: str, node_name: str, argv: Optional[List[str]] = None) -> i
     managed = hasattr(transport, 'set_lifecycle_callbacks')
     try:
         node = DetectorNode(transport, family)
+        declared = list(node.params)
         if managed:
             # `ros2 lifecycle set`, a launch file or nav2's lifecycle manager drive the states
             autostart = transport.declare_parameter(AUTOSTART)
+            declared.append(AUTOSTART.name)
+        for line in undeclared_overrides(transport.parameter_overrides(), declared):
+            transport.logger.warning(line)
+        if managed:
             transport.set_lifecycle_callbacks(configure=node.configure, activate=node.activate,
                                               deactivate=node.deactivate, cleanup=node.cleanup,
                                               shutdown=node.shutdown)

@@ -35,6 +35,19 @@ class StreamClipConfig:
     boundary: str = 'streamnet'  # 'streamnet' (released code) or 'clamp'
     support: str = 'current'  # TAL support GT: 'current' = GT(t), 'previous' = GT(t + K - 1)
 
+    def check(self) -> None:
+        """One-line ValueError naming the field when the sampler cannot use it."""
+        if self.history < 0:
+            raise ValueError(f'history {self.history}: expected N >= 0 past frames')
+        if self.step < 1:
+            raise ValueError(f'history step {self.step}: expected >= 1 frame')
+        if self.future < 1:
+            raise ValueError(f'future {self.future}: expected K >= 1 (the target is t + K)')
+        if self.boundary not in ('streamnet', 'clamp'):
+            raise ValueError(f"boundary {self.boundary!r}: expected 'streamnet' or 'clamp'")
+        if self.support not in ('current', 'previous'):
+            raise ValueError(f"support {self.support!r}: expected 'current' or 'previous'")
+
 
 @dataclass
 class StreamClip:
@@ -66,10 +79,7 @@ def stream_clip(frames: list, pos: int, cfg: StreamClipConfig, video_id: int = -
     """The StreamNet sample anchored at position ``pos`` of a video's ordered image ids."""
     if not 0 <= pos < len(frames):
         raise IndexError(f'anchor position {pos} outside a video of {len(frames)} frames')
-    if cfg.boundary not in ('streamnet', 'clamp'):
-        raise ValueError(f"boundary {cfg.boundary!r}: expected 'streamnet' or 'clamp'")
-    if cfg.support not in ('current', 'previous'):
-        raise ValueError(f"support {cfg.support!r}: expected 'current' or 'previous'")
+    cfg.check()
     last = len(frames) - 1
     t = frames[pos]
     if cfg.boundary == 'streamnet' and (pos == 0 or pos == last):

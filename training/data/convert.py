@@ -24,6 +24,7 @@ import sys
 from training.data.converters import FORMATS
 from training.data.converters.common import FrameSink
 from video_perception.dataset import VideoDataset, write_video_dataset
+from video_perception.outdir import final_path, output_dir
 
 
 def build_parser(fmt: str | None = None) -> argparse.ArgumentParser:
@@ -42,6 +43,7 @@ def build_parser(fmt: str | None = None) -> argparse.ArgumentParser:
     parser.set_defaults(frame_mode='path')
     parser.add_argument('--check-files', action='store_true',
                         help='check that every frame file exists after writing')
+    parser.add_argument('--force', action='store_true', help='replace a non-empty OUT')
     if fmt in FORMATS:
         group = parser.add_argument_group(f'{fmt} options')
         importlib.import_module(FORMATS[fmt]).add_arguments(group)
@@ -59,17 +61,17 @@ def run(argv: list[str]) -> pathlib.Path:
     args = build_parser(fmt).parse_args(argv)
     if not args.src.exists():
         raise FileNotFoundError(f'SRC {args.src}: no such file or folder')
-    args.out.mkdir(parents=True, exist_ok=True)
-    args.sink = FrameSink(args.out, args.frame_mode)
-    module = importlib.import_module(FORMATS[args.format])
-    data = module.convert(args)
-    ds = VideoDataset(data, args.out.resolve())
-    problems = ds.validate(check_files=args.check_files)
-    if problems:
-        more = f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''
-        raise ValueError(f'{args.format} conversion of {args.src} is not valid: '
-                         + '; '.join(problems[:5]) + more)
-    path = write_video_dataset(data, args.out)
+    with output_dir(args.out, args.force, 'OUT') as tmp:
+        args.sink = FrameSink(tmp, args.frame_mode)
+        module = importlib.import_module(FORMATS[args.format])
+        data = module.convert(args)
+        ds = VideoDataset(data, tmp.resolve())
+        problems = ds.validate(check_files=args.check_files)
+        if problems:
+            more = f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''
+            raise ValueError(f'{args.format} conversion of {args.src} is not valid: '
+                             + '; '.join(problems[:5]) + more)
+        path = final_path(write_video_dataset(data, tmp), tmp, args.out)
     n_ign = sum(1 for a in data['annotations'] if a.get('iscrowd'))
     print(f"{path}: {len(data['videos'])} videos, {len(data['images'])} frames, "
           f"{len(data['annotations']) - n_ign} boxes, {n_ign} ignore regions, "

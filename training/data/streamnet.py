@@ -3,8 +3,8 @@
 One sample, anchored at frame t of a video (training/data/clips.py picks the frames)::
 
     {'frames':  uint8 [3 * (1 + N), H, W]   BGR, [t, t-dt, ..., t-N*dt] on channels,
-     'future':  uint8 [3, H, W]             frame t+1 for the still teacher,
-     'targets': float [max_labels, 5]        GT(t+1): (class, cx, cy, w, h) in input pixels,
+     'future':  uint8 [3, H, W]             frame t+K (default K = 1) for the still teacher,
+     'targets': float [max_labels, 5]        GT(t+K): (class, cx, cy, w, h) in input pixels,
      'support': float [max_labels, 5]        GT(t) for the trend-aware loss,
      'target_is_future': bool, 'image_id': int (frame t), 'target_id': int, 'scale': float}
 
@@ -73,15 +73,17 @@ class StreamNetClips(Dataset):
         seed: with the epoch and the index, seeds the sample's augmentation.
         class_ids: dataset category ids in class-index order (default: sorted ids).
         boundary: clips.py rule at sequence ends ('streamnet' = the released code).
+        clip: the whole sampler rule (K-step future included); replaces history/step/boundary.
     """
 
     def __init__(self, json_path: str, input_size: Tuple[int, int], history: int = 3,
                  step: int = 1, flip_prob: float = 0.5, max_labels: int = 50, seed: int = 0,
                  class_ids: Optional[List[int]] = None, boundary: str = 'streamnet',
-                 video_ids: Optional[List[int]] = None):
+                 video_ids: Optional[List[int]] = None,
+                 clip: Optional[StreamClipConfig] = None):
         self.data = load_video_dataset(json_path)
         self.input_size = tuple(input_size)
-        self.clip_cfg = StreamClipConfig(history=history, step=step, boundary=boundary)
+        self.clip_cfg = clip or StreamClipConfig(history=history, step=step, boundary=boundary)
         self.flip_prob, self.max_labels, self.seed = flip_prob, max_labels, seed
         self.class_ids = list(class_ids) if class_ids else sorted(self.data.categories)
         self.class_names = [self.data.categories[c]['name'] for c in self.class_ids]

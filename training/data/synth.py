@@ -25,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from video_perception.dataset import DatasetBuilder, write_video_dataset
+from video_perception.outdir import final_path, output_dir
 
 PRESETS = {
     'driving': ('training.data.synth_driving', (192, 320)),
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--image-format', choices=('png', 'jpg'), default='png')
     p.add_argument('--bag', choices=('sqlite3', 'mcap'), default=None,
                    help='also write one rosbag2 per video under OUT/bags/')
+    p.add_argument('--force', action='store_true', help='replace a non-empty OUT')
     return p
 
 
@@ -127,8 +129,10 @@ def write_image_bag(path, frame_files, stamps, storage: str = 'sqlite3',
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
-        path = generate(args.preset, args.out, args.seed, args.videos, args.frames, args.size,
-                        args.fps, args.image_format, args.bag)
+        with output_dir(args.out, args.force, 'OUT') as tmp:
+            path = final_path(generate(args.preset, tmp, args.seed, args.videos, args.frames,
+                                       args.size, args.fps, args.image_format, args.bag),
+                              tmp, args.out)
     except (ValueError, OSError) as e:
         print(f'video-perception synth: {e}', file=sys.stderr)
         return 1

@@ -10,11 +10,16 @@ A checkpoint is one ``torch.save`` dict::
 
 It is written to a temporary file in the same directory, flushed to disk, then renamed over the
 old one (``os.replace`` is atomic on POSIX), so a crash mid-write leaves the last good checkpoint
-intact. Every value is a tensor or a plain Python container, so it loads with
-``torch.load(weights_only=True)``.
+intact. The temporary file of a writer that was killed (``.best.pt.tmp<pid>``) is removed by the
+next save of that name, once its process is gone. The trainer writes ``best.pt`` before
+``last.pt``, so a run killed between the two resumes from a ``last.pt`` that does not yet know of
+the new best, evaluates that epoch again and writes ``best.pt`` again; ``best_on_disk`` lets a run
+whose ``last.pt`` claims a best that ``best.pt`` never received write it again. Every value is a
+tensor or a plain Python container, so it loads with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
+import glob
 import os
 import random
 from typing import Any, Dict, Optional, Sequence
@@ -56,6 +61,42 @@ def model_state(model: torch.nn.Module, exclude_prefixes: Sequence[str] = ()) ->
             if not any(k.startswith(p) for p in exclude_prefixes)}
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_stale_temps(path: str) -> None:
+    """Remove ``path``'s temporary files left by writers that were killed mid-write."""
+    directory, name = os.path.split(os.path.abspath(path))
+    for tmp in glob.glob(os.path.join(glob.escape(directory), f'.{glob.escape(name)}.tmp*')):
+        pid = tmp.rsplit('.tmp', 1)[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            try:
+                os.remove(tmp)
+            except FileNotFoundError:
+                pass
+
+
+def has_checkpoint(run_dir) -> bool:
+    """Whether a run folder holds a checkpoint worth keeping (for resume=auto)."""
+    return bool(glob.glob(os.path.join(glob.escape(str(run_dir)), '*.pt')))
+
+
+def best_on_disk(run_dir: str) -> Optional[float]:
+    """The best metric that ``run_dir/best.pt`` holds, None when it is missing or unreadable."""
+    try:
+        best = load_checkpoint(os.path.join(run_dir, 'best.pt')).get('best')
+    except ValueError:
+        return None
+    return float(best) if isinstance(best, (int, float)) else None
+
+
 def save_checkpoint(path: str, state: Dict[str, Any]) -> str:
     """Write ``state`` to ``path`` atomically (temp file in the same dir, fsync, rename).
 
@@ -65,6 +106,7 @@ def save_checkpoint(path: str, state: Dict[str, Any]) -> str:
     os.makedirs(directory, exist_ok=True)
     state = dict(state)
     state.setdefault('format', FORMAT)
+    remove_stale_temps(path)
     tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp{os.getpid()}')
     try:
         with open(tmp, 'wb') as f:
@@ -95,8 +137,10 @@ def load_checkpoint(path: str, map_location: Optional[str] = 'cpu') -> Dict[str,
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say which and why, in one line
-        raise ValueError(f'checkpoint {path!r}: cannot be read ({type(exc).__name__}: '
-                         f'{str(exc).splitlines()[0] if str(exc) else ""})') from None
+        first = str(exc).splitlines()[0].split('. ')[0] if str(exc) else ''
+        raise ValueError(f'checkpoint {path!r}: cannot be read ({type(exc).__name__}: {first}); '
+                         f'expected a torch checkpoint written by training (truncated or '
+                         f'another kind of file?)') from None
     if not isinstance(state, dict):
         raise ValueError(f'checkpoint {path!r}: expected a dict, got {type(state).__name__}')
     return state

@@ -21,7 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from training.engine import distributed as dist_utils
-from training.engine.checkpoint import (get_rng_state, load_checkpoint, model_state,
+from training.engine.checkpoint import (best_on_disk, get_rng_state, load_checkpoint, model_state,
                                         model_weights_from, save_checkpoint, set_rng_state)
 from training.engine.config import base_lr, check_config, config_to_dict, format_config
 from training.engine.ema import ModelEMA
@@ -131,7 +131,7 @@ class Trainer:
             self.scaler.load_state_dict(state['scaler'])
         self.step = int(state['step'])
         self.metrics = dict(state.get('metrics') or {})
-        self.best = state.get('best')
+        self.best = best_on_disk(self.run_dir)  # what best.pt holds, not what last.pt says
         rngs = state.get('rng') or []
         if len(rngs) == self.info.world_size:
             set_rng_state(rngs[self.info.rank])
@@ -233,9 +233,9 @@ class Trainer:
             self.best = self.metrics[key]
         # Every rank must learn whether rank 0 improved: _save is collective.
         improved = bool(dist_utils.all_gather_object(improved)[0])
-        self._save('last.pt')
-        if improved:
+        if improved:  # best first: see training/engine/checkpoint.py
             self._save('best.pt')
+        self._save('last.pt')
         dist_utils.barrier()
 
     def run(self) -> Dict[str, Any]:

@@ -21,6 +21,7 @@ from torch import nn
 
 from training.engine.config import TrainConfig
 from training.engine.exp import BaseExp
+from training.data.clips import StreamClipConfig
 from training.data.streamnet import StreamNetBatcher, StreamNetClips
 
 # The CPU-sized still teacher for synthetic runs: yolox_s's config at width 0.125, with DFP.
@@ -33,6 +34,8 @@ class StreamNetExpConfig(TrainConfig):
     model: str = 'streamnet_tiny'     # a zoo name (training/models/streamnet/zoo.py)
     history_frames: int = -1          # N; -1 = the model's own (3); 0 = no long path
     still_tiny: bool = False          # still model: use TINY_TEACHER overrides (CPU runs)
+    fusion: str = ''                  # '' = the model's own; 'pure_concat' (L at 1200x1920)
+    tal_nu: float = -1.0              # < 0: the model's own TAL nu (1.5; L at 1200x1920: 1.6)
     # ---- data -------------------------------------------------------------------------------
     train_json: str = 'runs/data/synth_driving_train/dataset.json'
     val_json: str = 'runs/data/synth_driving_val/dataset.json'
@@ -41,6 +44,10 @@ class StreamNetExpConfig(TrainConfig):
     multiscale_every: int = 10
     flip_prob: float = 0.5
     max_labels: int = 50
+    # ---- clip sampling (training/data/clips.py; the paper's Tables 3 and 5) ------------------
+    future: int = 1                   # K: trained on GT(t + K), evaluated by sAP_K
+    history_step: int = 1             # dt between history frames (model.json history.step)
+    boundary: str = 'streamnet'       # sequence ends: 'streamnet' (released) or 'clamp'
     # ---- distillation -----------------------------------------------------------------------
     teacher_model: str = ''           # '' = no distillation, else a still zoo name
     teacher_checkpoint: str = ''      # trained still teacher (required with teacher_model)
@@ -51,11 +58,20 @@ class StreamNetExpConfig(TrainConfig):
     eval_batch: int = 8
 
     def check(self) -> None:
+        try:
+            self.clip_config(0).check()
+        except ValueError as exc:
+            raise ValueError(f'config: clip sampler: {exc}') from None
         if self.teacher_model and not self.teacher_checkpoint:
             raise ValueError('config: teacher_model needs teacher_checkpoint (train the still '
                              'teacher first)')
         if self.input_size[0] % 32 or self.input_size[1] % 32:
             raise ValueError(f'config: input_size {self.input_size} must be multiples of 32')
+
+    def clip_config(self, history: int) -> StreamClipConfig:
+        """The clip sampler's rule for a model with ``history`` past frames."""
+        return StreamClipConfig(history=history, step=self.history_step, future=self.future,
+                                boundary=self.boundary)
 
 
 def model_kwargs(cfg: StreamNetExpConfig) -> Dict:
@@ -74,6 +90,10 @@ def model_kwargs(cfg: StreamNetExpConfig) -> Dict:
                                  f'history convs; only 0 or {base.history_frames} is defined')
         if cfg.kd_weight >= 0:
             kwargs['kd_weight'] = cfg.kd_weight
+        # the data's history step is the model's (the exported buffer reads it)
+        wanted = {'history_step': cfg.history_step, 'fusion': cfg.fusion or base.fusion,
+                  'tal_nu': cfg.tal_nu if cfg.tal_nu >= 0 else base.tal_nu}
+        kwargs.update({k: v for k, v in wanted.items() if v != getattr(base, k)})
     elif cfg.still_tiny:
         kwargs.update(TINY_TEACHER)
     return kwargs
@@ -103,7 +123,11 @@ class StreamNetLoss:
 
 class StreamNetExp(BaseExp):
     config = StreamNetExpConfig()
-    best_metric = 'sAP1'
+
+    @property
+    def best_metric(self) -> str:
+        """sAP_K of the K the model is trained for (still detectors report AP as sAP1)."""
+        return f'sAP{1 if self.is_still else self.cfg.future}'
 
     @property
     def is_still(self) -> bool:
@@ -120,10 +144,11 @@ class StreamNetExp(BaseExp):
     # ---- data ---------------------------------------------------------------------------------
     def build_datasets(self):
         c = self.cfg
-        train = StreamNetClips(c.train_json, c.input_size, self.history, flip_prob=c.flip_prob,
-                               max_labels=c.max_labels, seed=c.seed)
-        val = StreamNetClips(c.val_json, c.input_size, self.history, flip_prob=0.0,
-                             max_labels=c.max_labels, seed=c.seed, class_ids=train.class_ids)
+        clip = c.clip_config(self.history)
+        train = StreamNetClips(c.train_json, c.input_size, flip_prob=c.flip_prob,
+                               max_labels=c.max_labels, seed=c.seed, clip=clip)
+        val = StreamNetClips(c.val_json, c.input_size, flip_prob=0.0, max_labels=c.max_labels,
+                             seed=c.seed, class_ids=train.class_ids, clip=clip)
         return train, val
 
     def build_batcher(self, train_dataset) -> StreamNetBatcher:
@@ -181,6 +206,8 @@ class StreamNetExp(BaseExp):
             if self.is_still:
                 stats = evaluate_offline(gt, results).stats
                 return {'AP': stats['AP'], 'AP50': stats['AP50'], 'sAP1': stats['AP']}
-            stats = evaluate_kstep(gt, results, 1)[0].stats
-            return {'sAP1': stats['AP'], 'sAP1_50': stats['AP50']}
+            k = cfg.future
+            stats = evaluate_kstep(gt, results, k)[0].stats
+            return {f'sAP{k}': stats['AP'], f'sAP{k}_50': stats['AP50'],
+                    f'sAP{k}_75': stats['AP75']}
         return evaluate

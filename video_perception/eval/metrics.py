@@ -22,7 +22,7 @@ from video_perception.eval.kstep import evaluate_kstep, evaluate_offline, sap_k_
 from video_perception.eval.latency import latencies_from_results, latency_stats
 from video_perception.eval.lesion import frames_from, lesion_metrics
 from video_perception.eval.results import GroundTruth, Results
-from video_perception.eval.streaming import evaluate_streaming
+from video_perception.eval.streaming import deadline_misses, evaluate_streaming
 
 MODES = ('offline', 'streaming', 'kstep')
 TABLE_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl')
@@ -91,7 +91,8 @@ def score_mode(mode: str, gt: GroundTruth, results: Results, k: int = 1,
         coco, pairing, lat = evaluate_streaming(gt, results, fps, bdd_plus_one)
         paired = pairing.detections(results)
         extra.update(in_time=pairing.in_time, mean_lag_frames=pairing.mean_lag_frames,
-                     n_missing=pairing.n_missing, latency_s=lat)
+                     n_missing=pairing.n_missing, stale=pairing.stale,
+                     deadline_miss=deadline_misses(gt, results, fps), latency_s=lat)
     else:
         raise ValueError(f"mode '{mode}': expected one of {MODES}")
     latencies = None
@@ -202,6 +203,12 @@ def _sap_k_rows(sap_k: dict) -> list[Row]:
     return [(f'sAP_{k}', fmt_percent(ap)) for k, ap in (sap_k or {}).items()]
 
 
+def _deadline_rows(miss: dict) -> list[Row]:
+    """``streaming.deadline_misses``: outputs finished after the next frame arrived."""
+    return [('deadline-miss rate', f"{fmt_value(miss['rate'])} ({miss['missed']}/"
+                                   f"{miss['outputs']} outputs)")]
+
+
 def _scalar(key: str) -> Metric:
     return Metric(key, 'quantity', lambda v: [(key, fmt_value(v))])
 
@@ -215,6 +222,12 @@ register(Metric('offline', 'ap', lambda off: [('offline (processed frames)',) + 
                 headline=(('offline_AP', lambda off: off['AP']),)))
 for _key in ('k', 'n_images', 'n_dropped_outputs', 'in_time', 'mean_lag_frames', 'n_missing'):
     register(_scalar(_key))
+register(Metric('stale', 'quantity',
+                lambda v: [('stale (GT frames served an output >= 2 frames old)', fmt_value(v))],
+                brief=lambda v: [('stale share of GT frames', fmt_value(v))],
+                headline=(('stale', lambda v: v),)))
+register(Metric('deadline_miss', 'quantity', _deadline_rows, brief=_deadline_rows,
+                headline=(('deadline_miss', lambda v: v['rate']),)))
 register(Metric('latency_s', 'quantity', latency_rows,
                 headline=tuple((f'latency_{k}_ms', lambda lat, k=k: _ms(lat.get(k)))
                                for k in ('median', 'p95'))))

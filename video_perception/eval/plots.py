@@ -2,7 +2,9 @@
 
 - precision-recall curves from COCOeval's precision array at IoU 0.5 and 0.75;
 - sAP_K against K, several series (models, latencies) on one plot;
-- latency histogram with the median and p95 marked.
+- latency histogram with the median and p95 marked;
+- a latency sweep: streaming AP against runtime with the offline AP as the ceiling, and the
+  deadline-miss rate and stale share below it.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pathlib
 import matplotlib
 
 matplotlib.use('Agg')
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -109,6 +112,56 @@ def plot_latency_histogram(latencies_s, path, title: str = 'Latency',
     ax.set_xlim(left=0)
     ax.set_title(title)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_latency_sweep(points: list[dict], ceiling_ap: float | None, path,
+                       frame_period_s: float | None = None, sap_1: float | None = None,
+                       title: str = 'Streaming AP against latency') -> pathlib.Path:
+    """points: ``replay.scoring.sweep_point`` dicts (runtime_median_ms, AP, deadline_miss,
+    stale, speed); ``ceiling_ap``: the offline AP with every frame processed (fraction), the
+    streaming AP at zero latency; ``sap_1``: sAP_1 of every frame, the streaming AP of a
+    detector always done within one frame (above the offline AP for a forecasting model)."""
+    pts = sorted((p for p in points if np.isfinite(p['runtime_median_ms'])),
+                 key=lambda p: p['runtime_median_ms'])
+    x = np.array([p['runtime_median_ms'] for p in pts])
+
+    def pct(key):
+        return np.array([np.nan if p[key] is None or p[key] < 0 else 100 * p[key] for p in pts])
+    fig, (top, low) = plt.subplots(2, 1, figsize=(6.4, 5.6), sharex=True,
+                                   gridspec_kw={'height_ratios': (3, 2)})
+    ap = pct('AP')
+    top.plot(x, ap, marker='o', lw=2, color='tab:blue', label='streaming AP')
+    for xi, yi, p in zip(x, ap, pts):
+        top.annotate(f"x{p['speed']:g}", (xi, yi), textcoords='offset points', xytext=(0, 7),
+                     ha='center', fontsize=8)
+    tops = [np.nanmax(ap) if np.isfinite(ap).any() else 0.0]
+    if ceiling_ap is not None and ceiling_ap >= 0:
+        top.axhline(100 * ceiling_ap, color='k', ls='--', lw=1.3,
+                    label=f'offline AP, every frame ({100 * ceiling_ap:.1f})')
+        tops.append(100 * ceiling_ap)
+    if sap_1 is not None and sap_1 >= 0:
+        top.axhline(100 * sap_1, color='tab:purple', ls=':', lw=1.3,
+                    label=f'sAP_1, every frame in one period ({100 * sap_1:.1f})')
+        tops.append(100 * sap_1)
+    top.set_ylim(0, max(1.0, max(tops) * 1.2))
+    top.set_ylabel('AP@[.5:.95] (%)')
+    top.set_title(title)
+    low.plot(x, pct('deadline_miss'), marker='s', color='tab:red', label='deadline-miss rate')
+    low.plot(x, pct('stale'), marker='^', color='tab:orange',
+             label='GT frames served a stale output')
+    low.set_ylim(-3, 103)
+    low.set_ylabel('%')
+    low.set_xlabel('detector runtime per frame, median (ms; speed factor above each point)')
+    for ax in (top, low):
+        if frame_period_s:
+            ax.axvline(1000 * frame_period_s, color='tab:green', ls=':', lw=1.5,
+                       label=f'frame period {1000 * frame_period_s:.1f} ms')
+        if len(x) and x.min() > 0:
+            ax.set_xscale('log', base=2)
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f'{v:g}'))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc='best')
     return _save(fig, path)
 
 

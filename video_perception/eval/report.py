@@ -3,7 +3,8 @@
 JSON keys: ``mode``; ``AP``, ``AP50``, ``AP75``, ``APs``, ``APm``, ``APl`` (and the AR numbers),
 fractions as pycocotools gives them (-1 where there is no ground truth of that size);
 ``n_images`` (GT frames evaluated); streaming adds ``in_time``, ``mean_lag_frames``,
-``n_missing`` (GT frames with no output finished yet) and ``latency_s`` (see ``latency``); kstep
+``n_missing`` (GT frames with no output finished yet), ``stale``, ``deadline_miss`` (see
+``streaming``) and ``latency_s`` (see ``latency``); kstep
 adds ``k`` and ``n_dropped_outputs``; a lesion evaluation adds ``lesion`` with ``protocol``,
 ``threshold``, ``precision``, ``recall``, ``f1``, ``f2`` and the best-F1 threshold; a sweep adds
 ``sap_k`` {K: AP}. Which rows each key prints as is said once, by its record in ``metrics``.

@@ -9,6 +9,13 @@ detections are relabelled to frame i and the whole set goes through COCOeval.
 frame (the most recent input), then to the later entry of the results file; mtli/sAP takes the
 last of equal stamps in its (finish-ordered) list, which is the same when outputs are recorded
 in input order.
+
+Beside sAP, two timing numbers: a GT frame is matched to a *stale* output when that output's
+input is more than one frame older (lag >= 2: a detector that keeps up with the camera hands
+frame i the output of frame i - 1, the freshest any non-zero latency allows); an output *misses
+its deadline* when it finishes after the next frame of its video arrived (strictly after: an
+output finishing at that frame's time is still paired with it), so that frame is served an older
+output. The last frame of a video has no next frame and is not counted.
 """
 from __future__ import annotations
 
@@ -30,12 +37,14 @@ class StreamingPairing:
     in_time: fraction of GT frames whose used output came from the same frame.
     mean_lag_frames: mean of frame_id(i) - frame_id(input of used output) over GT frames that
         have an output (NaN when none has).
+    stale: fraction of GT frames whose used output is two or more frames behind.
     """
 
     used: dict[int, int | None]
     in_time: float
     mean_lag_frames: float
     n_missing: int
+    stale: float = float('nan')
 
     def detections(self, results: Results) -> dict[int, np.ndarray]:
         """GT image id -> the [N, 6] detections of the output scored against it."""
@@ -81,8 +90,26 @@ def pair_streaming(gt: GroundTruth, results: Results, fps: float | None = None
             same += int(src == gid)
             lags.append(gt.images[gid]['frame_id'] - outs[j][1])
     n = len(used)
+    stale = sum(lag >= 2 for lag in lags)
     return StreamingPairing(used, same / n if n else float('nan'),
-                            float(np.mean(lags)) if lags else float('nan'), missing)
+                            float(np.mean(lags)) if lags else float('nan'), missing,
+                            stale / n if n else float('nan'))
+
+
+def deadline_misses(gt: GroundTruth, results: Results, fps: float | None = None) -> dict:
+    """Outputs that finished after the next frame of their video arrived.
+
+    Returns {'rate', 'missed', 'outputs'}: ``outputs`` counts the timed outputs whose frame has
+    a next frame in the ground truth (rate NaN when there is none).
+    """
+    next_time: dict[int, float] = {}
+    for ids in gt.require_videos('streaming').values():
+        for cur, nxt in zip(ids, ids[1:]):
+            next_time[cur] = gt.timestamp(nxt, fps)
+    counted = [iid for iid, t in results.outputs.items() if t is not None and iid in next_time]
+    missed = sum(results.outputs[iid] > next_time[iid] for iid in counted)
+    return {'rate': missed / len(counted) if counted else float('nan'), 'missed': int(missed),
+            'outputs': len(counted)}
 
 
 def evaluate_streaming(gt: GroundTruth, results: Results, fps: float | None = None,

@@ -23,6 +23,7 @@ size). The node (``streamnet_ros``) adds ``nms_iou``, forecast stamps and the le
 """
 from __future__ import annotations
 
+import os
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -30,6 +31,7 @@ import numpy as np
 from video_perception import postprocess
 from video_perception.backends.base import Backend
 from video_perception.bundle import Bundle, image_input
+from video_perception.bundle_check import check_classes, check_image, mismatch
 from video_perception.detections import Detections
 from video_perception.detector import BaseDetector, split_batch
 from video_perception.feature_buffer import FeatureBuffer, history_entries
@@ -40,6 +42,8 @@ GRAPHS = ('encoder', 'forecast')
 OUTPUT_KINDS = ('yolox',)
 HISTORY = True
 TORCH_METHODS = {'encoder': 'encode', 'forecast': 'forecast'}
+# history inputs past N are recognised (and refused) up to this depth
+MAX_HISTORY_CHECKED = 64
 
 
 def graph_inputs(bundle: Bundle, role: str) -> Dict[str, tuple]:
@@ -54,6 +58,36 @@ def graph_inputs(bundle: Bundle, role: str) -> Dict[str, tuple]:
 
 def graph_outputs(bundle: Bundle, role: str) -> List[str]:
     return [f.name for f in bundle.features] if role == 'encoder' else ['predictions']
+
+
+def check_graphs(bundle: Bundle, sigs: Dict[str, tuple]) -> None:
+    """model.json against the graphs' signatures (``bundle_check``): image size, the buffered
+    features, the history inputs and the number of classes."""
+    enc_in, enc_out = sigs['encoder']
+    check_image(bundle, 'encoder', enc_in)
+    enc = os.path.basename(bundle.graphs['encoder'])
+    fc = os.path.basename(bundle.graphs['forecast'])
+    names = [f.name for f in bundle.features]
+    if list(enc_out) != names:
+        raise mismatch('history.features names', names, f'{enc} outputs', list(enc_out))
+    for f in bundle.features:
+        if tuple(enc_out[f.name]) != tuple(f.shape):
+            raise mismatch(f'history.features "{f.name}" shape', list(f.shape),
+                           f'{enc} output "{f.name}"', list(enc_out[f.name]))
+    fc_in, fc_out = sigs['forecast']
+    past = [n for n in fc_in if n not in names]
+    # the exporter drops inputs a graph never reads (a test fixture reads only some of the
+    # history), so a partial set is no mismatch; inputs past N, or a full set of another N, are
+    allowed = {name for name, _, _ in history_entries(names, bundle.history_frames)}
+    deepest = {name: k for name, _, k in history_entries(names, MAX_HISTORY_CHECKED)}
+    frames = max((deepest.get(n, 0) for n in past), default=0)
+    full = set(past) == {name for name, _, _ in history_entries(names, frames)}
+    if not set(past) <= allowed or (full and frames != bundle.history_frames):
+        raise mismatch('history.frames', bundle.history_frames, fc,
+                       f'{frames} buffered frames ({len(past)} history inputs)')
+    pred = fc_out.get('predictions')
+    if pred is not None and len(pred) == 3 and isinstance(pred[2], int):
+        check_classes(bundle, pred[2] - 5, f'{fc} "predictions" [1, A, 5 + C]')
 
 
 def parameter_specs() -> List[ParameterSpec]:

@@ -15,12 +15,14 @@ The detector keeps no state and needs no NMS (set prediction); the node (``v2i_r
 """
 from __future__ import annotations
 
+import os
 from typing import Dict, List, Sequence
 
 import numpy as np
 
 from video_perception import postprocess
 from video_perception.bundle import Bundle, image_input
+from video_perception.bundle_check import check_classes, check_image, mismatch
 from video_perception.detections import Detections
 from video_perception.detector import BaseDetector, split_batch
 from video_perception.transport.base import ParameterSpec
@@ -40,6 +42,25 @@ def graph_inputs(bundle: Bundle, role: str) -> Dict[str, tuple]:
 
 def graph_outputs(bundle: Bundle, role: str) -> List[str]:
     return ['pred_logits', 'pred_boxes']
+
+
+def check_graphs(bundle: Bundle, sigs: Dict[str, tuple]) -> None:
+    """model.json against the student graph's signature (``bundle_check``): image size, classes
+    and queries."""
+    inputs, outputs = sigs['student']
+    check_image(bundle, 'student', inputs)
+    name = os.path.basename(bundle.graphs['student'])
+    logits = outputs.get('pred_logits')
+    if logits is None or len(logits) != 3:
+        raise mismatch('output', 'pred_logits [1, Q, C]', name, f'outputs {dict(outputs)}')
+    if isinstance(logits[2], int):
+        extra = 1 if bundle.output_kind == 'detr_softmax' else 0   # the no-object class
+        check_classes(bundle, logits[2] - extra,
+                      f'{name} "pred_logits" ({bundle.output_kind}: C{" + 1" * extra} wide)')
+    if bundle.num_queries is not None and isinstance(logits[1], int) \
+            and logits[1] != int(bundle.num_queries):
+        raise mismatch('output.num_queries', bundle.num_queries, f'{name} "pred_logits"',
+                       f'{logits[1]} queries')
 
 
 def parameter_specs() -> List[ParameterSpec]:

@@ -7,8 +7,9 @@ decides itself, as in the node, when a stamp leap or a new image size makes it f
 
 Latency of a run (``LatencyModel``): ``measured`` = the wall time of ``detector.detect``
 (letterbox, model, decoding of the outputs; not the image decode, which a bag replay does
-differently from the camera driver), or a fixed number of seconds; either is multiplied by
-``speed`` (2.0 = hardware twice as slow).
+differently from the camera driver), or a fixed number of seconds, or a sample of a recorded
+distribution (``latency_model``); each is divided by ``speed``, the sAP toolkit's
+``perf_factor`` (2.0 = hardware twice as fast, 0.5 = twice as slow).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from video_perception.sources import SourceFrame
 
 @dataclasses.dataclass
 class LatencyModel:
-    """fixed_s None: measured wall time; else that many seconds. Both times ``speed``."""
+    """fixed_s None: measured wall time; else that many seconds. Both divided by ``speed``."""
 
     fixed_s: Optional[float] = None
     speed: float = 1.0
@@ -51,7 +52,7 @@ class LatencyModel:
         return cls(value, speed)
 
     def latency(self, wall_s: float) -> float:
-        return (wall_s if self.fixed_s is None else self.fixed_s) * self.speed
+        return (wall_s if self.fixed_s is None else self.fixed_s) / self.speed
 
 
 @dataclasses.dataclass

@@ -1,5 +1,7 @@
 """``video-perception evaluate GT RESULTS --mode offline|streaming|kstep``: score a results file.
 
+Streaming mode reports, beside sAP, the deadline-miss rate (outputs finished after the next
+frame arrived) and the share of GT frames served a stale output (``eval.streaming``).
 Prints a markdown table; ``--out REPORT.json`` writes the JSON report and REPORT.md beside it;
 ``--plots DIR`` writes pr_curves.png (and latency.png with finish times, sap_k.png with
 ``--sweep``); ``--frames DIR`` writes annotated frames and clip.mp4 of one video. Bad input: one

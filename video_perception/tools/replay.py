@@ -3,8 +3,10 @@ the vehicle.
 
 SOURCE is a rosbag2 (sqlite3 or mcap), an image folder, a video file or a canonical dataset JSON
 (``video_perception.sources``). Frames arrive at their stamps; the detector is busy for its
-latency (``--latency measured``: each run's wall time; or fixed seconds; times ``--speed``) and
-takes the newest frame when it is free, dropping the rest (``replay.simulate``).
+latency (``--latency measured``: each run's wall time; fixed seconds; or a latency file, each run
+drawn from it with ``--seed`` as the sAP toolkit does, ``replay.latency_model``), divided by
+``--speed`` (the toolkit's perf_factor: 2 = hardware twice as fast), and takes the newest frame
+when it is free, dropping the rest (``replay.simulate``).
 
 DIR receives:
 
@@ -15,7 +17,15 @@ DIR receives:
 * ``bag/``: a rosbag2 (the input's storage, else ``--storage``) with ``/detections``,
   ``/detections/labels`` and, with ``--save-images``, ``/detections/image``, header stamps and
   receive times on the input's clock;
-* ``replay.mp4`` with ``--video``: every frame with what the vehicle had at that moment.
+* ``replay.mp4`` with ``--video``: every frame with what the vehicle had at that moment;
+* ``latency.json``: the wall time of every detector run in ms (a latency file: pass it to
+  ``--latency`` on another machine's replay, or record one on the target hardware).
+
+A list of speeds (``--speed 0.5,1,2,4,8``) is a latency sweep (``replay.sweep``; ground truth
+needed): ``speed_<s>/results.json`` and ``report.json`` per speed, ``sweep.json``/``sweep.md``
+(runtime, streaming AP, offline AP, deadline-miss rate, stale share per speed) and
+``plots/latency_sweep.png``, streaming AP against runtime with the offline AP of every frame as
+the ceiling; no bag or video.
 
 Nothing is written half: everything goes into ``DIR.tmp-PID`` which is renamed to DIR at the end
 (an existing DIR is refused unless ``--force``); on any error the temporary folder is removed,
@@ -43,9 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--gt-video', default=None,
                    help='the GT video (id or name) the source is, when the GT has several')
     p.add_argument('--latency', default='measured',
-                   help="'measured' (each run's wall time) or fixed seconds, e.g. 0.05")
-    p.add_argument('--speed', type=float, default=1.0,
-                   help='latency factor: 2.0 simulates hardware twice as slow')
+                   help="'measured' (each run's wall time), fixed seconds (e.g. 0.05) or a "
+                        'latency file (JSON/CSV of per-frame ms, e.g. a latency.json of '
+                        'replay) to draw each run from')
+    p.add_argument('--speed', default='1',
+                   help='hardware speed: runtime is divided by it (2 = twice as fast); a list '
+                        '(0.5,1,2,4,8) runs a latency sweep')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the draws from a latency file (the same seed, the same run)')
     p.add_argument('--topic', default=None, help='image topic of a bag with several')
     p.add_argument('--fps', type=float, default=None,
                    help='frame rate of an image folder (default 30) or to override a video')
@@ -72,8 +87,104 @@ def _frame_period_s(run) -> float | None:
     return float(np.median(steps)) / 1e9 if steps.size else None
 
 
-def replay(args, tmp: pathlib.Path) -> list[tuple[str, str]]:
-    """Does the work into ``tmp``; returns the summary rows."""
+def _gt_of(args, source):
+    """(ground truth or None, whether the source is that dataset)."""
+    from video_perception.replay import matching
+    if args.gt is not None:
+        gt = matching.load_gt(args.gt)
+        return gt, (source.kind == 'dataset' and pathlib.Path(args.gt).resolve() in
+                    (source.path.resolve(), source.path.parent.resolve()))
+    if source.kind == 'dataset' and source.dataset.data['annotations']:
+        return matching.load_gt(source.path), True
+    return None, False
+
+
+class _Scorer:
+    """Matches the source's frames to the ground truth once and scores any run over them."""
+
+    def __init__(self, args, run, gt, source_is_gt, source_path, cat_ids):
+        from video_perception.replay import matching
+        self.args, self.gt, self.cat_ids = args, gt, cat_ids
+        self.match = matching.match_frames([f.stamp_ns for f in run.frames], gt,
+                                           [f.image_id for f in run.frames], source_is_gt,
+                                           args.gt_video, source_path)
+        self.gt_used = matching.restrict_gt(gt, self.match.videos,
+                                            self.match.frame_to_image.values())
+
+    def __call__(self, run, info: dict):
+        """(results, report, streaming CocoResult, latencies in s, sap_k) of ``run``."""
+        from video_perception.replay import outputs, scoring
+        results, left_out = outputs.build_results(run, self.cat_ids,
+                                                  self.match.frame_to_image, self.gt)
+        info = dict(info, match=self.match.method,
+                    matched_frames=len(self.match.frame_to_image), outputs_without_gt=left_out)
+        report, coco, latencies, sap_k = scoring.score(
+            self.gt_used, results, self.args.lesion_protocol, self.args.lesion_score_thr,
+            **info)
+        return results, report, coco, latencies, sap_k
+
+
+def _run_info(args, run, latency, speed) -> dict:
+    from video_perception.replay.latency_model import describe
+    return {'source': str(args.source), 'model': str(args.model),
+            'latency': describe(latency), 'speed': speed, 'frames': len(run.frames),
+            'processed': len(run.outputs), 'dropped': run.dropped, 'bad_frames': run.bad,
+            'streams': run.streams}
+
+
+def _write_latency_file(path, run, detector, args) -> None:
+    """latency.json: the wall time of every detector run (``latency_model`` reads it back)."""
+    from video_perception.eval.results import write_json_atomic
+    from video_perception.replay.latency_model import latency_file_dict
+    if run.outputs:
+        write_json_atomic(path, latency_file_dict(
+            [o.wall_s for o in run.outputs], what='wall time of each detector run (ms)',
+            model=str(args.model), backend=detector.backend_description))
+
+
+def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, cat_ids, progress):
+    """Replays at every speed into ``tmp/speed_<s>/`` and writes the sweep table and plot."""
+    from video_perception.eval import plots
+    from video_perception.eval.report import markdown, write_report
+    from video_perception.eval.results import save_results, write_json_atomic
+    from video_perception.replay import scoring
+    from video_perception.replay.latency_model import describe
+    from video_perception.replay.sweep import run_sweep
+    sweep = run_sweep(source.frames, detector, latency, speeds,
+                      detector.bundle.pixel_format, progress)
+    if not sweep.ceiling.frames:
+        raise ValueError(f'source {args.source}: no frames')
+    _write_latency_file(tmp / 'latency.json', sweep.ceiling, detector, args)
+    score = _Scorer(args, sweep.ceiling, gt, source_is_gt, source.path, cat_ids)
+    _, ceiling, _, _, ceiling_sap_k = score(sweep.ceiling, {})
+    sap_1 = (ceiling_sap_k or {}).get(1)
+    points = []
+    for speed, run in sweep.runs.items():
+        results, report = score(run, _run_info(args, run, latency, speed))[:2]
+        folder = tmp / f'speed_{speed:g}'
+        save_results(folder / 'results.json', results)
+        write_report(folder / 'report.json', report)
+        points.append(scoring.sweep_point(speed, run, report))
+    ceiling_ap = (ceiling.get('offline') or {}).get('AP')
+    period = _frame_period_s(sweep.ceiling)
+    write_json_atomic(tmp / 'sweep.json', {
+        'speed_definition': 'runtime divided by speed (the sAP toolkit\'s perf_factor)',
+        'latency': describe(latency),
+        'seed': args.seed, 'detector_rerun_per_speed': sweep.rerun,
+        'ceiling_offline_AP': ceiling_ap, 'ceiling_sap_1': sap_1, 'frame_period_s': period,
+        'speeds': points})
+    rows = scoring.sweep_rows(points) + [
+        ('every frame, 0 ms', '0.0', '0.0', scoring.metrics.fmt_percent(ceiling.get('AP')),
+         scoring.metrics.fmt_percent(ceiling_ap), '-', '-',
+         f'{len(sweep.ceiling.outputs)}/{len(sweep.ceiling.frames)}')]
+    (tmp / 'sweep.md').write_text(markdown(scoring.SWEEP_HEADER, rows) + '\n', encoding='utf-8')
+    plots.plot_latency_sweep(points, ceiling_ap, tmp / 'plots' / 'latency_sweep.png', period,
+                             sap_1)
+    return scoring.SWEEP_HEADER, rows
+
+
+def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
+    """Does the work into ``tmp``; returns the summary table (header, rows)."""
     from tqdm import tqdm
 
     from video_perception import bagio
@@ -82,19 +193,20 @@ def replay(args, tmp: pathlib.Path) -> list[tuple[str, str]]:
     from video_perception.eval import plots
     from video_perception.eval.report import write_report
     from video_perception.eval.results import save_results
-    from video_perception.replay import matching, outputs, scoring
-    from video_perception.replay.engine import LatencyModel, run_replay
+    from video_perception.replay import matching, outputs
+    from video_perception.replay.engine import run_replay
+    from video_perception.replay.latency_model import parse_latency, parse_speeds
     from video_perception.sources import open_source
 
-    latency = LatencyModel.parse(args.latency, args.speed)
+    speeds = parse_speeds(args.speed)
+    latency = parse_latency(args.latency, speeds[0], args.seed)
     source = open_source(args.source, args.topic, args.fps)
-    gt, source_is_gt = None, False
-    if args.gt is not None:
-        gt = matching.load_gt(args.gt)
-        source_is_gt = (source.kind == 'dataset' and pathlib.Path(args.gt).resolve() in
-                        (source.path.resolve(), source.path.parent.resolve()))
-    elif source.kind == 'dataset' and source.dataset.data['annotations']:
-        gt, source_is_gt = matching.load_gt(source.path), True
+    gt, source_is_gt = _gt_of(args, source)
+    if len(speeds) > 1 and gt is None:
+        raise ValueError(f'--speed {args.speed}: a sweep needs ground truth (--gt, or a dataset '
+                         'SOURCE with annotations)')
+    if len(speeds) > 1 and (args.video or args.save_images):
+        raise ValueError(f'--speed {args.speed}: --video and --save-images take one speed')
     thresholds = {} if args.score_threshold is None else {'score_threshold':
                                                           args.score_threshold}
     detector = load_detector(args.model, args.backend, BackendOptions(threads=args.threads),
@@ -103,37 +215,34 @@ def replay(args, tmp: pathlib.Path) -> list[tuple[str, str]]:
     cat_ids = matching.category_map(detector.class_names, gt)
 
     storage = args.storage or source.storage or 'sqlite3'
-    bar = tqdm(total=source.count, desc='replay', unit='frame', disable=None)
+    from video_perception.replay.sweep import has_history
+    passes = 1 + (len(speeds) if len(speeds) > 1 and has_history(detector) else 0)
+    bar = tqdm(total=source.count and source.count * passes, desc='replay', unit='frame',
+               disable=None)
 
     def progress(run):
         bar.update(1)
         bar.set_postfix(processed=len(run.outputs), dropped=run.dropped, refresh=False)
     try:
+        if len(speeds) > 1:
+            return _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt,
+                          cat_ids, progress)
         with bagio.write_bag(tmp / 'bag', storage=storage) as writer:
             sink = outputs.BagOutput(writer, detector.class_names, pixel_format,
                                      args.save_images, detector.score_threshold)
             run = run_replay(source.frames(), detector, latency, pixel_format, sink, progress)
+        _write_latency_file(tmp / 'latency.json', run, detector, args)
     finally:
         bar.close()
         detector.close()
     if not run.frames:
         raise ValueError(f'source {args.source}: no frames')
 
-    report, left_out = None, 0
-    info = {'source': str(args.source), 'model': str(args.model),
-            'latency': args.latency, 'speed': args.speed, 'frames': len(run.frames),
-            'processed': len(run.outputs), 'dropped': run.dropped, 'bad_frames': run.bad,
-            'streams': run.streams}
+    report = None
     if gt is not None:
-        match = matching.match_frames([f.stamp_ns for f in run.frames], gt,
-                                      [f.image_id for f in run.frames], source_is_gt,
-                                      args.gt_video, source.path)
-        results, left_out = outputs.build_results(run, cat_ids, match.frame_to_image, gt)
-        gt_used = matching.restrict_gt(gt, match.videos, match.frame_to_image.values())
-        info.update(match=match.method, matched_frames=len(match.frame_to_image),
-                    outputs_without_gt=left_out)
-        report, coco, latencies, sap_k = scoring.score(
-            gt_used, results, args.lesion_protocol, args.lesion_score_thr, **info)
+        score = _Scorer(args, run, gt, source_is_gt, source.path, cat_ids)
+        results, report, coco, latencies, sap_k = score(
+            run, _run_info(args, run, latency, speeds[0]))
         write_report(tmp / 'report.json', report)  # and report.md beside it
         plots.plot_report(tmp / 'plots', coco, latencies, sap_k,
                           frame_period_s=_frame_period_s(run))
@@ -144,7 +253,7 @@ def replay(args, tmp: pathlib.Path) -> list[tuple[str, str]]:
         fps = source.fps or (1.0 / _frame_period_s(run) if _frame_period_s(run) else 30.0)
         outputs.write_video(source, run, tmp / 'replay.mp4', detector.class_names, fps,
                             detector.score_threshold)
-    return outputs.summary_rows(run, report)
+    return ('quantity', 'value'), outputs.summary_rows(run, report)
 
 
 def main(argv: list[str]) -> int:
@@ -158,7 +267,7 @@ def main(argv: list[str]) -> int:
     tmp = out.parent / f'{out.name}.tmp-{os.getpid()}'
     try:
         tmp.mkdir(parents=True)
-        rows = replay(args, tmp)
+        header, rows = replay(args, tmp)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
@@ -175,7 +284,7 @@ def main(argv: list[str]) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     from video_perception.eval.report import markdown
-    print(markdown(('quantity', 'value'), rows))
+    print(markdown(header, rows))
     print(f'replay: wrote {out}')
     return 0
 

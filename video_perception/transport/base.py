@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 
 class Reliability(enum.Enum):
@@ -61,6 +61,8 @@ class ParameterError(ValueError):
 
 
 class Subscription(abc.ABC):
+    topic_name = ''  # the resolved name (remaps and namespace applied), for logs
+
     @abc.abstractmethod
     def close(self) -> None: ...
 
@@ -114,6 +116,10 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def get_parameter(self, name: str) -> Any: ...
+
+    def parameter_overrides(self) -> List[str]:
+        """Names given by ``-p``/``--params-file`` for this node, declared or not."""
+        return []
 
     @abc.abstractmethod
     def set_parameter(self, name: str, value: Any) -> None:

@@ -12,12 +12,17 @@ decide the discovery scope (specs/ros2.md section 4.6):
 - SYSTEM_DEFAULT: Cyclone's defaults untouched.
 
 ``CYCLONEDDS_URI`` from the environment is appended last, as rmw_cyclonedds does, so a user's own
-file can still override anything.
+file can still override anything. Unlike rmw_cyclonedds we first read the user's config and drop
+every setting of ours that it also sets: Cyclone *adds up* list settings (network interfaces,
+peers), so our ``127.0.0.1`` next to a user's ``<NetworkInterface name="lo"/>`` selects ``lo``
+twice and Cyclone refuses to start. A missing file or malformed XML in ``CYCLONEDDS_URI`` is a
+ValueError naming it, before Cyclone sees it.
 """
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional
+import xml.etree.ElementTree as ET
+from typing import List, Mapping, Optional, Set, Tuple
 from xml.sax.saxutils import quoteattr
 
 RANGES = ('SUBNET', 'LOCALHOST', 'OFF', 'SYSTEM_DEFAULT')
@@ -74,6 +79,7 @@ def cyclone_xml(env: Mapping[str, str] = os.environ, pid: Optional[int] = None) 
         discovery += ['<ParticipantIndex>none</ParticipantIndex>',
                       f'<Tag>ros_discovery_off_{pid or os.getpid()}</Tag>']
         peers = []
+    user_uri = env.get('CYCLONEDDS_URI', '').strip()
     parts = []
     if scope != 'SYSTEM_DEFAULT':
         if peers:
@@ -82,11 +88,131 @@ def cyclone_xml(env: Mapping[str, str] = os.environ, pid: Optional[int] = None) 
         # camera frames are megabytes: ask for a large receive buffer (capped by the kernel's
         # net.core.rmem_max without error; 'min' is left default so nothing fails)
         internal = '<Internal><SocketReceiveBufferSize max="16MB"/></Internal>'
-        parts.append('<CycloneDDS><Domain Id="any">'
-                     + (f'<General>{"".join(general)}</General>' if general else '')
-                     + f'<Discovery>{"".join(discovery)}</Discovery>' + internal
-                     + '</Domain></CycloneDDS>')
-    user_uri = env.get('CYCLONEDDS_URI', '').strip()
+        ours = ('<CycloneDDS><Domain Id="any">'
+                + (f'<General>{"".join(general)}</General>' if general else '')
+                + f'<Discovery>{"".join(discovery)}</Discovery>' + internal
+                + '</Domain></CycloneDDS>')
+        if user_uri:
+            ours = _without(ours, _user_settings(user_uri, domain_id(env)))
+        parts.append(ours)
+    elif user_uri:
+        _user_settings(user_uri, domain_id(env))  # only to name a bad file in one line
     if user_uri:
         parts.append(user_uri)
     return ','.join(parts) if parts else None
+
+
+def open_domain(domain: int, env: Mapping[str, str] = os.environ):
+    """The cyclonedds ``Domain`` for ``domain`` with ``cyclone_xml(env)``.
+
+    Raises:
+        ValueError: one line naming the environment variable when Cyclone refuses the config
+            (an unknown interface name, a bad value in the user's file ...).
+    """
+    from cyclonedds.core import DDSException
+    from cyclonedds.domain import Domain
+    config = cyclone_xml(env)
+    try:
+        return Domain(domain, config)
+    except DDSException:
+        # Cyclone has logged the reason on stderr already; its exception says nothing more
+        source = 'CYCLONEDDS_URI' if env.get('CYCLONEDDS_URI', '').strip() else 'ROS_* settings'
+        raise ValueError(f'{source}: Cyclone DDS refused the configuration; expected '
+                         f'settings Cyclone accepts (its reason is logged above)') from None
+
+
+# Settings that Cyclone accumulates over all the configs it is given: when the user sets one, ours
+# goes whole. The older NetworkInterfaceAddress selects an interface as Interfaces does.
+_LIST_SETTINGS = {('general', 'interfaces'), ('discovery', 'peers')}
+_SAME_AS = {('general', 'networkinterfaceaddress'): ('general', 'interfaces')}
+
+
+def _local(tag: str) -> str:
+    """An element's name without namespace, lower case (Cyclone matches names case-blind)."""
+    return tag.rsplit('}', 1)[-1].lower()
+
+
+def _uri_items(uri: str) -> List[str]:
+    """CYCLONEDDS_URI split on commas as Cyclone does, keeping commas inside inline XML."""
+    items, pending = [], ''
+    for piece in uri.split(','):
+        pending = f'{pending},{piece}' if pending else piece
+        text = pending.strip()
+        if text.startswith('<'):
+            try:
+                ET.fromstring(text)
+            except ET.ParseError:
+                continue  # maybe a comma inside the XML: take the next piece too
+        if text:
+            items.append(text)
+        pending = ''
+    if pending.strip():
+        items.append(pending.strip())  # inline XML that never parsed: reported by the caller
+    return items
+
+
+def _parse_item(item: str) -> ET.Element:
+    """One CYCLONEDDS_URI entry (inline XML or a file, ``file://`` optional) parsed."""
+    if item.startswith('<'):
+        where, text = 'inline XML', item
+    else:
+        path = os.path.expandvars(item[len('file://'):] if item.startswith('file://') else item)
+        where = f'file {path!r}'
+        try:
+            with open(path, encoding='utf-8') as f:
+                text = f.read()
+        except OSError as exc:
+            raise ValueError(f'CYCLONEDDS_URI={item!r}: cannot read {where} '
+                             f'({exc.strerror or exc}); expected a Cyclone DDS XML file, '
+                             f'file://PATH or inline <CycloneDDS> XML') from None
+    try:
+        return ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ValueError(f'CYCLONEDDS_URI: {where} is not well-formed XML ({exc}); '
+                         f'expected a Cyclone DDS configuration') from None
+
+
+def _user_settings(uri: str, domain: int) -> Set[Tuple[str, ...]]:
+    """The element paths below ``Domain`` that the user's configs set for ``domain``."""
+    paths: Set[Tuple[str, ...]] = set()
+
+    def walk(element: ET.Element, prefix: Tuple[str, ...]) -> None:
+        for child in element:
+            if isinstance(child.tag, str):
+                path = prefix + (_local(child.tag),)
+                paths.add(_SAME_AS.get(path, path))
+                walk(child, path)
+
+    for item in _uri_items(uri):
+        root = _parse_item(item)
+        name = _local(root.tag)
+        if name == 'cyclonedds':
+            domains = [d for d in root if isinstance(d.tag, str) and _local(d.tag) == 'domain']
+        elif name == 'domain':
+            domains = [root]
+        else:  # Cyclone also takes a bare <General>... with CycloneDDS/Domain left out
+            paths.add((name,))
+            walk(root, (name,))
+            continue
+        for d in domains:
+            if d.get('Id', d.get('id', 'any')).strip().lower() in ('any', str(domain)):
+                walk(d, ())
+    return paths
+
+
+def _without(ours: str, user: Set[Tuple[str, ...]]) -> str:
+    """Our config less every single setting (leaf) or list setting that the user's config sets."""
+    root = ET.fromstring(ours)
+
+    def prune(element: ET.Element, prefix: Tuple[str, ...]) -> None:
+        for child in list(element):
+            path = prefix + (_local(child.tag),)
+            if path in user and (len(child) == 0 or path in _LIST_SETTINGS):
+                element.remove(child)
+                continue
+            prune(child, path)
+            if len(child) == 0 and not child.attrib and not (child.text or '').strip():
+                element.remove(child)  # a group left empty
+
+    prune(root.find('Domain'), ())
+    return ET.tostring(root, encoding='unicode')

@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 from cyclonedds.core import Listener, Policy, Qos
@@ -97,7 +97,7 @@ def open_participant(env=os.environ) -> DomainParticipant:
     domain = cyclone_config.domain_id(env)
     with _DOMAINS_LOCK:
         if domain not in _DOMAINS:
-            _DOMAINS[domain] = Domain(domain, cyclone_config.cyclone_xml(env))
+            _DOMAINS[domain] = cyclone_config.open_domain(domain, env)
     return DomainParticipant(domain, qos=Qos(Policy.Userdata(b'enclave=/;')))
 
 
@@ -129,8 +129,9 @@ class _DdsPublisher(Publisher):
 
 
 class _DdsSubscription(Subscription):
-    def __init__(self, reader: DataReader):
+    def __init__(self, reader: DataReader, topic_name: str):
         self._reader = reader
+        self.topic_name = topic_name
 
     def matched(self) -> int:
         return len(self._reader.get_matched_publications()) if self._reader else 0
@@ -220,7 +221,7 @@ class DdsTransport(Transport):
         holder.append(reader)
         self._entities.append(reader)
         on_data(reader)
-        return _DdsSubscription(reader)
+        return _DdsSubscription(reader, name)
 
     def create_publisher(self, msg_type: type, topic: str, qos: QoS) -> Publisher:
         name = self.resolve(topic)
@@ -235,6 +236,9 @@ class DdsTransport(Transport):
 
     def get_parameter(self, name: str) -> Any:
         return self._params.get(name)
+
+    def parameter_overrides(self) -> List[str]:
+        return self._params.override_names
 
     def set_parameter(self, name: str, value: Any) -> None:
         self._params.set(name, value)

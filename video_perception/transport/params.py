@@ -1,6 +1,7 @@
 """Parameter type and range checks shared by both transports (ROS 2 semantics, one-line errors)."""
 from __future__ import annotations
 
+import difflib
 import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
@@ -87,6 +88,26 @@ def ros_descriptor(spec: ParameterSpec, dynamic_typing: bool = False):
     return desc
 
 
+# Set on every node by ROS itself (rclpy declares use_sim_time; launch may pass qos overrides).
+_ROS_OWN_PARAMETERS = ('use_sim_time', 'start_type_description_service')
+
+
+def undeclared_overrides(given: List[str], declared: List[str]) -> List[str]:
+    """One warning line per ``-p``/``--params-file`` name that the node never declared.
+
+    ROS 2 ignores such a value in silence, so a typo (``score_treshold``) would run the node on the
+    default; the closest declared name is offered, as a shell offers a command.
+    """
+    lines = []
+    for name in sorted(set(given) - set(declared)):
+        if name in _ROS_OWN_PARAMETERS or name.startswith('qos_overrides.'):
+            continue
+        close = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ''
+        lines.append(f"parameter '{name}' is not a parameter of this node and is ignored{hint}")
+    return lines
+
+
 class ParameterStore:
     """Declared parameters, their values and the on-set callbacks (thread-safe)."""
 
@@ -106,6 +127,10 @@ class ParameterStore:
             self._specs[spec.name] = spec
             self._values[spec.name] = value
         return value
+
+    @property
+    def override_names(self) -> List[str]:
+        return list(self._overrides)
 
     def get(self, name: str) -> Any:
         with self._lock:

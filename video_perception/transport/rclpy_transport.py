@@ -61,6 +61,7 @@ class _Pub(Publisher):
 class _Sub(Subscription):
     def __init__(self, node, sub):
         self._node, self._sub = node, sub
+        self.topic_name = sub.topic_name
 
     def close(self) -> None:
         self._node.destroy_subscription(self._sub)
@@ -208,6 +209,9 @@ class RclpyTransport(Transport):
 
     def get_parameter(self, name: str) -> Any:
         return self._node.get_parameter(name).value
+
+    def parameter_overrides(self) -> List[str]:
+        return list(self._node._parameter_overrides)
 
     def set_parameter(self, name: str, value: Any) -> None:
         from rclpy.parameter import Parameter

@@ -1,0 +1,103 @@
+"""Output folders that are never overwritten or mixed by accident, and never left half-made.
+
+Every command that writes a folder (``synth``, ``convert``, ``export``, ``train``) goes through
+``output_dir``:
+
+- an existing folder with anything in it is refused unless ``force`` (one line naming it and the
+  flag), so a typo in OUT cannot mix two datasets or replace a bundle the robot uses;
+- by default the command writes into a hidden sibling ``.NAME.partial-PID`` which is renamed onto
+  OUT only when the command succeeded (the old folder, with ``force``, is swapped out first and
+  removed after), so OUT is either the old content or the complete new one, never a mixture;
+  siblings keep relative paths (``../frames/x.jpg``) valid after the rename;
+- ``in_place=True`` is for outputs that must survive a crash (a training run's checkpoints, for
+  ``resume=auto``): the command writes into OUT itself, and on failure OUT is removed only when
+  this call created it and ``keep(OUT)`` finds nothing worth keeping.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import shutil
+from typing import Callable, Iterator, Optional
+
+
+def check_writable(path, force: bool = False, what: str = 'output folder',
+                   hint: str = 'pass --force to replace it') -> pathlib.Path:
+    """``path`` as a Path when a command may write it; ValueError otherwise (one line)."""
+    path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f'{what} {str(path)!r} exists and is not a folder; expected a folder '
+                         f'path')
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise ValueError(f'{what} {str(path)!r} already exists and is not empty; expected a new '
+                         f'or empty folder ({hint})')
+    return path
+
+
+def _make_parents(path: pathlib.Path) -> Optional[pathlib.Path]:
+    """``mkdir -p`` of ``path``'s parent; returns the topmost folder it created (or None)."""
+    missing = [p for p in path.absolute().parents if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return missing[-1] if missing else None
+
+
+def _remove(path: pathlib.Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_dir(path, force: bool = False, what: str = 'output folder', in_place: bool = False,
+               keep: Optional[Callable[[pathlib.Path], bool]] = None,
+               hint: str = 'pass --force to replace it',
+               reuse: bool = False) -> Iterator[pathlib.Path]:
+    """Yields the folder to write into; see the module doc for what happens at the end.
+
+    Args:
+        path: the output folder (OUT).
+        force: replace a non-empty OUT (``in_place``: empty it first).
+        what: how error lines name OUT ('bundle folder', 'run folder').
+        in_place: write into OUT directly (resumable outputs) instead of a temporary sibling.
+        keep: with ``in_place``, whether a failed run's OUT holds something to keep.
+        hint: what the refusal line tells the user to do.
+        reuse: with ``in_place``, go on writing into a non-empty OUT as it is (a resumed run).
+
+    Raises:
+        ValueError: OUT is a file, or a non-empty folder without ``force``.
+    """
+    path = check_writable(path, force or (in_place and reuse), what, hint)
+    parents = _make_parents(path)  # removed again on failure: a typo leaves no folders behind
+    if in_place:
+        created = not path.exists()
+        if force and not created:
+            for child in path.iterdir():
+                _remove(child)
+        path.mkdir(exist_ok=True)
+        try:
+            yield path
+        except BaseException:
+            if created and not (keep and keep(path)):
+                _remove(parents or path)
+            raise
+        return
+    tmp = path.parent / f'.{path.name}.partial-{os.getpid()}'
+    _remove(tmp)  # left by an earlier process with this pid that was killed
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        _remove(parents or tmp)
+        raise
+    old = path.parent / f'.{path.name}.old-{os.getpid()}'
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    _remove(old)
+
+
+def final_path(written, tmp: pathlib.Path, out) -> pathlib.Path:
+    """Where a file ``written`` under ``tmp`` lives once ``tmp`` became ``out``."""
+    return pathlib.Path(out) / pathlib.Path(written).relative_to(tmp)

@@ -1,0 +1,91 @@
+"""A latency sweep: one source replayed at several speeds (``replay --speed 0.5,1,2,4,8``).
+
+Speed is the sAP toolkit's ``perf_factor``: every runtime is divided by it (``latency_model``),
+so speed 2 is hardware twice as fast, 0.5 twice as slow.
+
+Which frames a detector processes depends on its latency (it takes the newest frame when it is
+free), so each speed has its own schedule. What the detector outputs for a frame depends on
+timing only through that schedule:
+
+* a detector without history (V2I, StreamNet with N = 0: ``bundle.history_frames == 0``) gives
+  a frame the same output whatever it processed before. It runs once, on every frame, at zero
+  latency (``ceiling``: also the offline AP when every frame is processed); each speed then
+  re-schedules those recorded outputs and wall times (``reschedule``) without running it again;
+* a detector with history (StreamNet's feature buffer) fuses the frames it processed before, and
+  those differ per speed, so it runs again for every speed, from a reset state.
+
+Both paths draw a sampled latency in the same order (one draw per processed frame), so the
+result does not depend on which path a detector takes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Callable, Iterable, List, Optional
+
+from video_perception.replay.engine import LatencyModel, ReplayRun, run_replay
+from video_perception.replay.latency_model import with_speed
+from video_perception.replay.simulate import schedule
+from video_perception.sources import SourceFrame
+
+
+@dataclasses.dataclass
+class Sweep:
+    """ceiling: every frame at zero latency; runs: speed -> its run; rerun: whether the
+    detector ran again per speed (it has history) or its recorded outputs were re-scheduled."""
+
+    ceiling: ReplayRun
+    runs: dict[float, ReplayRun]
+    rerun: bool
+
+
+def has_history(detector) -> bool:
+    """Whether a frame's output depends on the frames processed before it."""
+    bundle = getattr(detector, 'bundle', None)
+    return int(getattr(bundle, 'history_frames', 0) or 0) > 0
+
+
+def reschedule(recorded: ReplayRun, latency: LatencyModel) -> ReplayRun:
+    """The run a history-free detector makes under ``latency``, from its zero-latency run.
+
+    Every frame ``recorded`` processed has its output and wall time; a frame it has no output
+    for was bad (no time spent, as in the engine) or shared its stamp with a newer frame (then
+    it is dropped under any latency). ``bag_ns`` is the finish time (no bag is written)."""
+    done = {o.index: o for o in recorded.outputs}
+    run = ReplayRun(list(recorded.frames), [], bad=recorded.bad, streams=recorded.streams)
+    for _, group in itertools.groupby(recorded.frames, key=lambda f: f.stream):
+        frames = list(group)
+        first = frames[0].stamp_ns
+
+        def runtime(j: int, frames=frames) -> float:
+            out = done.get(frames[j].index)
+            return 0.0 if out is None else latency.latency(out.wall_s)
+        runs, dropped = schedule([(f.stamp_ns - first) / 1e9 for f in frames], runtime)
+        run.dropped += len(dropped)
+        for p in runs:
+            out = done.get(frames[p.item].index)
+            if out is None:
+                continue
+            # ns anchored at the frame's own stamp, as the engine does
+            start_ns = out.stamp_ns + int(round((p.start - p.arrival) * 1e9))
+            finish_ns = start_ns + int(round(p.latency * 1e9))
+            run.outputs.append(dataclasses.replace(out, start_ns=start_ns, finish_ns=finish_ns,
+                                                   bag_ns=finish_ns))
+    return run
+
+
+def run_sweep(frames: Callable[[], Iterable[SourceFrame]], detector, latency: LatencyModel,
+              speeds: List[float], pixel_format: str = 'bgr',
+              on_frame: Optional[Callable[[ReplayRun], None]] = None) -> Sweep:
+    """Replays ``frames()`` (a fresh iterator per call) at each speed of ``speeds``."""
+    rerun = has_history(detector)
+    ceiling = run_replay(frames(), detector, LatencyModel(0.0), pixel_format, None, on_frame)
+    runs = {}
+    for speed in speeds:
+        model = with_speed(latency, speed)
+        if rerun:
+            detector.reset()  # each speed starts as the vehicle does, with no history
+            runs[speed] = run_replay(frames(), detector, model, pixel_format, None, on_frame)
+        else:
+            runs[speed] = reschedule(ceiling, model)
+    return Sweep(ceiling, runs, rerun)
