@@ -26,7 +26,7 @@ from bench_common import atomic_write, machine_lines, matmul_peak, no_ort_spinni
 from bench_models import ModelCase, bench_history, bench_latency, bench_v2i
 
 SECTIONS = ('peak', 'latency', 'history', 'v2i', 'node', 'dds', 'multicam')
-MULTICAM_FIGURE = 'docs/figures/multicam_bench.png'
+MULTICAM_FIGURE = 'figures/multicam_bench.png'      # beside the report
 
 
 def plan(quick: bool) -> dict:
@@ -150,7 +150,8 @@ schedule (camera k offset by k/K of a period) in one process (`scripts/bench_mul
 **batched** is one node with the `cameras` parameter (one model and runtime; the newest frame of
 each camera runs as one batch, `batch_timeout_ms` 10), **separate** is K single-camera node cores
 (K models, K runtimes, K worker threads, as K `streamnet_node` processes). Bundles exported with
-`--batch 1,2,4`; onnxruntime CPU, {threads} thread(s) per inference, {rounds} round(s) of
+`--batch 1,2,4`; onnxruntime CPU, {threads} thread(s) per inference in each separate node and
+{threads} x min(K, cores) in the batched one (the same thread budget), {rounds} round(s) of
 {seconds:g} s per layout, alternating. Frames/s = detections published per second over all
 cameras; latency = publish minus hand-over of that frame (frames replaced before the worker took
 them are dropped, not counted as late). Goal (issue 15): at K = 4 at least 1.5x the throughput of
@@ -200,16 +201,19 @@ def section_texts(args, p: dict, data: dict) -> list:
         path = ensure_bundle('streamnet_tiny', 192, 320, args.bundle_dir)
         text, data['dds'] = bench_dds(path, 'onnxruntime', args.threads, p['dds_frames'], 5.0)
         out.append(TEXT['dds'] + text + '\n')
-    if want('multicam'):
+    if want('multicam') and (not args.quick or only == 'multicam'):
+        # (--quick leaves it out unless asked: exporting three batch sizes takes minutes)
         from bench_models import ensure_bundle
         from bench_multicam import bench_multicam
         models, seconds, rounds = p['multicam']
         cases = [(f'{n} ({h}x{w})', ensure_bundle(n, h, w, args.bundle_dir, (1, 2, 4)))
                  for n, h, w in models]
+        figure = os.path.join(os.path.dirname(os.path.abspath(args.out)), MULTICAM_FIGURE)
+        os.makedirs(os.path.dirname(figure), exist_ok=True)
         text, data['multicam'] = bench_multicam(cases, (1, 2, 4), 30.0, seconds, rounds,
-                                                args.threads, plot=MULTICAM_FIGURE)
+                                                args.threads, plot=figure)
         out.append(TEXT['multicam'].format(threads=args.threads, rounds=rounds,
-                                           seconds=seconds, figure='figures/multicam_bench.png')
+                                           seconds=seconds, figure=MULTICAM_FIGURE)
                    + text + '\n')
     return out
 

@@ -9,6 +9,9 @@ unsynchronised cameras are), in one process:
 * **separate**: K ``NodeCore`` (one per camera, as K ``streamnet_node`` processes would run), each
   with its own detector, runtime and worker thread.
 
+Both get the same CPU thread budget: each separate node ``threads`` per inference, the batched
+node ``threads`` x min(K, cores) (its one inference does the work of K).
+
 Both serve the same schedule in alternating rounds (the order rotated each round), so load from
 other processes hits both alike. Throughput = detections published per second over all cameras
 (offered: K x rate); latency = publish minus hand-over of that frame (decode, letterbox, model,
@@ -17,6 +20,7 @@ In-process cores share the Python interpreter; the model runs with the GIL relea
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Dict, List, Sequence, Tuple
@@ -38,10 +42,14 @@ class _Setup:
         from video_perception.node_core import build_core
         self.k, self.published = k, []
         self.lock = threading.Lock()
-        opts = BackendOptions(device='cpu', threads=threads)
+        # the same thread budget for both: K nodes run K inferences at once, so the one
+        # batched inference gets K times the threads (at most the machine's cores)
+        budget = min(k, os.cpu_count() or 1) if layout == 'batched' else 1
 
         def load():
-            return load_detector(bundle, 'onnxruntime', opts, log=lambda _: None)
+            return load_detector(bundle, 'onnxruntime',
+                                 BackendOptions(device='cpu', threads=threads * budget),
+                                 log=lambda _: None)
         if layout == 'batched':
             core = build_multi_core('bench', load(), [f'cam{i}' for i in range(k)],
                                     lambda i, d, header, f: self._sent(header),
@@ -141,7 +149,7 @@ def _plot(data: dict, labels: List[str], ks: Sequence[int], path: str) -> None:
             axes[1].plot(ks, [r['p95'] for r in rows], style, label=f'{label} {layout}')
     axes[0].plot(ks, [data[f'{labels[0]}/K={k}/batched']['offered'] for k in ks], ':k',
                  label='offered')
-    axes[0].set(xlabel='cameras K', ylabel='frames/s served', xticks=list(ks))
+    axes[0].set(xlabel='cameras K', ylabel='frames/s served', xticks=list(ks), yscale='log')
     axes[1].set(xlabel='cameras K', ylabel='latency p95 (ms)', xticks=list(ks), yscale='log')
     axes[0].legend(fontsize=7)
     fig.suptitle('one batched node vs K single-camera nodes (onnxruntime CPU, 1920x1200, 30 Hz)')

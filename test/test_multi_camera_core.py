@@ -4,6 +4,7 @@ Real detectors (the tiny V2I bundle on ONNX Runtime) and real time: a batch wait
 whose next frame is due before ``batch_timeout_ms`` runs out, and not at all for one that
 stopped; a bad frame of one camera never costs another its output.
 """
+import pathlib
 import time
 
 import numpy as np
@@ -101,3 +102,22 @@ def test_newest_frame_wins_and_a_bad_frame_costs_only_its_camera(detector):
     values = dict(core.camera_values(1))
     assert values['bad_frames'] == '1' and 'last_error' in values
     assert dict(core.camera_values(0))['frames_dropped'] == '1'
+
+
+def test_multicam_bench_runs_both_layouts(tmp_path):
+    """scripts/bench_multicam.py on a small bundle: every row served frames in both layouts,
+    none beyond what was offered, and the ratio column is the ratio of the frames/s."""
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'scripts'))
+    import batch_bundles
+    from bench_multicam import bench_multicam
+    bundle = batch_bundles.make_streamnet_bundle(str(tmp_path / 'sn'))
+    text, data = bench_multicam([('conv', bundle)], (1, 2), rate_hz=20.0, seconds=1.0,
+                                rounds=1, width=320, height=200, plot=str(tmp_path / 'p.png'))
+    for k in (1, 2):
+        b, s = data[f'conv/K={k}/batched'], data[f'conv/K={k}/separate']
+        for row in (b, s):
+            assert 0 < row['fps'] <= row['offered'] * 1.05 and row['n'] > 0
+        line = next(ln for ln in text.splitlines() if ln.startswith(f'| conv | {k} |'))
+        assert f"| {b['fps'] / s['fps']:.2f} |" in line
+    assert (tmp_path / 'p.png').stat().st_size > 1000
