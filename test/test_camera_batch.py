@@ -13,7 +13,7 @@ import pytest
 
 import batch_bundles
 import tiny_bundles
-from video_perception.backends.base import batch_plan
+from video_perception.backends.base import BackendError, batch_plan
 from video_perception.bundle import BundleError, load_bundle
 from video_perception.detector import CameraBatch, load_detector
 
@@ -121,6 +121,11 @@ def test_bundle_batch_sizes_checked(bundles, tmp_path):
     os.remove(os.path.join(v2i, 'student_b4.onnx'))
     with pytest.raises(BundleError, match=r"batch_sizes lists 4 but \['student_b4.onnx'\]"):
         load_bundle(v2i)
+    # a twin exported for another batch than its name says: one line at load, not at run time
+    shutil.copy(os.path.join(v2i, 'student_b2.onnx'), os.path.join(v2i, 'student_b4.onnx'))
+    with pytest.raises(BackendError, match=r'student_b4.onnx: inputs lead with \[2\], expected '
+                       r'batch 4'):
+        _load(v2i)
     meta_path = os.path.join(tiny, 'model.json')
     with open(meta_path) as f:
         meta = json.load(f)

@@ -65,6 +65,11 @@ class OnnxRuntimeBackend(Backend):
                 except Exception as exc:  # ORT raises its own types for corrupt files
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                     raise BackendError(f'onnxruntime cannot load {path}: {first}') from None
+                # a named (dynamic) leading dimension takes any batch; a number must match
+                lead = {i.shape[0] for i in sess.get_inputs() if isinstance(i.shape[0], int)}
+                if lead - {batch}:
+                    raise BackendError(f'{path}: inputs lead with {sorted(lead)}, expected '
+                                       f'batch {batch} (model.json batch_sizes)')
                 self.sessions[role, batch] = sess
 
     def _run(self, role: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
