@@ -24,9 +24,18 @@ import numpy as np
 from video_perception.feature_buffer import StampMonitor
 from video_perception.node_core import (LatencyStats, _header_with_stamp, _OneLineLog,
                                         default_parameters, frame_decoder, stamp_ns_of)
-from video_perception.transport.base import ParameterError
+from video_perception.transport.base import ParameterError, ParameterSpec
 
 DEAD_PERIODS = 3.0          # a camera silent for this many of its periods is not waited for
+# the node parameters of this mode (``node_core.parameter_specs`` lists them with the others)
+CAMERA_SPECS = [
+    ParameterSpec('cameras', [], 'image topics of several cameras served by one batched model '
+                  '(empty: the one "image" topic)', read_only=True),
+    ParameterSpec('camera_names', [], 'one name per camera (default cam0, cam1, ...): outputs '
+                  'on <name>/detections', read_only=True),
+    ParameterSpec('batch_timeout_ms', 10.0, 'cameras: wait at most this long after the first '
+                  'frame for the batch to fill', min_value=0.0, max_value=1000.0),
+]
 
 
 class CameraState:
@@ -161,8 +170,14 @@ class MultiCameraCore:
     def _loop(self) -> None:
         while not self._stop.is_set():
             batch = self.next_batch()
-            if batch:
+            if not batch:
+                continue
+            try:
                 self.process(batch)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one batch
+                for index, *_ in batch:
+                    self._fail(self.cameras[index], 'failed_frames',
+                               f'batch failed: {type(exc).__name__}: {exc}')
 
     def process(self, batch: List[tuple]) -> int:
         """Decode, detect and publish one batch; returns the number of cameras served."""

@@ -63,13 +63,9 @@ def parameter_specs(family: str) -> List[ParameterSpec]:
                       'call, to emulate a slower model', min_value=0.0, max_value=10000.0),
         ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied)',
                       choices=('input',)),
-        ParameterSpec('cameras', [], 'image topics of several cameras served by one batched '
-                      'model (empty: the one "image" topic)', **ro),
-        ParameterSpec('camera_names', [], 'one name per camera (default cam0, cam1, ...): '
-                      'outputs on <name>/detections', **ro),
-        ParameterSpec('batch_timeout_ms', 10.0, 'cameras: wait at most this long after the '
-                      'first frame for the batch to fill', min_value=0.0, max_value=1000.0),
     ]
+    from video_perception.multi_camera import CAMERA_SPECS
+    specs += CAMERA_SPECS
     replaced = {o.name: o for o in own}
     return ([replaced.pop(c.name, c) for c in specs]
             + [o for o in own if o.name in replaced])
@@ -329,9 +325,8 @@ def build_core(node_name: str, detector,
                publish_detections: Callable[[Any, Any, np.ndarray], None],
                params: Optional[Dict[str, Any]] = None,
                log_warning: Callable[[str], None] = print) -> NodeCore:
-    """The NodeCore of a loaded detector, as the node, the node bench and scripts/bench use it:
-    its family's default parameters updated by ``params``; Image and CompressedImage decoded in
-    the bundle's pixel order."""
+    """The NodeCore of a loaded detector (node, node bench, scripts/bench): its family's
+    defaults updated by ``params``; images decoded in the bundle's pixel order."""
     values = default_parameters(detector.bundle.family)
     values.update(params or {})
     return NodeCore(node_name, values, detector, frame_decoder(detector.bundle.pixel_format),
