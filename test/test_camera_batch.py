@@ -35,8 +35,8 @@ def _frames(steps, seed=0):
             for _ in range(steps)]
 
 
-def _load(path):
-    return load_detector(path, 'onnxruntime', log=lambda _: None, score_threshold=0.2)
+def _load(path, backend='onnxruntime'):
+    return load_detector(path, backend, log=lambda _: None, score_threshold=0.2)
 
 
 def _same(a, b):
@@ -46,9 +46,10 @@ def _same(a, b):
     np.testing.assert_array_equal(a.class_ids, b.class_ids)
 
 
-@pytest.mark.parametrize('name', ['streamnet', 'v2i', 'tiny'])
-def test_batched_equals_single_camera_frame_for_frame(bundles, name):
-    resets = _batched_equals_single(bundles[name])
+@pytest.mark.parametrize('name,backend', [('streamnet', 'onnxruntime'), ('v2i', 'onnxruntime'),
+                                          ('tiny', 'onnxruntime'), ('tiny', 'torch')])
+def test_batched_equals_single_camera_frame_for_frame(bundles, name, backend):
+    resets = _batched_equals_single(bundles[name], backend)
     if name != 'v2i':
         assert resets == [0, 0, 1]
 
@@ -65,11 +66,11 @@ def test_exported_bundle_batched_equals_single(tmp_path, model):
     _batched_equals_single(out)
 
 
-def _batched_equals_single(path):
+def _batched_equals_single(path, backend='onnxruntime'):
     """Six steps of three cameras through one CameraBatch and through three single-camera
     detectors; returns the resets per camera (equal in both)."""
-    batch = CameraBatch(_load(path), len(SIZES))
-    singles = [_load(path) for _ in SIZES]
+    batch = CameraBatch(_load(path, backend), len(SIZES))
+    singles = [_load(path, backend) for _ in SIZES]
     # camera 1 skips a step (a dead slot); camera 2's stamps jump back at step 4 (its reset)
     schedule = [[0, 1, 2], [0, 1, 2], [0, 2], [0, 1, 2], [0, 1, 2], [2, 0]]
     stamps = [[k * PERIOD] * 3 for k in range(len(schedule))]
