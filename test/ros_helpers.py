@@ -7,7 +7,6 @@ rcl services and topics that ``ros2 lifecycle`` / ``ros2 param`` / ``ros2 topic`
 """
 import os
 import pathlib
-import random
 import signal
 import subprocess
 import sys
@@ -17,30 +16,31 @@ import time
 import numpy as np
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+import ros_tier
+
 BIN = pathlib.Path(sys.executable).parent
-DISCOVERY_S = 10.0              # the tier's discovery budget
+DISCOVERY_S = ros_tier.DISCOVERY_S
 START_S = 60.0                  # a node's start (imports, model load) on a loaded 2-core machine
 
 
 def need_ros():
-    """Skip unless rclpy and vision_msgs import (``make ros`` installs both)."""
-    pytest.importorskip('rclpy', reason='rclpy missing: run `make ros`')
-    pytest.importorskip('vision_msgs.msg', reason='vision_msgs missing: run `make ros`')
+    """Skip unless rclpy and vision_msgs import (``make ros`` installs both); a skip of a
+    ``ros_tier`` test fails on CI (test/conftest.py)."""
+    reason = ros_tier.missing()
+    if reason:
+        pytest.skip(reason)
 
 
 def loopback_ros_env(tmp_path, monkeypatch) -> dict:
-    """A loopback ROS graph of this test's own: set here (for an in-test client) and returned
-    (for child processes)."""
-    domain = random.randrange(1, 230)
-    values = {'ROS_DOMAIN_ID': str(domain), 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
-              'ROS_HOME': str(tmp_path / 'ros_home'), 'ROS_LOG_DIR': str(tmp_path / 'ros_log'),
-              'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp', 'VIDEO_PERCEPTION_TRANSPORT': 'rclpy',
-              'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join(
-                  [str(REPO / 'test'), os.environ.get('PYTHONPATH', '')])}
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    return dict(os.environ)
+    """The tier's environment (``ros_tier.make_env``: loopback, a domain of its own, ROS_HOME in
+    the test's folder, the shipped Fast DDS profile), set here too for the in-test client."""
+    env = ros_tier.make_env(tmp_path)
+    for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_HOME', 'ROS_LOG_DIR',
+                'RMW_IMPLEMENTATION', 'FASTRTPS_DEFAULT_PROFILES_FILE',
+                'FASTDDS_DEFAULT_PROFILES_FILE', 'RMW_FASTRTPS_PUBLICATION_MODE'):
+        monkeypatch.setenv(key, env[key])
+    monkeypatch.delenv('ROS_LOCALHOST_ONLY', raising=False)
+    return env
 
 
 class NodeProcess:

@@ -167,3 +167,16 @@ def test_sam_detr_checkpoint_alias_keys_are_accepted():
     assert report['skipped'] == [] and report['missing'] == []
     for k, v in src.state_dict().items():
         assert torch.equal(dst.state_dict()[k], v), k
+
+
+def test_downsample_mask_equals_torch_nearest_interpolation():
+    """The gather form of the mask downsampling against F.interpolate (DETR's own)."""
+    import torch.nn.functional as F
+
+    from training.models.detr.backbone import downsample_mask
+    gen = torch.Generator().manual_seed(0)
+    for h, w in [(120, 152), (600, 960), (75, 113), (512, 384), (97, 61)]:
+        mask = torch.rand(2, h, w, generator=gen) > 0.5
+        for size in [(-(-h // s), -(-w // s)) for s in (4, 8, 16, 32, 64)] + [(h, w)]:
+            ref = F.interpolate(mask[None].float(), size=size).to(torch.bool)[0]
+            assert torch.equal(downsample_mask(mask, size), ref), (h, w, size)

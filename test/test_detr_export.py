@@ -30,9 +30,9 @@ def test_tiny_student_onnx_matches_torch(name, kind, tmp_path):
     assert res['num_queries'] == 30
     import onnx
     graph = onnx.load(path).graph
-    assert [i.name for i in graph.input] == ['image']
-    dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
-    assert dims == [1, 3, 128, 160]
+    assert [i.name for i in graph.input] == ['image', 'valid_hw']
+    dims = [[d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input]
+    assert dims == [[1, 3, 128, 160], [1, 2]]
     c = 3 if kind == 'detr_softmax' else 2
     out_dims = [[d.dim_value for d in o.type.tensor_type.shape.dim] for o in graph.output]
     assert out_dims == [[1, 30, c], [1, 30, 4]]
@@ -47,8 +47,8 @@ def test_r50_student_onnx_matches_torch_at_512(name, tmp_path):
 
 
 def test_export_rejects_bad_size(tmp_path):
-    with pytest.raises(ValueError, match='multiples of 32'):
-        export_student_onnx(zoo.build('detr_tiny'), 100, 128, str(tmp_path / 'x.onnx'))
+    with pytest.raises(ValueError, match='at least 32x32'):
+        export_student_onnx(zoo.build('detr_tiny'), 16, 128, str(tmp_path / 'x.onnx'))
 
 
 def test_postprocess_sigmoid_topk_by_hand():

@@ -117,16 +117,44 @@ def test_export_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and 'unknown model' in err[0]
     assert ex.main(['streamnet_tiny', '--size', '100x7', '--out', str(tmp_path)]) == 2
-    assert 'multiples of 32' in capsys.readouterr().err
+    err = [e for e in capsys.readouterr().err.splitlines() if 'video-perception export' in e]
+    assert len(err) == 1 and 'must be even (Focus)' in err[0]
+    assert ex.main(['streamnet_tiny', '--size', '0x64', '--out', str(tmp_path)]) == 2
+    assert 'positive' in capsys.readouterr().err
+
+
+@pytest.mark.xdist_group('export')
+def test_streamnet_tiny_exports_at_a_non_square_non_multiple_of_32_size(tmp_path, capsys):
+    """200x328: the stride-2 convs take ceil (100, 50, 25, 13, 7 and 164, 82, 41, 21, 11) and
+    the neck's nearest upsampling goes to the sizes, 13 -> 25 and 7 -> 13."""
+    out = tmp_path / 'b'
+    assert ex.main(['streamnet_tiny', '--size', '200x328', '--out', str(out)]) == 0
+    assert 'TensorRT ops ok' in capsys.readouterr().out
+    bundle = load_bundle(str(out))
+    assert [f.shape[2:] for f in bundle.features] == [(25, 41), (13, 21), (7, 11)]
+    enc = _ort(bundle.graph('encoder'))
+    assert enc.get_inputs()[0].shape == [1, 3, 200, 328]
+    fc = _ort(bundle.graph('forecast'))
+    assert fc.get_outputs()[0].shape[1] == 25 * 41 + 13 * 21 + 7 * 11
 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group('export')
-def test_streamnet_s_600x960_bundle_runs_in_onnxruntime(tmp_path):
-    report = ex.export_streamnet('streamnet_s', str(tmp_path / 's'), size=(600, 960))
-    assert report['encoder']['max_abs'] <= 1e-3 and report['forecast']['max_abs'] <= 1e-3
+def test_streamnet_s_600x960_bundle_runs_in_onnxruntime(tmp_path, capsys):
+    # the command a user types: operator list, static shapes and ONNX Runtime checked on the spot
+    assert ex.main(['streamnet_s', '--size', '600x960', '--out', str(tmp_path / 's')]) == 0
+    assert capsys.readouterr().out.count('TensorRT ops ok') == 2
     bundle = load_bundle(str(tmp_path / 's'))
     assert [f.shape for f in bundle.features] == [(1, 128, 75, 120), (1, 256, 38, 60),
                                                   (1, 512, 19, 30)]
     fc = _ort(bundle.graph('forecast'))
     assert fc.get_outputs()[0].shape == [1, 11850, 13]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group('export')
+def test_streamnet_l_1200x1920_bundle_passes_the_checks(tmp_path, capsys):
+    assert ex.main(['streamnet_l', '--size', '1200x1920', '--out', str(tmp_path / 'l')]) == 0
+    assert capsys.readouterr().out.count('TensorRT ops ok') == 2
+    bundle = load_bundle(str(tmp_path / 'l'))
+    assert [f.shape[2:] for f in bundle.features] == [(150, 240), (75, 120), (38, 60)]

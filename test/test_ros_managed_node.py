@@ -18,7 +18,7 @@ import pytest
 import tiny_bundles
 from ros_helpers import NodeProcess, RosClient, count_after, loopback_ros_env, need_ros, wait_for
 
-pytestmark = [pytest.mark.ros, pytest.mark.xdist_group('ros_nodes')]
+pytestmark = [pytest.mark.ros_tier, pytest.mark.xdist_group('ros_nodes')]
 
 SQUARE_SCORE = 0.9025           # tiny_motion's one box (objectness 0.95 x class 0.95)
 

@@ -129,6 +129,22 @@ def test_echo_detections(ros_domain):
                                 '  class=2 score=0.750 cx=20.0 cy=40.0 w=20.0 h=40.0']
 
 
+def test_publish_says_when_nobody_listened(ros_domain):
+    """Nobody on the topic: still exit 0 (a publisher need not have readers), but one warning
+    names the topic instead of a plain 'published N'; with a reader, the plain line."""
+    alone = _publish('sim:32x24', '--topic', '/nobody_here', '--count', '3',
+                     '--wait-subscribers', '0.5')
+    assert alone.returncode == 0 and 'Traceback' not in alone.stderr, alone.stderr
+    warned = [ln for ln in alone.stderr.splitlines() if 'no subscriber matched' in ln]
+    assert len(warned) == 1 and '/nobody_here' in warned[0], alone.stderr
+    echo = _echo('/heard', '--count', '1', '--timeout', '30')
+    heard = _publish('sim:32x24', '--topic', '/heard', '--count', '4', '--rate', '10',
+                     '--wait-subscribers', '15')
+    echo.communicate(timeout=40)
+    assert heard.returncode == 0 and 'no subscriber matched' not in heard.stderr, heard.stderr
+    assert 'published 4 message(s) on /heard' in heard.stderr + heard.stdout
+
+
 def test_echo_timeout_without_publisher(ros_domain):
     out = subprocess.run(CLI + ['echo', '/nothing', '--timeout', '1'], capture_output=True,
                          text=True, env=_env(), timeout=30)

@@ -1,4 +1,5 @@
 """V2I distillation: CQD masking / draw / loss, TFD mask and loss, the teacher's MSI wiring."""
+import dataclasses
 import math
 
 import numpy as np
@@ -99,16 +100,52 @@ def test_tfd_sigma_is_size_adaptive_ttfnet():
     assert m_large[16, 17].item() == pytest.approx(math.exp(-1 / (2 * s * s)), rel=1e-5)
 
 
-def test_tfd_loss_normalised_l1_by_hand():
+def _tfd_by_hand(fs, ft, heat, form):
+    """Naive loops over images, channels and pixels (Eq. 3 of the paper, or the spec's mean)."""
+    b, c, h, w = fs.shape
+    total = 0.0
+    for i in range(b):
+        norm = math.sqrt(sum(heat[i, y, x].item() ** 2 for y in range(h) for x in range(w)))
+        mass = sum(heat[i, y, x].item() for y in range(h) for x in range(w))
+        acc = 0.0
+        for k in range(c):
+            for y in range(h):
+                for x in range(w):
+                    m = heat[i, y, x].item()
+                    if form == 'paper':
+                        m = m / norm if norm > 0 else 0.0
+                    acc += m * abs(fs[i, k, y, x].item() - ft[i, k, y, x].item())
+        total += acc / (h * w) if form == 'paper' else acc / (c * mass + 1e-6)
+    return total / b
+
+
+@pytest.mark.parametrize('form', ['paper', 'spec'])
+def test_tfd_loss_by_hand_under_both_forms(form):
     gen = torch.Generator().manual_seed(4)
     fs, ft = torch.randn(2, 3, 4, 5, generator=gen), torch.randn(2, 3, 4, 5, generator=gen)
-    mask = torch.rand(2, 4, 5, generator=gen)
-    mask[1] = 0                                                 # a frame without lesions
-    want = ((fs[0] - ft[0]).abs().numpy() * mask[0].numpy()).sum() / (3 * mask[0].sum().item())
-    assert abs(tfd_loss(fs, ft, mask).item() - (want + 0.0) / 2) < 1e-5
+    heat = gaussian_mask(torch.tensor([[0.3, 0.4, 0.5, 0.5]]), 4, 5)
+    mask = torch.stack([heat, torch.zeros(4, 5)])              # the second frame has no lesion
+    want = _tfd_by_hand(fs, ft, mask, form)
+    assert tfd_loss(fs, ft, mask, form=form).item() == pytest.approx(want, rel=1e-5)
+    other = 'spec' if form == 'paper' else 'paper'
+    assert abs(tfd_loss(fs, ft, mask, form=other).item() - want) > 1e-3
     ft.requires_grad_(True)
-    tfd_loss(fs.requires_grad_(True), ft, mask).backward()
+    tfd_loss(fs.requires_grad_(True), ft, mask, form=form).backward()
     assert ft.grad is None                                      # the teacher is detached
+
+
+def test_v2i_configs_use_the_papers_choices_and_the_zoo_keeps_its_own():
+    from training.engine.exp import load_exp
+    from training.exps.v2i_base import model_kwargs
+    cfg = load_exp('v2i_distill_r50_sun').config
+    assert (cfg.num_queries, cfg.tfd_form, cfg.tfd_level) == (100, 'paper', 3)
+    assert model_kwargs(cfg)['num_queries'] == 100 and model_kwargs(cfg)['tfd_level'] == 3
+    sam = model_kwargs(dataclasses.replace(cfg, model='sam_detr_r50'))
+    assert 'tfd_level' not in sam                              # single scale: its own C5
+    assert model_kwargs(dataclasses.replace(cfg, model='sam_detr_r50'), 'v2i_teacher_r50')[
+        'tfd_level'] == 2                                      # the teacher hands over C5
+    assert CQD(100, 3).n == 33
+    assert zoo.build('deformable_detr_r50').num_queries == 300   # the released default
 
 
 def test_teacher_with_identity_msi_equals_deformable_on_key_frame():

@@ -52,7 +52,9 @@ def _check_bundle(out, name, state, size, n_classes=1):
     ref.eval()
     sess = ort.InferenceSession(str(out / 'student.onnx'), providers=['CPUExecutionProvider'])
     image = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(9))
-    logits, boxes = sess.run(['pred_logits', 'pred_boxes'], {'image': image.numpy()})
+    whole = np.array([list(size)], np.float32)                    # the picture fills the canvas
+    logits, boxes = sess.run(['pred_logits', 'pred_boxes'],
+                             {'image': image.numpy(), 'valid_hw': whole})
     with torch.no_grad():
         out_t = ref(image, None)                                  # the training forward
     assert np.abs(logits - out_t['pred_logits'].numpy()).max() <= 1e-3

@@ -42,10 +42,9 @@ def parse_size(text: str) -> Tuple[int, int]:
         h, w = (int(v) for v in text.lower().split('x'))
     except ValueError:
         raise ValueError(f'--size {text!r}: expected HxW, e.g. 600x960') from None
-    if h <= 0 or w <= 0 or h % 32 or w % 32:
-        # ceil-division at each stride-2 conv makes any even size work, but a multiple of 32
-        # keeps anchors aligned with the letterbox (YOLOX check_exp_value does the same).
-        raise ValueError(f'--size {text}: height and width must be positive multiples of 32')
+    if h <= 0 or w <= 0:
+        # what each architecture allows is checked where it is built (StreamNet: even sides)
+        raise ValueError(f'--size {text}: height and width must be positive')
     return h, w
 
 
@@ -180,14 +179,16 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
 
 
 class V2IGraph(nn.Module):
-    """A DETR-family student with the graph's signature: image -> (pred_logits, pred_boxes)."""
+    """A DETR-family student with the graph's signature: (image, valid_hw) -> (pred_logits,
+    pred_boxes); without valid_hw the whole canvas is the picture (bundles from before the
+    mask input)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor):
-        return self.model.forward_export(image)
+    def forward(self, image: torch.Tensor, valid_hw: Optional[torch.Tensor] = None):
+        return self.model.forward_export(image, valid_hw)
 
 
 # DETR's input convention (torchvision ImageNet normalisation of RGB in [0, 1]).
@@ -226,7 +227,7 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
     torch.save(graph.state_dict(), os.path.join(out, 'model.pt'))
     write_model_json(out, {
         'family': 'v2i', 'variant': variant,
-        'input': {'height': h, 'width': w, **V2I_INPUT},
+        'input': {'height': h, 'width': w, **V2I_INPUT, 'valid_hw': True},
         'classes': classes, 'graphs': {'student': 'student.onnx'},
         'batch_sizes': sorted(set(batch_sizes) | {1}),
         'output': {'kind': result['output_kind'], 'num_queries': result['num_queries']},
@@ -243,9 +244,11 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
     # H7's exporter checked ONNX Runtime and the ops; static shapes are checked here, with
     # the same on-the-spot comparison as the StreamNet graphs.
     image = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
+    valid_hw = torch.tensor([[h, max(1, w * 3 // 4)]], dtype=torch.float32)   # portrait picture
     with torch.no_grad():
-        logits, boxes = graph(image)
-    return {'student': check_graph(os.path.join(out, 'student.onnx'), {'image': image},
+        logits, boxes = graph(image, valid_hw)
+    return {'student': check_graph(os.path.join(out, 'student.onnx'),
+                                   {'image': image, 'valid_hw': valid_hw},
                                    {'pred_logits': logits, 'pred_boxes': boxes},
                                    static_intermediates=False)}
 
@@ -331,6 +334,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             report = export(name, str(tmp), size=size, checkpoint=ckpt, check=not args.no_check,
                             batch_sizes=batch_sizes)
             check_bundle(load_bundle(tmp))   # what the nodes will do: fails loudly if bad
+            if not args.no_check:   # non-square frames, the padding mask, the runtime's feeding
+                from training.check_bundle import check_bundle as check_against_torch
+                if check_against_torch(str(tmp), backend_name='onnxruntime') != 0:
+                    raise ValueError('the exported graphs disagree with the torch model on '
+                                     'non-square frames (check-bundle above); nothing written')
     except (ValueError, OSError) as exc:
         print(f'video-perception export: {str(exc).splitlines()[0]}', file=sys.stderr)
         return 2

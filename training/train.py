@@ -12,6 +12,9 @@ Runbook::
     # two machines: add --nnodes=2 --node_rank=R --rdzv-endpoint=HOST:PORT to torchrun
     # show the resolved config and exit
     video-perception train streamnet_tiny_synth --print-config
+    # build the model at the configured size (and the teacher, random: no checkpoint read), one
+    # forward + backward on random input of that size, print parameters and config; no data
+    video-perception train streamnet_s_argoverse --dry-run
 
 EXP is a file name in training/exps/ (without .py) or a path to an experiment file. Every field
 of the experiment's config can be overridden with key=value (cast to the field's type).
@@ -39,7 +42,39 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help='print the resolved config and exit')
     parser.add_argument('--force', action='store_true',
                         help='empty an existing run folder and start over (else resume=auto)')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='one forward + backward on random input at the configured size; '
+                             'reads no data and no checkpoint')
     return parser
+
+
+def dry_run(exp) -> dict:
+    """Build ``exp``'s model (and teacher) without data, run its loss function on the
+    experiment's random batch and backpropagate; returns {'params', 'teacher_params', 'losses'}.
+    Raises ValueError when a loss is not finite or a trainable parameter gets no gradient."""
+    import torch
+    if not hasattr(exp, 'dry_run_batch'):
+        raise ValueError(f'{type(exp).__module__}: the experiment defines no dry_run_batch')
+    torch.manual_seed(0)
+    data = exp.dry_run_dataset()
+    model = exp.build_model(data)
+    exp.set_train_mode(model)
+    loss_fn = exp.build_loss_fn(model, data)
+    batch = exp.dry_run_batch()
+    losses = loss_fn(model, batch, 0)
+    total = losses['total_loss']
+    if not torch.isfinite(total):
+        raise ValueError(f'dry run: total loss {float(total)} is not finite')
+    total.backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    # DETR's unused aux heads and the like stay None; all None means the graph is cut
+    if trainable and all(p.grad is None for _, p in trainable):
+        raise ValueError('dry run: no trainable parameter received a gradient')
+    teacher = getattr(loss_fn, 'teacher', None)     # StreamNetLoss, V2IDistiller
+    return {'params': sum(p.numel() for _, p in trainable),
+            'teacher_params': sum(p.numel() for p in teacher.parameters()) if teacher else 0,
+            'losses': {k: float(v.detach()) for k, v in losses.items() if torch.is_tensor(v)
+                       and v.numel() == 1}}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -58,8 +93,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not cfg.exp_name:
             cfg = dataclasses.replace(cfg, exp_name=exp_name_of(args.exp))
         check_config(cfg)
-        if args.print_config:
+        if args.print_config or args.dry_run:
             print(format_config(cfg))
+        if args.dry_run:
+            res = dry_run(exp_cls(cfg))
+            print(json.dumps({'dry_run': 'ok', **res}))
+            return 0
+        if args.print_config:
             return 0
         with output_dir(os.path.join(cfg.output_dir, cfg.exp_name), args.force, 'run folder',
                         in_place=True, reuse=bool(cfg.resume), keep=has_checkpoint,

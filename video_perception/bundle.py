@@ -119,6 +119,8 @@ def _require(obj: dict, key: str, where: str, kind):
 
 def load_bundle(root: str) -> Bundle:
     """Read and validate ``root/model.json``; every graph file it names must exist."""
+    from video_perception.model_paths import resolve_model_path  # a NAME: an installed bundle
+    root = resolve_model_path(root)
     path = os.path.join(root, 'model.json')
     if not os.path.isdir(root):
         raise BundleError(f'model bundle {root!r}: not a directory (expected a folder holding '

@@ -87,6 +87,8 @@ class BaseDetector:
         self.last_size: Optional[tuple] = None
         self.resets = 0
         self.last_reset_reason = ''
+        self.transform = None         # this frame's letterbox, for graphs that take its geometry
+        self.load_warnings: List[str] = []    # said once by load_detector (an outdated bundle)
 
     @property
     def backend_description(self) -> str:
@@ -199,6 +201,7 @@ def detect_batch(detectors: Sequence[BaseDetector], frames: Sequence[np.ndarray]
         if reason and det._has_state():
             det.reset(reason)              # this camera's state only
         image, transform = det._preprocess(frame)          # [1, 3, H, W]
+        det.transform = transform          # for graphs that take the letterbox's geometry
         images.append(image)
         transforms.append(transform)
     for det in detectors:
@@ -266,6 +269,8 @@ def load_detector(model_path: str, backend: str = 'auto',
     be = load_backend(bundle, backend, options, log=log)
     det = cls(bundle, be)
     det.configure(**{k: v for k, v in settings.items() if k in cls.parameters})
+    for line in det.load_warnings:
+        log(f'WARNING: {model_path}: {line}')
     if warmup:
         t0 = time.perf_counter()
         det.warmup()

@@ -117,6 +117,9 @@ class StampMonitor:
         self.leap_periods = float(leap_periods)
         self.diffs: collections.deque = collections.deque(maxlen=window)
         self.last: Optional[int] = None
+        # frames the stamps say were taken but never seen (a gap of k periods: k - 1 of them);
+        # on a node's input, what the middleware lost without telling (best-effort over Cyclone)
+        self.missed = 0
 
     def reset(self) -> None:
         self.diffs.clear()
@@ -142,6 +145,8 @@ class StampMonitor:
         period = self.period_ns
         if period is not None and diff > self.leap_periods * period:
             return 'leap'       # keep the old period: the gap says nothing about the rate
+        if period is not None and diff > 1.5 * period:
+            self.missed += int(round(diff / period)) - 1
         self.diffs.append(diff)
         return 'ok'
 

@@ -298,6 +298,7 @@ class NodeCore:
             ('frames_received', str(self.counts['received'])),
             ('frames_processed', str(self.counts['processed'])),
             ('frames_dropped', str(self.dropped)),
+            ('frames_missing_by_stamp', str(self.stamps.missed)),
             ('bad_frames', str(self.counts['bad_frames'])),
             ('failed_frames', str(self.counts['failed_frames'])),
             ('size_changes', str(self.counts['size_changes'])),

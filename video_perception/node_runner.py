@@ -31,6 +31,7 @@ import numpy as np
 from video_perception import msgs
 from video_perception.backends.base import BackendError, BackendOptions
 from video_perception.bundle import BundleError
+from video_perception.input_watch import InputWatch
 from video_perception.node_core import NodeCore, build_core, parameter_specs
 from video_perception.transport.base import (QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA, QoS,
                                              ParameterError, ParameterSpec, Reliability,
@@ -38,6 +39,9 @@ from video_perception.transport.base import (QOS_DEFAULT, QOS_LATCHED, QOS_SENSO
 from video_perception.transport.params import undeclared_overrides
 
 DIAGNOSTICS_PERIOD_S = 1.0
+# what a user sets to take an image type the node was not started for
+INPUT_TYPE_HINTS = {msgs.CompressedImage.__ros_type__: 'input_type:=compressed',
+                    msgs.Image.__ros_type__: 'input_type:=raw'}
 # Declared on managed (lifecycle) transports only: elsewhere the node always starts serving.
 AUTOSTART = ParameterSpec('autostart', True, 'configure and activate at start (as nav2 does); '
                           'false: stay unconfigured until a lifecycle transition (ros2 '
@@ -73,6 +77,7 @@ class DetectorNode:
         self.pubs = {}
         self._diag_stop = threading.Event()
         self._diag_thread: Optional[threading.Thread] = None
+        self._watches: List[InputWatch] = []          # one per subscription
         transport.add_on_set_parameters_callback(self._on_parameters)
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -140,6 +145,8 @@ class DetectorNode:
         self._diag_thread = threading.Thread(target=self._diag_loop, daemon=True,
                                              name=f'{self.t.node_name}-diagnostics')
         self._diag_thread.start()
+        self._watches = [InputWatch(s, msg_type.__ros_type__, self.t.logger.warning,
+                                    hints=INPUT_TYPE_HINTS) for s in self.subscriptions]
         # the resolved topics (remaps and namespace applied), from the subscriptions themselves
         topics = [t for t, _ in self.cameras] or ['image']
         names = [s.topic_name or t for s, t in zip(self.subscriptions, topics)]
@@ -155,6 +162,7 @@ class DetectorNode:
             except Exception:  # noqa: BLE001 - the transport may already have left the graph
                 pass
         self.subscriptions = []
+        self._watches = []
         self._diag_stop.set()
         if self._diag_thread is not None:
             self._diag_thread.join(2.0)
@@ -205,22 +213,35 @@ class DetectorNode:
         if core is None:
             return
         hw, name = self.detector.backend_description, f'{self.t.node_name}: detector'
+        watches = list(self._watches)
         if not self.cameras:
-            level, message = core.diagnostics_level()
+            values = dict(core.diagnostics_values())
+            level, message = _watched(core.diagnostics_level(), values, watches[:1])
             self.pubs['diagnostics'].publish(diagnostic_array(
-                self._header(), name, level, message, dict(core.diagnostics_values()),
-                hardware_id=hw))
+                self._header(), name, level, message, values, hardware_id=hw))
             return
         # one status for the batch, one per camera ("<node>: camera <name>")
         out = diagnostic_array(self._header(), name, 0, f'{len(self.cameras)} cameras, batched',
                                dict(core.batch_values()), hardware_id=hw)
         for i, (_, cam) in enumerate(self.cameras):
-            level, message = core.camera_level(i)
+            values = dict(core.camera_values(i))
+            level, message = _watched(core.camera_level(i), values, watches[i:i + 1])
             out.status += diagnostic_array(out.header, f'{self.t.node_name}: camera {cam}',
-                                           level, message, dict(core.camera_values(i)),
-                                           hardware_id=hw).status
+                                           level, message, values, hardware_id=hw).status
         out.status[0].level = max(s.level for s in out.status)
         self.pubs['diagnostics'].publish(out)
+
+
+def _watched(status: tuple, values: dict, watches: list) -> tuple:
+    """(level, message) of a status with what its input's watch saw added (lost frames into
+    ``values``, publishers of another type on the topic into the message)."""
+    level, message = status
+    for watch in watches:
+        values.update(watch.poll())
+        if watch.foreign:
+            level = max(level, 1)
+            message += f"; publishers of {', '.join(watch.foreign)} on the input topic"
+    return level, message
 
 
 def run_node(family: str, node_name: str, argv: Optional[List[str]] = None) -> int:

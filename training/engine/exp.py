@@ -10,6 +10,7 @@ independent objects and nothing depends on the order hooks were called in.
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import os
@@ -22,6 +23,19 @@ from torch.utils.data import Dataset, default_collate
 
 from training.engine.config import TrainConfig
 from training.engine.optim import default_param_groups
+
+
+@dataclasses.dataclass
+class DryRunData:
+    """What ``train --dry-run`` hands the hooks in place of the training set: the class list and
+    nothing to read. A hook that would load files (a teacher checkpoint) checks ``dry_run``."""
+
+    class_ids: List[int]
+    class_names: List[str]
+    dry_run: bool = True
+
+    def __len__(self) -> int:
+        return 0
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from training.engine.config import TrainConfig
-from training.engine.exp import BaseExp
+from training.engine.exp import BaseExp, DryRunData
 from training.data.clips import StreamClipConfig
 from training.data.streamnet import StreamNetBatcher, StreamNetClips
 
@@ -65,8 +65,18 @@ class StreamNetExpConfig(TrainConfig):
         if self.teacher_model and not self.teacher_checkpoint:
             raise ValueError('config: teacher_model needs teacher_checkpoint (train the still '
                              'teacher first)')
-        if self.input_size[0] % 32 or self.input_size[1] % 32:
-            raise ValueError(f'config: input_size {self.input_size} must be multiples of 32')
+        from training.models.streamnet.model import pyramid_sizes
+        h, w = self.input_size
+        if h <= 0 or w <= 0:
+            raise ValueError(f'config: input_size {self.input_size}: expected positive sides')
+        try:
+            pyramid_sizes(h, w)        # any even size: ceil at every stride, sized upsampling
+        except ValueError as exc:
+            raise ValueError(f'config: {exc}') from None
+        lo, hi = self.multiscale_range
+        if lo > 0 and (hi < lo or int(lo * h / w) < 1):
+            raise ValueError(f'config: multiscale_range {self.multiscale_range}: expected '
+                             f'0 < lo <= hi with 16 int(lo H / W) > 0')
 
     def clip_config(self, history: int) -> StreamClipConfig:
         """The clip sampler's rule for a model with ``history`` past frames."""
@@ -129,6 +139,26 @@ class StreamNetExp(BaseExp):
         """sAP_K of the K the model is trained for (still detectors report AP as sAP1)."""
         return f'sAP{1 if self.is_still else self.cfg.future}'
 
+    def dry_run_dataset(self) -> DryRunData:
+        """``train --dry-run``'s stand-in for the training set: Argoverse-HD's classes, no data
+        read; ``build_loss_fn`` sees ``dry_run`` and leaves the teacher at random weights."""
+        from training.models.streamnet.zoo import ARGOVERSE_CLASSES
+        return DryRunData(class_ids=list(range(1, len(ARGOVERSE_CLASSES) + 1)),
+                          class_names=list(ARGOVERSE_CLASSES))
+
+    def dry_run_batch(self, batch_size: int = 1) -> Dict[str, torch.Tensor]:
+        """Random frames at the configured size with two boxes per image (pixels, cxcywh): the
+        batch the batcher hands to the loss function."""
+        g = torch.Generator().manual_seed(0)
+        h, w = self.cfg.input_size
+        frames = torch.rand(batch_size, 3 * (1 + self.history), h, w, generator=g) * 255
+        box = torch.tensor([[0, 0.3 * w, 0.4 * h, 0.2 * w, 0.25 * h],
+                            [1, 0.7 * w, 0.6 * h, 0.1 * w, 0.2 * h]])
+        targets = torch.zeros(batch_size, self.cfg.max_labels, 5)
+        targets[:, :2] = box
+        return {'frames': frames, 'future': torch.rand(batch_size, 3, h, w, generator=g) * 255,
+                'targets': targets, 'support': targets.clone()}
+
     @property
     def is_still(self) -> bool:
         return not self.cfg.model.startswith('streamnet')
@@ -172,8 +202,9 @@ class StreamNetExp(BaseExp):
         extra = TINY_TEACHER if self.cfg.teacher_model == 'yolox_s' else {}
         teacher = zoo.MODELS[self.cfg.teacher_model](
             num_classes=len(train_dataset.class_ids), **extra)
-        state = load_checkpoint(self.cfg.teacher_checkpoint)
-        teacher.load_state_dict(model_weights_from(state), strict=True)
+        if not getattr(train_dataset, 'dry_run', False):
+            state = load_checkpoint(self.cfg.teacher_checkpoint)
+            teacher.load_state_dict(model_weights_from(state), strict=True)
         return StreamNetLoss(self.is_still, freeze(teacher))
 
     def export_meta(self, train_dataset) -> Dict:

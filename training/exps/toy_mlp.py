@@ -73,6 +73,12 @@ class Exp(BaseExp):
     def build_model(self, train_dataset) -> nn.Module:
         return ToyMLP(self.cfg.in_dim, self.cfg.hidden, self.cfg.dropout)
 
+    def dry_run_batch(self) -> Dict[str, torch.Tensor]:
+        """Random input of the configured shape (``train --dry-run``)."""
+        g = torch.Generator().manual_seed(0)
+        return {'x': torch.randn(2, self.cfg.in_dim, generator=g),
+                'y': torch.randn(2, 2, generator=g)}
+
     def build_datasets(self):
         c = self.cfg
         return (ToyRegression(c.num_samples, c.in_dim, c.aug_noise, c.seed),

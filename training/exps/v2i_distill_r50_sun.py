@@ -1,5 +1,5 @@
 """Stage 2 at the real size: Deformable DETR R50 distilled from the frozen R50 teacher,
-L_det + 1 L_TFD + 5 L_CQD (n = 300 // 3 = 100 teacher queries per step)::
+L_det + 1 L_TFD + 5 L_CQD (N = 100 queries, so n = 100 // 3 = 33 teacher queries per step)::
 
     torchrun --nproc_per_node=8 -m training.train v2i_distill_r50_sun
     # students per Table I: model=detr_r50 / model=sam_detr_r50 (exp_name=... per run)

@@ -10,7 +10,9 @@ lr assumes ImageNet weights)::
 """
 from training.exps.v2i_base import V2IExp, V2IExpConfig
 
+# num_queries 30: the tiny zoo models' CPU size (CQD draws 10), not the paper's 100
 TINY_SYNTH = dict(
+    num_queries=30,
     input_size=(128, 128), batch_size=4, num_workers=1, max_epoch=8, lr=2e-4, lr_backbone=2e-4,
     lr_drop_epochs=(7,), eval_every=8, log_every=10, flip_prob=0.5)
 

@@ -11,7 +11,9 @@ learns slowly, and 20 epochs left the tiny teacher at AP50 0.07 on seq1::
 from training.exps.v2i_base import V2IExp, V2IExpConfig
 
 DATA = 'runs/v2i_data/vocalfolds/dataset.json'
+# num_queries 30: the tiny zoo models' CPU size (CQD draws 10), not the paper's 100
 TINY_VOCALFOLDS = dict(
+    num_queries=30,
     train_json=DATA, val_json=DATA, test_json=DATA, train_videos=('patient1/seq1',),
     val_videos=('patient1/seq1',), test_videos=('patient1/seq2',),
     input_size=(128, 128), batch_size=4, num_workers=1, max_epoch=80, lr=2e-4,

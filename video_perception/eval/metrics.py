@@ -209,6 +209,26 @@ def _deadline_rows(miss: dict) -> list[Row]:
                                    f"{miss['outputs']} outputs)")]
 
 
+def _classes_rows(c: dict) -> list[Row]:
+    """``categories.ClassMapping.report``: how model classes became GT categories."""
+    rows = [('classes matched by', c['method'])]
+    if c['class_map']:
+        rows.append(('model class -> GT category',
+                     ', '.join(f'{k} -> {v}' for k, v in c['class_map'].items())))
+    if c['dropped_model_classes']:
+        rows.append(('model classes dropped (not in GT)', ', '.join(c['dropped_model_classes'])))
+    if c['gt_categories_without_class']:
+        rows.append(('GT categories without a class (AP 0)',
+                     ', '.join(c['gt_categories_without_class'])))
+    return rows
+
+
+def _coverage_rows(c: dict) -> list[Row]:
+    """``coverage.Coverage.report``: the part of the ground truth the results cover."""
+    return [(f"GT {c['unit']}s scored (covered by the results)",
+             f"{c['covered']}/{c['total']} ({c['images']}/{c['gt_images']} images)")]
+
+
 def _scalar(key: str) -> Metric:
     return Metric(key, 'quantity', lambda v: [(key, fmt_value(v))])
 
@@ -236,6 +256,9 @@ register(Metric('lesion', 'quantity', _lesion_rows, compute=_lesion,
                                     f"{les['f1']:.4f}")],
                 headline=(('lesion_F1', lambda les: les['f1']),)))
 register(Metric('sap_k', 'quantity', _sap_k_rows, compute=_sap_k, brief=_sap_k_rows))
+register(Metric('classes', 'quantity', _classes_rows,
+                brief=lambda c: [r for r in _classes_rows(c) if r[0] != 'classes matched by']))
+register(Metric('coverage', 'quantity', _coverage_rows, brief=_coverage_rows))
 register(Metric('replay', 'replay', lambda info: [(k, fmt_value(v)) for k, v in info.items()]))
 
 

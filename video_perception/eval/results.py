@@ -4,11 +4,15 @@ Results file (written by detectors and the replay tool)::
 
     {"outputs":    [{"input_image_id": int, "finish_time": float}],
      "detections": [{"input_image_id": int, "category_id": int,
-                     "bbox": [x, y, w, h], "score": float}]}
+                     "bbox": [x, y, w, h], "score": float}],
+     "categories": [{"id": int, "name": str}]}      # optional: names of the category ids
 
 ``finish_time`` is in seconds on the dataset's clock (the images' ``timestamp``). An output with
-no detections still has its entry in ``outputs``. A plain COCO results list (``image_id`` instead
-of ``input_image_id``, no finish times) is accepted for the offline modes.
+no detections still has its entry in ``outputs``: ``outputs`` is what the run claims to have
+processed, and ``evaluate`` scores the videos it covers. ``categories`` names the category ids
+(the model's classes, or the GT's categories when the run had ground truth) so that they can be
+put in line with another ground truth by name (``eval.categories``). A plain COCO results list
+(``image_id`` instead of ``input_image_id``, no finish times) is accepted for the offline modes.
 
 Ground truth is CocoVID JSON (``videos``; ``images`` with ``video_id``, 0-based ``frame_id`` and,
 in this project, ``timestamp`` in seconds; annotations with optional ``instance_id``). Only what
@@ -34,10 +38,15 @@ class Results:
 
     outputs:    input_image_id -> finish_time in seconds (None for a plain COCO results list)
     detections: input_image_id -> [N, 6] float64 rows (x, y, w, h, score, category_id)
+    categories: category id -> name (None: the file does not name them)
+    listed:     True when ``outputs`` is the file's own list of processed frames; False for a
+                plain COCO results list, where it is only the images that have a detection
     """
 
     outputs: dict[int, float | None]
     detections: dict[int, np.ndarray]
+    categories: dict[int, str] | None = None
+    listed: bool = True
 
     @property
     def timed(self) -> bool:
@@ -56,12 +65,28 @@ class GroundTruth:
     dataset:   COCO dict (iscrowd made int; ``ignore`` folded into iscrowd; area filled in)
     images:    image id -> image record
     videos:    video id -> image ids ordered by frame_id (None when images have no video_id)
+    video_records: the ``videos`` records of the file (names, fps, ``bag``)
     """
 
     dataset: dict
     images: dict[int, dict]
     videos: dict[Any, list[int]] | None
     video_fps: dict = dataclasses.field(default_factory=dict)
+    video_records: list = dataclasses.field(default_factory=list)
+
+    def restrict(self, image_ids) -> 'GroundTruth':
+        """The ground truth of ``image_ids`` only (their annotations, videos and categories)."""
+        keep = set(image_ids)
+        if keep >= set(self.images):
+            return self
+        vids = {self.images[i].get('video_id') for i in keep if i in self.images}
+        sub = {'images': [im for i, im in self.images.items() if i in keep],
+               'annotations': [a for a in self.dataset['annotations'] if a['image_id'] in keep],
+               'categories': self.dataset['categories']}
+        if self.videos is not None:
+            sub['videos'] = [v for v in self.video_records if v.get('id') in vids] or \
+                [{'id': v} for v in sorted(vids, key=str)]
+        return load_ground_truth(sub)
 
     def timestamp(self, image_id: int, fps: float | None = None) -> float:
         """The image's ``timestamp``, or frame_id / fps when it has none and fps is given."""
@@ -147,7 +172,8 @@ def load_ground_truth(source) -> GroundTruth:
             ids.sort(key=lambda j: images[j]['frame_id'])
     video_fps = {v['id']: float(v['fps']) for v in data.get('videos', [])
                  if isinstance(v, dict) and v.get('fps')}
-    return GroundTruth(dataset, images, videos, video_fps)
+    records = [v for v in data.get('videos', []) if isinstance(v, dict)]
+    return GroundTruth(dataset, images, videos, video_fps, records)
 
 
 def _num(value, what: str, index: int) -> float:
@@ -205,7 +231,39 @@ def load_results(source) -> Results:
         raise ValueError("results: expected {'outputs': [...], 'detections': [...]} or a COCO "
                          'results list')
     dets = {k: np.asarray(v, dtype=np.float64).reshape(-1, 6) for k, v in per_image.items()}
-    return Results(outputs, dets)
+    names = _parse_categories(data.get('categories') if isinstance(data, dict) else None)
+    if names is not None:
+        used = {int(c) for rows in dets.values() for c in rows[:, 5]} - set(names)
+        if used:
+            raise ValueError(f'results: detections have category_id {min(used)}, which '
+                             "'categories' does not name")
+    return Results(outputs, dets, names, not isinstance(data, list))
+
+
+def _parse_categories(items) -> dict[int, str] | None:
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise ValueError("results: 'categories' must be a list of {\"id\", \"name\"}")
+    names = {}
+    for i, c in enumerate(items):
+        if not isinstance(c, dict) or not isinstance(c.get('name'), str):
+            raise ValueError(f"results: category {i} needs 'id' and a text 'name', got "
+                             f'{str(c)[:60]}')
+        names[_int(c.get('id'), 'category id', i)] = c['name']
+    return names
+
+
+def remap_categories(results: Results, id_map: dict[int, int | None]) -> Results:
+    """``results`` with each category id replaced by ``id_map``'s (None: detection removed);
+    every output keeps its entry, so a frame whose detections all go still counts as processed."""
+    dets = {}
+    for iid, rows in results.detections.items():
+        new = np.array([id_map[int(c)] if id_map[int(c)] is not None else -1
+                        for c in rows[:, 5]], np.float64)
+        keep = new >= 0
+        dets[iid] = np.concatenate([rows[keep, :5], new[keep, None]], 1).reshape(-1, 6)
+    return Results(dict(results.outputs), dets, None, results.listed)
 
 
 def result_rows(boxes_xyxy, scores, class_indices, cat_ids, scale: float = 1.0) -> np.ndarray:
@@ -215,14 +273,18 @@ def result_rows(boxes_xyxy, scores, class_indices, cat_ids, scale: float = 1.0) 
         boxes_xyxy: [N, 4] (x1, y1, x2, y2) in the pixels of an image ``scale`` times the original
         scores: [N]
         class_indices: [N] indices into ``cat_ids`` (a model's class list)
-        cat_ids: class index -> COCO category id of the ground truth
+        cat_ids: class index -> COCO category id of the ground truth (None: a class the ground
+            truth does not score; its detections are left out)
         scale: the boxes are divided by it (in float64) to give original pixels
     """
     boxes = np.asarray(boxes_xyxy, np.float64).reshape(-1, 4) / scale
     rows = np.zeros((len(boxes), 6))
     rows[:, :2], rows[:, 2:4] = boxes[:, :2], boxes[:, 2:] - boxes[:, :2]
     rows[:, 4] = np.asarray(scores, np.float64).reshape(-1)
-    rows[:, 5] = [cat_ids[int(c)] for c in np.asarray(class_indices).reshape(-1)]
+    cats = [cat_ids[int(c)] for c in np.asarray(class_indices).reshape(-1)]
+    keep = np.array([c is not None for c in cats], bool)
+    rows = rows[keep]
+    rows[:, 5] = [c for c in cats if c is not None]
     return rows
 
 
@@ -234,7 +296,11 @@ def results_to_json(results: Results) -> dict:
         for x, y, w, h, s, c in rows:
             dets.append({'input_image_id': int(iid), 'category_id': int(c),
                          'bbox': [float(x), float(y), float(w), float(h)], 'score': float(s)})
-    return {'outputs': outputs, 'detections': dets}
+    out = {'outputs': outputs, 'detections': dets}
+    if results.categories is not None:
+        out['categories'] = [{'id': int(k), 'name': v}
+                             for k, v in sorted(results.categories.items())]
+    return out
 
 
 def write_json_atomic(path, obj) -> None:

@@ -5,7 +5,10 @@ Bundle (``bundle.py`` gives the common ``model.json`` schema)::
     "graphs": {"student": "student.onnx"},
     "output": {"kind": "detr_softmax" | "detr_sigmoid", "num_queries": 100}
 
-* ``student.onnx``: input ``image`` [1, 3, H, W] (and no mask: a single unpadded image);
+* ``student.onnx``: input ``image`` [1, 3, H, W] and, when ``input.valid_hw`` is true,
+  ``valid_hw`` [1, 2] float32: the rows and columns of the letterboxed picture at the top-left,
+  from which the graph makes the padding mask the student was trained and evaluated with
+  (older bundles without it treat the whole canvas as the picture, with a warning);
   outputs ``pred_logits`` [1, Q, C'] (C' = C + 1 with a trailing no-object class for
   ``detr_softmax``; C for ``detr_sigmoid``) and ``pred_boxes`` [1, Q, 4] normalised cxcywh.
 * torch: the builder's module is called (``forward``) with the graph's signature.
@@ -36,8 +39,15 @@ HISTORY = False
 TORCH_METHODS = {'student': '__call__'}
 
 
+def takes_valid_hw(bundle: Bundle) -> bool:
+    return bool((bundle.raw.get('input') or {}).get('valid_hw'))
+
+
 def graph_inputs(bundle: Bundle, role: str) -> Dict[str, tuple]:
-    return image_input(bundle)
+    inputs = image_input(bundle)
+    if takes_valid_hw(bundle):
+        inputs['valid_hw'] = (1, 2)       # the picture's rows and columns on the canvas
+    return inputs
 
 
 def graph_outputs(bundle: Bundle, role: str) -> List[str]:
@@ -73,13 +83,27 @@ class V2IDetector(BaseDetector):
 
     family = NAME
 
+    def __init__(self, bundle: Bundle, backend, **settings):
+        super().__init__(bundle, backend, **settings)
+        self.valid_hw = takes_valid_hw(bundle)
+        if not self.valid_hw:
+            self.load_warnings.append(
+                'student graph without a valid_hw input (exported before the padding mask): '
+                'non-square frames score differently from evaluation; re-export the bundle')
+
     def _run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
         return self._run_batch([self], image)[0]
 
     def _run_batch(self, detectors: Sequence[BaseDetector],
                    images: np.ndarray) -> List[Dict[str, np.ndarray]]:
         # images [B, 3, H, W] -> pred_logits [B, Q, C'], pred_boxes [B, Q, 4], split per frame
-        return split_batch(self._graph('student', {'image': images}), len(detectors))
+        inputs = {'image': images}
+        if self.valid_hw:
+            # each letterboxed picture's rows and columns: the graph masks the padding, as the
+            # student was trained and evaluated (each camera its own letterbox)
+            inputs['valid_hw'] = np.array([[d.transform.new_height, d.transform.new_width]
+                                           for d in detectors], np.float32)        # [B, 2]
+        return split_batch(self._graph('student', inputs), len(detectors))
 
     def decode(self, outputs: Dict[str, np.ndarray], transform) -> Detections:
         logits, boxes = outputs['pred_logits'][0], outputs['pred_boxes'][0]  # [Q, C'], [Q, 4]

@@ -153,42 +153,23 @@ def _nearest(stamps, sorted_t, order, cand, tol) -> dict[int, int]:
 def restrict_gt(gt: GroundTruth, videos: Optional[list], image_ids=None) -> GroundTruth:
     """The GT limited to ``videos`` (or to ``image_ids`` when GT has no videos), so frames
     that were not replayed do not count as misses."""
-    data = gt.dataset
     if videos is not None:
         keep = {i for i, im in gt.images.items() if im.get('video_id') in set(videos)}
     elif image_ids is not None:
         keep = set(image_ids)
     else:
         return gt
-    if keep == set(gt.images):
-        return gt
-    sub = {'images': [im for i, im in gt.images.items() if i in keep],
-           'annotations': [a for a in data['annotations'] if a['image_id'] in keep],
-           'categories': data['categories']}
-    if gt.videos is not None:
-        sub['videos'] = [v for v in _video_records(gt) if v.get('id') in set(videos or [])] or \
-            [{'id': v} for v in videos or []]
-    out = load_ground_truth(sub)
-    out.video_records = sub.get('videos', [])
-    return out
+    return gt.restrict(keep)
 
 
 def category_map(class_names: Sequence[str], gt: Optional[GroundTruth]) -> list[int]:
-    """Category id of each model class index: by name when every class names a GT category,
-    else the GT's sorted ids when the counts agree (the training convention); without GT the
-    class index itself.
+    """Category id of each model class index (None: a class the GT lacks), by name or else in
+    the training order (``eval.categories.map_classes``); without GT the class index itself.
 
     Raises:
         ValueError: the model's classes and the GT's categories cannot be put in line.
     """
     if gt is None:
         return list(range(len(class_names)))
-    cats = gt.dataset['categories']
-    by_name = {str(c.get('name')): int(c['id']) for c in cats}
-    if all(n in by_name for n in class_names):
-        return [by_name[n] for n in class_names]
-    ids = sorted(int(c['id']) for c in cats)
-    if len(ids) == len(class_names):
-        return ids
-    raise ValueError(f'model classes {list(class_names)[:8]} do not match the ground-truth '
-                     f'categories {[c.get("name") for c in cats][:8]} (by name or by count)')
+    from video_perception.eval.categories import map_classes
+    return map_classes(class_names, gt.dataset['categories']).cat_ids

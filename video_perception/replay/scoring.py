@@ -11,6 +11,8 @@
   would have shown;
 * ``stale`` and ``deadline_miss``: GT frames served an output two or more frames old, outputs
   finished after the next frame arrived (``eval.streaming``);
+* ``classes``: how the model's classes became GT categories, the model classes dropped because
+  the GT lacks them and the GT categories no class maps to (``eval.categories``);
 * ``replay``: frames, processed, dropped, bad, the match method and the latency model.
 
 A latency sweep (``replay.sweep``) adds one row per speed (``sweep_point``): the runtime the
@@ -31,8 +33,11 @@ from video_perception.eval.results import GroundTruth, Results
 
 
 def score(gt: GroundTruth, results: Results, lesion_protocol: str = 'centroid',
-          score_thr: float = 0.5, lesion: Optional[bool] = None, **replay_info):
+          score_thr: float = 0.5, lesion: Optional[bool] = None,
+          classes: Optional[dict] = None, **replay_info):
     """Returns (report dict, streaming CocoResult, latencies in s, sap_k or None).
+
+    ``classes``: how the model's classes became GT categories (``ClassMapping.report``).
 
     The report prints with ``eval.report.markdown_table``, as ``evaluate``'s does.
     """
@@ -49,6 +54,8 @@ def score(gt: GroundTruth, results: Results, lesion_protocol: str = 'centroid',
     if lesion:
         extra['lesion'] = metrics.compute('lesion', scored, protocol=lesion_protocol,
                                           score_thr=score_thr)
+    if classes is not None:
+        extra['classes'] = classes
     extra['replay'] = replay_info
     report = build_report('streaming', scored.coco, **extra)
     return report, scored.coco, scored.latencies, sap_k

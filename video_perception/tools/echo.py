@@ -14,6 +14,7 @@ import json
 import pathlib
 import queue
 import sys
+import threading
 import time
 
 from video_perception import msgs
@@ -102,23 +103,54 @@ def echo_bag(path: str, args) -> int:
 
 
 def run(args, transport) -> int:
+    """Print what arrives on ``args.topic``; the transport spins on this (the main) thread.
+
+    rclpy runs callbacks only inside ``spin`` (and wants signals on the main thread), so the
+    printing happens on a worker thread that calls ``transport.shutdown()`` when done; DDS
+    callbacks run on DDS threads and its ``spin`` just waits, so one shape serves both.
+    """
     msg_type = msgs.message_class(args.type)
     qos_name = args.qos or ('sensor' if msg_type in msgs.IMAGE_TYPES else
                             'latched' if msg_type is msgs.LabelInfo else 'default')
     inbox: queue.Queue = queue.Queue()
     transport.create_subscription(msg_type, args.topic, inbox.put, QOS_CHOICES[qos_name])
+    spun_out = threading.Event()              # spin returned: Ctrl-C, SIGTERM or our shutdown
+    status = []
+
+    def printer_main() -> None:
+        try:
+            status.append(_print_until_done(args, inbox, spun_out, transport.shutdown))
+        except OSError as exc:                # stdout gone (the reader of a pipe exited)
+            print(f'echo: {exc}', file=sys.stderr)
+            status.append(1)
+
+    printer = threading.Thread(target=printer_main, name='echo-print', daemon=True)
+    printer.start()
+    try:
+        transport.spin()
+    finally:
+        spun_out.set()
+        printer.join()
+    return status[0] if status else 130
+
+
+def _print_until_done(args, inbox: queue.Queue, spun_out: threading.Event, stop) -> int:
+    """Print messages until ``--count``/``--timeout`` (then ``stop()``) or the spin ends."""
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     received = 0
-    while args.count is None or received < args.count:
-        wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
-        if wait <= 0:
-            break
-        try:
-            msg = inbox.get(timeout=wait)
-        except queue.Empty:
-            continue
-        _emit(msg, args.json)
-        received += 1
+    try:
+        while (args.count is None or received < args.count) and not spun_out.is_set():
+            wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            try:
+                msg = inbox.get(timeout=wait)
+            except queue.Empty:
+                continue
+            _emit(msg, args.json)
+            received += 1
+    finally:
+        stop()
     if args.timeout is not None and (received == 0 or (args.count and received < args.count)):
         want = f'{args.count}' if args.count else 'any'
         print(f'echo: received {received} of {want} message(s) on {args.topic} within '

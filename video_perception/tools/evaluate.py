@@ -6,6 +6,13 @@ Prints a markdown table; ``--out REPORT.json`` writes the JSON report and REPORT
 ``--plots DIR`` writes pr_curves.png (and latency.png with finish times, sap_k.png with
 ``--sweep``); ``--frames DIR`` writes annotated frames and clip.mp4 of one video. Bad input: one
 line on stderr, exit status 2.
+
+Only the GT videos the results cover are scored (``eval.coverage``: the videos of the file's
+``outputs``), said in one line on stderr and in the report's ``coverage``. A results file that
+names its categories (replay writes ``categories``) is put in line with the GT by name, and
+``--class-map FILE`` (model class name -> GT category name, ``eval.categories``) renames; model
+classes the GT lacks are dropped (the report's ``classes`` names them) and a GT category no class
+maps to scores AP 0, with a one-line warning.
 """
 from __future__ import annotations
 
@@ -14,6 +21,8 @@ import pathlib
 import sys
 
 from video_perception.eval import metrics
+from video_perception.eval.categories import load_class_map, results_on_gt
+from video_perception.eval.coverage import covered_ground_truth
 from video_perception.eval.kstep import K_RANGE
 from video_perception.eval.lesion import PROTOCOLS
 from video_perception.eval.report import build_report, markdown_table, write_report
@@ -30,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--mode', choices=metrics.MODES, default='offline')
     p.add_argument('--k', type=int, default=1, help='kstep: score output t against GT t+K')
     p.add_argument('--sweep', action='store_true', help=f'also sAP_K for K = {list(K_RANGE)}')
+    p.add_argument('--class-map', default=None,
+                   help='YAML/JSON: model class name -> GT category name (e.g. person: '
+                        'pedestrian); needs a results file that names its categories')
     p.add_argument('--bdd-plus-one', action='store_true',
                    help="BDD100K's convention: +1 pixel on predicted width and height")
     p.add_argument('--fps', type=float, default=None,
@@ -47,12 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(args) -> dict:
-    """Evaluates as the parsed arguments say; returns the report."""
+def _warn(line: str) -> None:
+    print(f'{PROG}: warning: {line}', file=sys.stderr)
+
+
+def run(args, warn=_warn) -> dict:
+    """Evaluates as the parsed arguments say; returns the report (``warn``: one line each)."""
+    class_map = load_class_map(args.class_map) if args.class_map else None
     gt = load_ground_truth(args.gt)
     results = load_results(args.results)
+    gt, coverage = covered_ground_truth(gt, results)
+    results, mapping = results_on_gt(results, gt.dataset['categories'], class_map,
+                                     gt.dataset['annotations'], args.class_map)
+    for line in (mapping.warnings() if mapping else []) + ([coverage.line()] if coverage else []):
+        warn(line)
     scored = metrics.score_mode(args.mode, gt, results, args.k, args.fps, args.bdd_plus_one)
     coco, paired, latencies, extra = scored.coco, scored.paired, scored.latencies, scored.extra
+    if mapping is not None:
+        extra['classes'] = mapping.report()
+    if coverage is not None:
+        extra['coverage'] = coverage.report()
     if args.sweep:
         extra['sap_k'] = metrics.compute('sap_k', scored, ks=K_RANGE)
     if args.lesion_protocol:
@@ -70,6 +96,8 @@ def run(args) -> dict:
         root = root if root.is_dir() else root.parent
         vid = args.video_id
         if vid is not None and gt.videos is not None:
+            if coverage is not None and str(vid) in map(str, coverage.left_out):
+                raise ValueError(f'--video-id {vid}: the results do not cover that video')
             vid = next((v for v in gt.videos if str(v) == str(vid)), vid)
         render_clip(gt, paired, root, args.frames, vid, args.draw_thr)
     return report

@@ -126,7 +126,7 @@ def run(args, transport) -> int:
                          topic_flag='--bag-topic')
     pub = None
     period = 1.0 / args.rate if args.rate > 0 else 0.0
-    sent, start = 0, None
+    sent, start, reached = 0, None, 0
     times = []                                # (header stamp ns, monotonic ns at publish)
     for frame in _frames(source, args.loop):
         if args.count is not None and sent >= args.count:
@@ -134,9 +134,8 @@ def run(args, transport) -> int:
         msg = _message(frame, source, args, transport.now_ns())
         if pub is None:
             pub = transport.create_publisher(type(msg), args.topic, qos)
-            waiter = getattr(pub, 'wait_for_subscribers', None)
-            if waiter is not None and args.wait_subscribers > 0:
-                if waiter(1, args.wait_subscribers):
+            if args.wait_subscribers > 0:
+                if pub.wait_for_subscribers(1, args.wait_subscribers):
                     # the reader matches us a moment after we match it; a best-effort reader
                     # drops samples from a writer it does not know yet
                     time.sleep(0.3)
@@ -147,13 +146,21 @@ def run(args, transport) -> int:
             times.append((msg.header.stamp.to_ns(), time.monotonic_ns()))
         pub.publish(msg)
         sent += 1
+        if not reached and sent % 16 == 1:       # discovery can match a subscriber mid-stream
+            reached = pub.matched()
         if period:
             delay = start + sent * period - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
     if sent == 0:
         raise ValueError(f"source '{args.source}': nothing to publish")
-    log(f'published {sent} message(s) on {args.topic}')
+    reached = reached or pub.matched()
+    if reached:
+        log(f'published {sent} message(s) on {args.topic}')
+    else:
+        transport.logger.warning(
+            f'published {sent} message(s) on {args.topic}, but no subscriber matched: nobody '
+            f'received them (check the topic name, the message type, ROS_DOMAIN_ID and QoS)')
     if args.times:
         _write_times(args.times, times)
     # give reliable readers time to fetch the last samples before the participant goes away

@@ -21,6 +21,11 @@ DIR receives:
 * ``latency.json``: the wall time of every detector run in ms (a latency file: pass it to
   ``--latency`` on another machine's replay, or record one on the target hardware).
 
+The model's classes become GT categories by name (``eval.categories``); ``--class-map FILE``
+(YAML/JSON, model class name -> GT category name, e.g. ``person: pedestrian``) renames. Model
+classes the GT lacks are dropped before scoring (the report's ``classes`` names them); a GT
+category no class maps to scores AP 0, with a one-line warning.
+
 A list of speeds (``--speed 0.5,1,2,4,8``) is a latency sweep (``replay.sweep``; ground truth
 needed): ``speed_<s>/results.json`` and ``report.json`` per speed, ``sweep.json``/``sweep.md``
 (runtime, streaming AP, offline AP, deadline-miss rate, stale share per speed) and
@@ -50,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--model', required=True, help='model bundle folder (model.json + ONNX)')
     p.add_argument('--out', required=True, help='output folder (must not exist, or --force)')
     p.add_argument('--gt', default=None, help='ground truth: canonical dataset JSON')
+    p.add_argument('--class-map', default=None,
+                   help='YAML/JSON: model class name -> GT category name (e.g. person: '
+                        'pedestrian); classes the GT lacks are dropped')
     p.add_argument('--gt-video', default=None,
                    help='the GT video (id or name) the source is, when the GT has several')
     p.add_argument('--latency', default='measured',
@@ -99,28 +107,48 @@ def _gt_of(args, source):
     return None, False
 
 
+def _classes(args, class_names, gt, class_map):
+    """The model's classes as GT categories (``ClassMapping``; None without ground truth), so a
+    bad class map fails before the clip is run."""
+    from video_perception.eval.categories import map_classes
+    if gt is None:
+        if class_map is not None:
+            raise ValueError(f'--class-map {args.class_map}: needs ground truth (--gt, or a '
+                             'dataset SOURCE with annotations)')
+        return None
+    return map_classes(class_names, gt.dataset['categories'], class_map,
+                       gt.dataset['annotations'], args.class_map)
+
+
 class _Scorer:
     """Matches the source's frames to the ground truth once and scores any run over them."""
 
-    def __init__(self, args, run, gt, source_is_gt, source_path, cat_ids):
+    def __init__(self, args, run, gt, source_is_gt, source_path, class_names, class_map):
         from video_perception.replay import matching
-        self.args, self.gt, self.cat_ids = args, gt, cat_ids
+        self.args, self.gt = args, gt
         self.match = matching.match_frames([f.stamp_ns for f in run.frames], gt,
                                            [f.image_id for f in run.frames], source_is_gt,
                                            args.gt_video, source_path)
         self.gt_used = matching.restrict_gt(gt, self.match.videos,
                                             self.match.frame_to_image.values())
+        # the warnings and the report count annotations of the replayed videos only
+        self.classes = _classes(args, class_names, self.gt_used, class_map)
+        self.cat_ids = self.classes.cat_ids
+        for line in self.classes.warnings():
+            print(f'{PROG}: warning: {line}', file=sys.stderr)
 
     def __call__(self, run, info: dict):
         """(results, report, streaming CocoResult, latencies in s, sap_k) of ``run``."""
         from video_perception.replay import outputs, scoring
         results, left_out = outputs.build_results(run, self.cat_ids,
                                                   self.match.frame_to_image, self.gt)
+        results.categories = {int(c['id']): str(c['name'])
+                              for c in self.gt.dataset['categories']}
         info = dict(info, match=self.match.method,
                     matched_frames=len(self.match.frame_to_image), outputs_without_gt=left_out)
         report, coco, latencies, sap_k = scoring.score(
             self.gt_used, results, self.args.lesion_protocol, self.args.lesion_score_thr,
-            **info)
+            classes=self.classes.report(), **info)
         return results, report, coco, latencies, sap_k
 
 
@@ -142,7 +170,8 @@ def _write_latency_file(path, run, detector, args) -> None:
             model=str(args.model), backend=detector.backend_description))
 
 
-def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, cat_ids, progress):
+def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, class_map,
+           progress):
     """Replays at every speed into ``tmp/speed_<s>/`` and writes the sweep table and plot."""
     from video_perception.eval import plots
     from video_perception.eval.report import markdown, write_report
@@ -155,7 +184,8 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, cat_i
     if not sweep.ceiling.frames:
         raise ValueError(f'source {args.source}: no frames')
     _write_latency_file(tmp / 'latency.json', sweep.ceiling, detector, args)
-    score = _Scorer(args, sweep.ceiling, gt, source_is_gt, source.path, cat_ids)
+    score = _Scorer(args, sweep.ceiling, gt, source_is_gt, source.path, detector.class_names,
+                    class_map)
     _, ceiling, _, _, ceiling_sap_k = score(sweep.ceiling, {})
     sap_1 = (ceiling_sap_k or {}).get(1)
     points = []
@@ -193,13 +223,15 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
     from video_perception.eval import plots
     from video_perception.eval.report import write_report
     from video_perception.eval.results import save_results
-    from video_perception.replay import matching, outputs
+    from video_perception.eval.categories import load_class_map
+    from video_perception.replay import outputs
     from video_perception.replay.engine import run_replay
     from video_perception.replay.latency_model import parse_latency, parse_speeds
     from video_perception.sources import open_source
 
     speeds = parse_speeds(args.speed)
     latency = parse_latency(args.latency, speeds[0], args.seed)
+    class_map = load_class_map(args.class_map) if args.class_map else None
     source = open_source(args.source, args.topic, args.fps)
     gt, source_is_gt = _gt_of(args, source)
     if len(speeds) > 1 and gt is None:
@@ -212,7 +244,7 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
     detector = load_detector(args.model, args.backend, BackendOptions(threads=args.threads),
                              log=lambda s: print(f'replay: {s}'), **thresholds)
     pixel_format = detector.bundle.pixel_format
-    cat_ids = matching.category_map(detector.class_names, gt)
+    _classes(args, detector.class_names, gt, class_map)  # a bad map fails before the clip
 
     storage = args.storage or source.storage or 'sqlite3'
     from video_perception.replay.sweep import has_history
@@ -226,7 +258,7 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
     try:
         if len(speeds) > 1:
             return _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt,
-                          cat_ids, progress)
+                          class_map, progress)
         with bagio.write_bag(tmp / 'bag', storage=storage) as writer:
             sink = outputs.BagOutput(writer, detector.class_names, pixel_format,
                                      args.save_images, detector.score_threshold)
@@ -240,14 +272,17 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
 
     report = None
     if gt is not None:
-        score = _Scorer(args, run, gt, source_is_gt, source.path, cat_ids)
+        score = _Scorer(args, run, gt, source_is_gt, source.path, detector.class_names,
+                        class_map)
         results, report, coco, latencies, sap_k = score(
             run, _run_info(args, run, latency, speeds[0]))
         write_report(tmp / 'report.json', report)  # and report.md beside it
         plots.plot_report(tmp / 'plots', coco, latencies, sap_k,
                           frame_period_s=_frame_period_s(run))
     else:
-        results, _ = outputs.build_results(run, cat_ids)
+        names = list(detector.class_names)
+        results, _ = outputs.build_results(run, list(range(len(names))))
+        results.categories = dict(enumerate(names))
     save_results(tmp / 'results.json', results)
     if args.video:
         fps = source.fps or (1.0 / _frame_period_s(run) if _frame_period_s(run) else 30.0)

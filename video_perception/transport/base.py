@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import time
 from typing import Any, Callable, List, Optional, Sequence
 
 
@@ -62,6 +63,12 @@ class ParameterError(ValueError):
 
 class Subscription(abc.ABC):
     topic_name = ''  # the resolved name (remaps and namespace applied), for logs
+    lost = 0         # samples the middleware knows were lost on the way (sample-lost status)
+
+    def publisher_types(self) -> List[str]:
+        """ROS types ('sensor_msgs/msg/Image') of the publishers discovery found on this topic,
+        this subscription's own type included; empty where the transport cannot tell."""
+        return []
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -70,6 +77,20 @@ class Subscription(abc.ABC):
 class Publisher(abc.ABC):
     @abc.abstractmethod
     def publish(self, msg: Any) -> None: ...
+
+    @abc.abstractmethod
+    def matched(self) -> int:
+        """How many subscriptions this publisher currently reaches (from discovery)."""
+
+    def wait_for_subscribers(self, count: int = 1, timeout: float = 5.0) -> bool:
+        """Wait up to ``timeout`` s for ``count`` matched subscriptions; False if they never
+        came (the graph is kept by discovery threads on both transports: no spinning needed)."""
+        deadline = time.monotonic() + timeout
+        while self.matched() < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     @abc.abstractmethod
     def close(self) -> None: ...

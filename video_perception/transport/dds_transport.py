@@ -3,7 +3,8 @@
 A node run this way is an ordinary participant of a ROS 2 graph (specs/ros2.md section 4):
 topics ``rt/<resolved name>``, types ``pkg::msg::dds_::Name_`` (``dds_types``), XCDR1 payloads
 (``cdr``), the rmw QoS mapping, ``ROS_DOMAIN_ID`` and the discovery range (``cyclone_config``),
-participant USER_DATA ``enclave=/;``.
+participant USER_DATA ``enclave=/;``, and the node and its endpoints announced on
+``ros_discovery_info`` (``graph_info``) so ``ros2 node list`` and ``ros2 topic info -v`` name it.
 
 Parameters of a running node can be changed without ROS through a small request topic,
 ``rt/<node fqn>/set_parameters_simple`` (std_msgs/String holding a YAML mapping
@@ -21,6 +22,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import yaml
 from cyclonedds.core import Listener, Policy, Qos
+from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication, DcpsEndpoint
 from cyclonedds.domain import Domain, DomainParticipant
 from cyclonedds.internal import InvalidSample
 from cyclonedds.pub import DataWriter
@@ -29,9 +31,10 @@ from cyclonedds.topic import Topic
 from cyclonedds.util import duration
 
 from video_perception import msgs
-from video_perception.transport import cdr, cyclone_config, dds_types, ros_args
+from video_perception.transport import cdr, cyclone_config, dds_types, graph_info, ros_args
 from video_perception.transport.base import (Durability, Logger, ParameterError, ParameterSpec,
-                                             Publisher, QoS, QOS_DEFAULT, Reliability,
+                                             Publisher, QoS, QOS_DEFAULT, QOS_LATCHED,
+                                             Reliability,
                                              Subscription, Transport)
 from video_perception.transport.params import ParameterStore
 
@@ -115,23 +118,25 @@ class _DdsPublisher(Publisher):
         """How many subscriptions this publisher currently reaches."""
         return len(self._writer.get_matched_subscriptions()) if self._writer else 0
 
-    def wait_for_subscribers(self, count: int = 1, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.matched() < count:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-        return True
-
     def close(self) -> None:
         _delete(self._writer)
         self._writer = None
 
 
 class _DdsSubscription(Subscription):
-    def __init__(self, reader: DataReader, topic_name: str):
+    def __init__(self, reader: DataReader, topic_name: str, publications):
         self._reader = reader
         self.topic_name = topic_name
+        self._publications = publications      # the participant's DCPSPublication reader
+
+    def on_sample_lost(self, _reader, status) -> None:
+        self.lost = int(status.total_count)
+
+    def publisher_types(self) -> List[str]:
+        dds_name = 'rt' + self.topic_name
+        return [dds_types.ros_type_of(p.type_name)
+                for p in self._publications.read(N=256)
+                if isinstance(p, DcpsEndpoint) and p.topic_name == dds_name]
 
     def matched(self) -> int:
         return len(self._reader.get_matched_publications()) if self._reader else 0
@@ -161,8 +166,12 @@ class DdsTransport(Transport):
         self._remaps = self.args.remaps_for(self.node_name)
         self._params = ParameterStore(self.args.parameters_for(self.node_name, self.namespace))
         self._participant = open_participant()
+        # ros_discovery_info: so ROS graph tools name this node and its endpoints
+        self._graph = graph_info.GraphAnnouncer(self._participant, self.namespace, self.node_name,
+                                                dds_qos(QOS_LATCHED, writer=True))
         self._topics: Dict[str, Topic] = {}
         self._entities: list = []
+        self._pub_reader = None
         self._stop = threading.Event()
         self.errors = 0  # callback exceptions (a node counts bad input and keeps serving)
         self.create_subscription(msgs.String, f'~/{SET_PARAMETERS_TOPIC}',
@@ -215,19 +224,31 @@ class DdsTransport(Transport):
                         self._logger.error(f'callback on {name} failed: '
                                            f'{type(exc).__name__}: {exc}')
 
+        sub = _DdsSubscription(None, name, self._publications())
         reader = DataReader(self._participant, self._topic(msg_type, name),
                             qos=dds_qos(qos, writer=False),
-                            listener=Listener(on_data_available=on_data))
+                            listener=Listener(on_data_available=on_data,
+                                              on_sample_lost=sub.on_sample_lost))
+        sub._reader = reader
         holder.append(reader)
         self._entities.append(reader)
+        self._graph.add(reader, is_writer=False)
         on_data(reader)
-        return _DdsSubscription(reader, name)
+        return sub
+
+    def _publications(self) -> BuiltinDataReader:
+        """Discovery's list of every writer in the domain (created once, read on demand)."""
+        if self._pub_reader is None:
+            self._pub_reader = BuiltinDataReader(self._participant, BuiltinTopicDcpsPublication)
+            self._entities.append(self._pub_reader)
+        return self._pub_reader
 
     def create_publisher(self, msg_type: type, topic: str, qos: QoS) -> Publisher:
         name = self.resolve(topic)
         writer = DataWriter(self._participant, self._topic(msg_type, name),
                             qos=dds_qos(qos, writer=True))
         self._entities.append(writer)
+        self._graph.add(writer, is_writer=True)
         return _DdsPublisher(writer, msg_type, name)
 
     # --- parameters ------------------------------------------------------------------------------
@@ -274,18 +295,17 @@ class DdsTransport(Transport):
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self._stop.set())
-        try:
-            while not self._stop.wait(0.2):
-                pass
-        finally:
-            self.close()
+        # the participant stays until close(): the node's own threads (worker, diagnostics) are
+        # stopped first, or they would publish on deleted writers while the process winds down
+        while not self._stop.wait(0.2):
+            pass
 
     def spin_once(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s; False once shut down (callbacks run on DDS threads)."""
         return not self._stop.wait(timeout)
 
     def shutdown(self) -> None:
-        """Stop spinning (safe from a callback); spin() then leaves the graph."""
+        """Stop spinning (safe from a callback); close() then leaves the graph."""
         self._stop.set()
 
     def close(self) -> None:

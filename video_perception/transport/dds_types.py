@@ -62,6 +62,14 @@ def dds_type(msg_cls: type) -> type:
     return cls
 
 
+def ros_type_of(dds_type_name: str) -> str:
+    """'sensor_msgs::msg::dds_::Image_' (as discovery reports it) -> 'sensor_msgs/msg/Image'."""
+    parts = dds_type_name.split('::')
+    if len(parts) == 4 and parts[2] == 'dds_' and parts[3].endswith('_'):
+        return f'{parts[0]}/{parts[1]}/{parts[3][:-1]}'
+    return dds_type_name      # not a ROS type: shown as DDS names it
+
+
 def _serialize(self, buffer=None, endianness=None, use_version_2=None) -> bytes:
     return cdr.serialize(self._msg)
 

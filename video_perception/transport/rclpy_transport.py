@@ -54,6 +54,9 @@ class _Pub(Publisher):
     def publish(self, msg: Any) -> None:
         self._pub.publish(to_ros(msg))
 
+    def matched(self) -> int:
+        return self._pub.get_subscription_count()
+
     def close(self) -> None:
         self._node.destroy_publisher(self._pub)
 
@@ -62,6 +65,12 @@ class _Sub(Subscription):
     def __init__(self, node, sub):
         self._node, self._sub = node, sub
         self.topic_name = sub.topic_name
+
+    def on_message_lost(self, info) -> None:
+        self.lost = int(info.total_count)
+
+    def publisher_types(self) -> List[str]:
+        return [i.topic_type for i in self._node.get_publishers_info_by_topic(self.topic_name)]
 
     def close(self) -> None:
         self._node.destroy_subscription(self._sub)
@@ -182,9 +191,15 @@ class RclpyTransport(Transport):
                         else DurabilityPolicy.VOLATILE))
 
     def create_subscription(self, msg_type, topic, callback, qos) -> Subscription:
+        from rclpy.event_handler import SubscriptionEventCallbacks
+        lost: list = []     # the wrapper exists only after rclpy's subscription: forward to it
+        events = SubscriptionEventCallbacks(
+            message_lost=lambda info: lost and lost[0].on_message_lost(info))
         sub = self._node.create_subscription(
-            ros_class(msg_type), topic, lambda m: callback(from_ros(m, msg_type)), self._qos(qos))
-        return _Sub(self._node, sub)
+            ros_class(msg_type), topic, lambda m: callback(from_ros(m, msg_type)), self._qos(qos),
+            event_callbacks=events)
+        lost.append(_Sub(self._node, sub))
+        return lost[0]
 
     def create_publisher(self, msg_type, topic, qos) -> Publisher:
         return _Pub(self._node, self._node.create_publisher(ros_class(msg_type), topic,

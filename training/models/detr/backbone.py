@@ -8,6 +8,7 @@ the model keeps the official DETR prefix ``backbone.0.body.`` so official checkp
 import dataclasses
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -168,9 +169,22 @@ class Joiner(nn.Sequential):
         return [f for f, _ in out], [m for _, m in out], pos
 
 
+def nearest_index(n_in: int, n_out: int) -> torch.Tensor:
+    """torch's legacy 'nearest' source rows: min(floor(i * float32(n_in / n_out)), n_in - 1)."""
+    scale = np.float32(n_in / n_out)
+    idx = np.floor(np.arange(n_out, dtype=np.float32) * scale).astype(np.int64)
+    return torch.from_numpy(np.minimum(idx, n_in - 1))
+
+
 def downsample_mask(mask: torch.Tensor, size) -> torch.Tensor:
-    """Padding mask [B, H, W] bool -> [B, h, w] bool by nearest interpolation (as DETR)."""
-    return F.interpolate(mask[None].float(), size=tuple(size)).to(torch.bool)[0]
+    """Padding mask [B, H, W] bool -> [B, h, w] bool by nearest interpolation (as DETR's
+    ``F.interpolate``), written as a gather with constant indices: an exported graph whose mask
+    comes in at run time then agrees with torch bit for bit (ONNX Resize rounds 5 / (8 / 120) to
+    74, torch to 75)."""
+    h, w = int(size[0]), int(size[1])
+    rows = nearest_index(int(mask.shape[-2]), h).to(mask.device)
+    cols = nearest_index(int(mask.shape[-1]), w).to(mask.device)
+    return mask.index_select(1, rows).index_select(2, cols)
 
 
 def empty_mask(images: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,10 @@ Contracts shared by DETR, Deformable DETR, SAM-DETR (and the V2I teacher):
   block attention mask; their last-layer outputs come back as
   ``extra_queries`` [B, n, d] and all layers as ``extra_queries_all`` [L, B, n, d]; the detection
   outputs cover the own Q queries only and are unchanged by the appended ones.
-* Export: ``forward_export(image [1, 3, H, W]) -> (pred_logits, pred_boxes)``, no mask input;
+* Export: ``forward_export(image [1, 3, H, W], valid_hw [1, 2]) -> (pred_logits, pred_boxes)``:
+  the graph builds the padding mask from the letterboxed picture's size (rows, columns at the
+  top-left), so a padded frame runs as training and evaluation ran it (mask on, padding at 0
+  after normalisation), and returns boxes normalised to the whole canvas;
   ``model.output_kind`` is 'detr_softmax' (C' = C + 1) or 'detr_sigmoid' (C' = C).
 """
 import dataclasses
@@ -26,6 +29,15 @@ import torch.nn.functional as F
 from .backbone import Backbone, Joiner, ResNet, ResNetConfig, empty_mask
 from .position_encoding import PositionEmbeddingSine
 from .transformer import Transformer, extra_attn_mask
+
+
+def padding_mask(valid_hw: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """valid_hw [B, 2] (rows, cols of the picture at the top-left) -> [B, H, W] bool, True on
+    padding (collate_v2i's mask). Comparisons only: static-shaped and in TensorRT's op list."""
+    ys = torch.arange(height, dtype=valid_hw.dtype, device=valid_hw.device)
+    xs = torch.arange(width, dtype=valid_hw.dtype, device=valid_hw.device)
+    return (ys[None, :, None] >= valid_hw[:, 0, None, None]) | \
+        (xs[None, None, :] >= valid_hw[:, 1, None, None])
 
 
 class MLP(nn.Module):
@@ -51,10 +63,22 @@ class DetrBase(nn.Module):
     """Export entry point and output packing common to the family."""
     output_kind = 'detr_sigmoid'
 
-    def forward_export(self, image: torch.Tensor):
-        """image [1, 3, H, W] (normalised) -> (pred_logits [1, Q, C'], pred_boxes [1, Q, 4])."""
-        out = self.forward(image, None)
-        return out['pred_logits'], out['pred_boxes']
+    def forward_export(self, image: torch.Tensor, valid_hw: Optional[torch.Tensor] = None):
+        """image [1, 3, H, W] (normalised), valid_hw [1, 2] float (rows, cols of the picture at
+        the top-left; None = all) -> (pred_logits [1, Q, C'], pred_boxes [1, Q, 4] cxcywh
+        normalised to the H x W canvas)."""
+        if valid_hw is None:
+            out = self.forward(image, None)
+            return out['pred_logits'], out['pred_boxes']
+        h, w = image.shape[-2:]
+        mask = padding_mask(valid_hw, h, w)                                # [1, H, W]
+        # collate_v2i pads with 0 after normalisation: whatever the runtime padded with
+        image = image.masked_fill(mask[:, None], 0.0)
+        out = self.forward(image, mask)
+        # DETR's boxes are relative to the valid picture; the bundle's to the canvas
+        size = torch.tensor([w, h], dtype=valid_hw.dtype, device=valid_hw.device)
+        ratio = (valid_hw.flip(-1) / size).repeat(1, 2)                   # [1, 4] (w, h, w, h)
+        return out['pred_logits'], out['pred_boxes'] * ratio[:, None]
 
     @staticmethod
     def _masks(images: torch.Tensor, masks: Optional[torch.Tensor]) -> torch.Tensor:

@@ -22,7 +22,7 @@ from torch import nn
 from training.models.detr.cqd import CQD
 from training.models.detr.criterion import SetCriterion
 from training.models.detr.matcher import HungarianMatcher
-from training.models.detr.tfd import SIGMA_RULES, TFDLoss
+from training.models.detr.tfd import SIGMA_RULES, TFD_FORMS, TFDLoss
 
 
 @dataclasses.dataclass
@@ -33,6 +33,7 @@ class DistillConfig:
     cqd_weight: float = 5.0           # lambda_qe
     tfd_sigma: str = 'ttfnet'         # 'ttfnet' (spec §9.5 default), 'centernet', 'simple'
     tfd_box_norm: bool = False        # per-box mass normalisation (FGD-style option)
+    tfd_form: str = 'paper'           # 'paper' (Eq. 3: M = H / ||H||_2, 1 / (h w)) | 'spec'
     cqd_source: str = 'embeddings'    # appended teacher queries: learned 'embeddings' | 'outputs'
     cqd_masked: bool = True           # block attention mask (False: the no-mask ablation)
     cqd_all_layers: bool = False      # CQD over every decoder layer instead of the last
@@ -42,6 +43,8 @@ class DistillConfig:
         if self.tfd_sigma not in SIGMA_RULES:
             raise ValueError(f'config: tfd_sigma {self.tfd_sigma!r}: expected one of '
                              f'{SIGMA_RULES}')
+        if self.tfd_form not in TFD_FORMS:
+            raise ValueError(f'config: tfd_form {self.tfd_form!r}: expected one of {TFD_FORMS}')
         if self.tfd_weight < 0 or self.cqd_weight < 0:
             raise ValueError('config: tfd_weight and cqd_weight must be >= 0')
 
@@ -81,7 +84,7 @@ class V2IDistiller:
         cfg.check()
         self.cfg, self.criterion = cfg, criterion
         self.teacher = freeze(teacher) if teacher is not None else None
-        self.tfd = TFDLoss(cfg.tfd_sigma, box_norm=cfg.tfd_box_norm)
+        self.tfd = TFDLoss(cfg.tfd_sigma, box_norm=cfg.tfd_box_norm, form=cfg.tfd_form)
         self.cqd = None
         if self.teacher is not None and cfg.use_cqd:
             frames = teacher.teacher_cfg.msi.num_frames                 # T (n = N // T)

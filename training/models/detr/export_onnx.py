@@ -1,7 +1,9 @@
 """Export a DETR-family student to ``student.onnx`` (contract: video_perception/bundle.py).
 
-Static shapes, batch 1, opset 17, no mask input: ``image`` [1, 3, H, W] -> ``pred_logits``
-[1, Q, C'] and ``pred_boxes`` [1, Q, 4]. The graph is checked on the spot: the ONNX checker, the
+Static shapes, batch 1, opset 17: ``image`` [1, 3, H, W] and ``valid_hw`` [1, 2] float32 (rows
+and columns of the letterboxed picture at the top-left; the graph makes the padding mask the
+model was trained and evaluated with) -> ``pred_logits`` [1, Q, C'] and ``pred_boxes`` [1, Q, 4]
+(cxcywh normalised to the H x W canvas). The graph is checked on the spot: the ONNX checker, the
 operator set against TensorRT 10's ONNX parser list (when given) and ONNX Runtime against torch.
 """
 import json
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-INPUT_NAMES = ['image']
+INPUT_NAMES = ['image', 'valid_hw']
 OUTPUT_NAMES = ['pred_logits', 'pred_boxes']
 
 
@@ -23,8 +25,8 @@ class _ExportWrapper(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor):
-        return self.model.forward_export(image)
+    def forward(self, image: torch.Tensor, valid_hw: torch.Tensor):
+        return self.model.forward_export(image, valid_hw)
 
 
 def graph_ops(path: str) -> set:
@@ -46,16 +48,20 @@ def export_student_onnx(model: nn.Module, height: int, width: int, path: str,
     Shape plumbing inside); ``dynamo=True`` the torch.export-based one (tens of seconds; every
     intermediate shape static too).
     """
-    if height % 32 or width % 32 or height <= 0 or width <= 0:
-        raise ValueError(f'export size {height}x{width}: expected positive multiples of 32')
+    if height < 32 or width < 32:
+        # any size works (ceil at every stride, the mask covers the rest); below one stride-32
+        # cell the last level is empty
+        raise ValueError(f'export size {height}x{width}: expected at least 32x32')
     if not hasattr(model, 'forward_export'):
         raise ValueError(f'{type(model).__name__}: not a student (no forward_export)')
     model = model.eval()
     wrapper = _ExportWrapper(model).eval()
     gen = torch.Generator().manual_seed(seed)
     image = torch.randn(batch, 3, height, width, generator=gen)   # B > 1: for B cameras
+    # a landscape picture on the canvas: the mask path is traced and checked, not folded away
+    valid_hw = torch.tensor([[max(1, (height * 5) // 8), width]] * batch, dtype=torch.float32)
     with torch.no_grad():
-        ref_logits, ref_boxes = wrapper(image)
+        ref_logits, ref_boxes = wrapper(image, valid_hw)
     out_dir = os.path.dirname(os.path.abspath(path))
     os.makedirs(out_dir, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix='.onnx', dir=out_dir)
@@ -65,11 +71,11 @@ def export_student_onnx(model: nn.Module, height: int, width: int, path: str,
             # shape checks in python become constants under tracing: expected for static shapes
             warnings.simplefilter('ignore')
             if dynamo:
-                torch.onnx.export(wrapper, (image,), tmp, input_names=INPUT_NAMES,
+                torch.onnx.export(wrapper, (image, valid_hw), tmp, input_names=INPUT_NAMES,
                                   output_names=OUTPUT_NAMES, opset_version=opset, dynamo=True,
                                   external_data=False, verbose=False)
             else:
-                torch.onnx.export(wrapper, (image,), tmp, input_names=INPUT_NAMES,
+                torch.onnx.export(wrapper, (image, valid_hw), tmp, input_names=INPUT_NAMES,
                                   output_names=OUTPUT_NAMES, opset_version=opset,
                                   dynamo=False, do_constant_folding=True)
         ops = graph_ops(tmp)
@@ -86,7 +92,8 @@ def export_student_onnx(model: nn.Module, height: int, width: int, path: str,
                     raise ValueError(f'{path}: operators TensorRT 10 cannot parse: '
                                      f'{sorted(missing)}')
             sess = ort.InferenceSession(tmp, providers=['CPUExecutionProvider'])
-            logits, boxes = sess.run(OUTPUT_NAMES, {'image': image.numpy()})
+            logits, boxes = sess.run(OUTPUT_NAMES, {'image': image.numpy(),
+                                                    'valid_hw': valid_hw.numpy()})
             result['max_abs_logits'] = float(np.abs(logits - ref_logits.numpy()).max())
             result['max_abs_boxes'] = float(np.abs(boxes - ref_boxes.numpy()).max())
             worst = max(result['max_abs_logits'], result['max_abs_boxes'])

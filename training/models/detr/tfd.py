@@ -1,10 +1,20 @@
 """TFD: target-guided feature distillation (v2i_detr.md §5.3).
 
-A Gaussian foreground mask from the ground-truth boxes (peak 1 at the box centre's feature
-pixel, size-adaptive sigma, element-wise max over boxes, all zero on frames without lesions)
-weights an L1 distance between the student's and the (detached) teacher's last-stage features:
+A Gaussian heatmap H from the ground-truth boxes (peak 1 at the box centre's feature pixel,
+size-adaptive sigma, element-wise max over boxes, all zero on frames without lesions) weights an
+L1 distance between the student's and the (detached) teacher's features, in one of two forms:
 
-    L_TFD = mean_b  sum_{c,x,y} M_b |F_S - F_T| / (C * sum_{x,y} M_b + eps)
+* ``'paper'`` (default; Eq. 3 of the V2I-DETR paper as written): M = H / ||H||_2 over the map's
+  pixels, and the sum over pixels and channels divided by the pixel count N = h w::
+
+    L_TFD = mean_b  sum_{c,x,y} M_b |F_S - F_T| / (h w)
+
+* ``'spec'`` (v2i_detr.md's inference, the earlier default): the peak-1 mask as a weighted mean,
+  L_TFD = mean_b sum_{c,x,y} H_b |F_S - F_T| / (C sum_{x,y} H_b + eps).
+
+The paper is explicit about both the L2 normalisation and the 1/N, so it is the default; the
+spec's form keeps the loss on the scale of a per-pixel L1 whatever the box sizes and stays a flag
+(``tfd_form``) for the comparison.
 """
 import math
 from typing import Dict, List, Optional, Tuple
@@ -12,6 +22,7 @@ from typing import Dict, List, Optional, Tuple
 import torch
 
 SIGMA_RULES = ('ttfnet', 'centernet', 'simple')
+TFD_FORMS = ('paper', 'spec')
 
 
 def centernet_radius(h: float, w: float, min_overlap: float = 0.7) -> float:
@@ -75,14 +86,22 @@ def tfd_masks(targets: List[Dict[str, torch.Tensor]], height: int, width: int,
 
 
 def tfd_loss(student_feat: torch.Tensor, teacher_feat: torch.Tensor, mask: torch.Tensor,
-             eps: float = 1e-6) -> torch.Tensor:
-    """student/teacher [B, C, h, w], mask [B, h, w] -> scalar (teacher detached)."""
+             eps: float = 1e-6, form: str = 'paper') -> torch.Tensor:
+    """student/teacher [B, C, h, w], heatmap [B, h, w] (peak 1) -> scalar (teacher detached);
+    ``form`` as in the module docstring."""
     if student_feat.shape != teacher_feat.shape:
         raise ValueError(f'TFD: student feature {list(student_feat.shape)} and teacher feature '
                          f'{list(teacher_feat.shape)} must have the same shape')
+    if form not in TFD_FORMS:
+        raise ValueError(f'TFD form {form!r}: expected one of {TFD_FORMS}')
     mask = mask.to(student_feat)
-    c = student_feat.shape[1]
+    b, c, h, w = student_feat.shape
+    if form == 'paper':
+        norm = mask.flatten(1).norm(dim=1)                              # [B]; 0 without boxes
+        mask = mask / norm.clamp(min=eps)[:, None, None]
     diff = (student_feat - teacher_feat.detach()).abs() * mask[:, None]
+    if form == 'paper':
+        return (diff.sum((1, 2, 3)) / (h * w)).mean()
     per_image = diff.sum((1, 2, 3)) / (c * mask.sum((1, 2)) + eps)
     return per_image.mean()
 
@@ -91,14 +110,17 @@ class TFDLoss(torch.nn.Module):
     """``TFDLoss()(student_out, teacher_out, targets)``: masks from the targets at the
     features' resolution, then ``tfd_loss`` on ``student_out['features']``."""
 
-    def __init__(self, rule: str = 'ttfnet', alpha: float = 0.54, box_norm: bool = False):
+    def __init__(self, rule: str = 'ttfnet', alpha: float = 0.54, box_norm: bool = False,
+                 form: str = 'paper'):
         super().__init__()
         if rule not in SIGMA_RULES:
             raise ValueError(f'TFD sigma rule {rule!r}: expected one of {SIGMA_RULES}')
-        self.rule, self.alpha, self.box_norm = rule, alpha, box_norm
+        if form not in TFD_FORMS:
+            raise ValueError(f'TFD form {form!r}: expected one of {TFD_FORMS}')
+        self.rule, self.alpha, self.box_norm, self.form = rule, alpha, box_norm, form
 
     def forward(self, student_out: Dict, teacher_out: Dict, targets, valid_ratios=None):
         fs, ft = student_out['features'], teacher_out['features']
         mask = tfd_masks(targets, fs.shape[-2], fs.shape[-1], self.rule, self.alpha,
                          valid_ratios, self.box_norm).to(fs.device)
-        return tfd_loss(fs, ft, mask)
+        return tfd_loss(fs, ft, mask, form=self.form)

@@ -1,0 +1,88 @@
+"""Frames that never reach the node are noticed: gaps in the input stamps, publishers of another
+image type on the subscribed topic (real DDS, separate processes), the sample-lost status."""
+import subprocess
+import time
+
+import pytest
+
+from video_perception.feature_buffer import StampMonitor
+
+from test_node_e2e_dds import BIN, Listener, node_env, start_node, stop_node
+
+PERIOD = 33_333_333
+LOSSY = ('<CycloneDDS><Domain><Internal><Test><XmitLossiness>{}</XmitLossiness></Test>'
+         '</Internal></Domain></CycloneDDS>')
+
+
+def test_stamp_gaps_count_the_frames_in_between():
+    kept = [i for i in range(60) if i not in (5, 6, 10, 31)]
+    mon = StampMonitor(leap_periods=5.0)
+    for i in kept:
+        mon.observe(i * PERIOD + (i % 3) * 1_000_000)      # jitter well under half a period
+    # a naive count: indices the stamps skip, each gap shorter than the leap threshold
+    expected = sum(b - a - 1 for a, b in zip(kept, kept[1:]) if 1 < b - a <= 5)
+    assert mon.missed == expected == 4
+    mon.observe(200 * PERIOD)                           # a leap: a break, not lost frames
+    assert mon.missed == 4
+
+
+def _publish(args, env, timeout=120):
+    return subprocess.run([str(BIN / 'video-perception'), 'publish', *args], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _diag_after(listener, proc, timeout=10.0):
+    time.sleep(1.5)                                     # one more 1 Hz diagnostics message
+    assert listener.wait('diags', 1, timeout, proc)
+    return listener.last_diag_values()
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    import tiny_bundles
+    return tiny_bundles.make_v2i_bundle(str(tmp_path / 'v2i'))
+
+
+def test_publisher_of_another_type_is_named_once(tmp_path, ros_domain, bundle):
+    node = start_node('v2i_node', bundle)               # takes sensor_msgs/Image on /cam
+    listener = Listener()
+    try:
+        listener.wait_ready(node)
+        pub = _publish(['sim:64x48', '--topic', '/cam', '--compressed', 'jpeg', '--count', '20',
+                        '--rate', '10', '--wait-subscribers', '1'], node_env())
+        assert pub.returncode == 0, pub.stderr
+        values = _diag_after(listener, node)
+    finally:
+        rc, err = stop_node(node)
+        listener.close()
+    assert rc == 0 and 'Traceback' not in err, err
+    lines = [ln for ln in err.splitlines() if 'CompressedImage' in ln]
+    assert len(lines) == 1, err                         # once, not once per second
+    assert '/cam' in lines[0] and 'input_type:=compressed' in lines[0]
+    assert values['frames_received'] == '0'             # the two types never match on DDS
+    assert values['publishers_of_other_types'] in ('0', '1')   # 1 while it was there
+
+
+def test_frames_lost_on_the_wire_are_counted(tmp_path, ros_domain, bundle):
+    """The publisher drops 15 % of its UDP packets (Cyclone's own test knob): best-effort frames
+    vanish with no error anywhere; the node's stamp gaps count them."""
+    node = start_node('v2i_node', bundle)
+    listener = Listener()
+    n = 60
+    try:
+        listener.wait_ready(node)
+        env = node_env({'CYCLONEDDS_URI': LOSSY.format(150)})
+        pub = _publish(['sim:64x48', '--topic', '/cam', '--count', str(n), '--rate', '15',
+                        '--qos', 'sensor', '--wait-subscribers', '20'], env)
+        assert pub.returncode == 0, pub.stderr
+        values = _diag_after(listener, node)
+    finally:
+        rc, err = stop_node(node)
+        listener.close()
+    assert rc == 0 and 'Traceback' not in err, err
+    received, missing = int(values['frames_received']), int(values['frames_missing_by_stamp'])
+    assert received < n and missing > 0, values
+    # every frame is either seen or counted missing, but for losses at the very ends (and the
+    # first gap, before a period is known): no stamp after them tells
+    assert n - 4 <= received + missing <= n, values
+    assert 'frames_lost_in_transport' in values
