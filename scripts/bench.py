@@ -6,7 +6,8 @@
 Sections: ``peak`` (the machine's matmul peak), ``latency`` (per model and backend, with FLOP/s and
 memory), ``history`` (StreamNet N=3 + buffer vs N=0 vs recomputing 4 frames), ``v2i`` (students vs
 the video teacher), ``node`` (node overhead at 1920x1200 and the buffer's cost), ``dds`` (the node
-end to end over DDS on loopback, separate processes). ``--quick`` runs tiny models only with a few
+end to end over DDS on loopback, separate processes), ``multicam`` (K cameras into one batched node
+vs K single-camera nodes, ``bench_multicam.py``). ``--quick`` runs tiny models only with a few
 repetitions (a smoke test of the report, not numbers to quote). Bundles with random weights are
 exported once into ``--bundle-dir`` and reused.
 """
@@ -24,7 +25,8 @@ import time
 from bench_common import atomic_write, machine_lines, matmul_peak, no_ort_spinning
 from bench_models import ModelCase, bench_history, bench_latency, bench_v2i
 
-SECTIONS = ('peak', 'latency', 'history', 'v2i', 'node', 'dds')
+SECTIONS = ('peak', 'latency', 'history', 'v2i', 'node', 'dds', 'multicam')
+MULTICAM_FIGURE = 'figures/multicam_bench.png'      # beside the report
 
 
 def plan(quick: bool) -> dict:
@@ -37,7 +39,8 @@ def plan(quick: bool) -> dict:
         q = lambda c: ModelCase(c.name, c.height, c.width, 3, 1)  # noqa: E731
         return {'latency': [q(tiny[0]), q(v2i_tiny[0])], 'history': [q(tiny[0])],
                 'v2i': [([q(v2i_tiny[0])], ModelCase('v2i_teacher_tiny', 256, 256, 3, 1))],
-                'node_reps': 3, 'buffer_reps': 20, 'peak_reps': 3, 'dds_frames': 5}
+                'node_reps': 3, 'buffer_reps': 20, 'peak_reps': 3, 'dds_frames': 5,
+                'multicam': ([('streamnet_tiny', 192, 320)], 2.0, 1)}
     big = [ModelCase('streamnet_s', 600, 960, 5, 1)]
     v2i_big = [ModelCase(n, 512, 512, 3, 1)
                for n in ('detr_r50', 'deformable_detr_r50', 'sam_detr_r50')]
@@ -45,7 +48,9 @@ def plan(quick: bool) -> dict:
             'history': tiny_history + [ModelCase('streamnet_s', 600, 960, 9, 1)],
             'v2i': [(v2i_tiny, ModelCase('v2i_teacher_tiny', 256, 256, 20, 2)),
                     (v2i_big, ModelCase('v2i_teacher_r50', 512, 512, 3, 1))],
-            'node_reps': 30, 'buffer_reps': 200, 'peak_reps': 20, 'dds_frames': 40}
+            'node_reps': 30, 'buffer_reps': 200, 'peak_reps': 20, 'dds_frames': 40,
+            # (models, seconds per round, rounds)
+            'multicam': ([('streamnet_tiny', 192, 320), ('streamnet_s', 600, 960)], 6.0, 3)}
 
 
 INTRO = """\
@@ -138,6 +143,21 @@ Detection2DArray against the publish time of the Image with the same stamp, take
 node's worker hand-off and the Detection2DArray's way back).
 
 """,
+    'multicam': """## 7. Many cameras: one batched node vs K single-camera nodes
+
+K cameras, each 1920x1200 bgr8 at 30 Hz, handed to the nodes' subscription callbacks on a fixed
+schedule (camera k offset by k/K of a period) in one process (`scripts/bench_multicam.py`):
+**batched** is one node with the `cameras` parameter (one model and runtime; the newest frame of
+each camera runs as one batch, `batch_timeout_ms` 10), **separate** is K single-camera node cores
+(K models, K runtimes, K worker threads, as K `streamnet_node` processes). Bundles exported with
+`--batch 1,2,4`; onnxruntime CPU, {threads} thread(s) per inference in each separate node and
+{threads} x min(K, cores) in the batched one (the same thread budget), {rounds} round(s) of
+{seconds:g} s per layout, alternating. Frames/s = detections published per second over all
+cameras; latency = publish minus hand-over of that frame (frames replaced before the worker took
+them are dropped, not counted as late). Goal (issue 15): at K = 4 at least 1.5x the throughput of
+K separate nodes with p95 latency no worse. ![multi-camera bench]({figure})
+
+""",
 }
 
 
@@ -181,6 +201,20 @@ def section_texts(args, p: dict, data: dict) -> list:
         path = ensure_bundle('streamnet_tiny', 192, 320, args.bundle_dir)
         text, data['dds'] = bench_dds(path, 'onnxruntime', args.threads, p['dds_frames'], 5.0)
         out.append(TEXT['dds'] + text + '\n')
+    if want('multicam') and (not args.quick or only == 'multicam'):
+        # (--quick leaves it out unless asked: exporting three batch sizes takes minutes)
+        from bench_models import ensure_bundle
+        from bench_multicam import bench_multicam
+        models, seconds, rounds = p['multicam']
+        cases = [(f'{n} ({h}x{w})', ensure_bundle(n, h, w, args.bundle_dir, (1, 2, 4)))
+                 for n, h, w in models]
+        figure = os.path.join(os.path.dirname(os.path.abspath(args.out)), MULTICAM_FIGURE)
+        os.makedirs(os.path.dirname(figure), exist_ok=True)
+        text, data['multicam'] = bench_multicam(cases, (1, 2, 4), 30.0, seconds, rounds,
+                                                args.threads, plot=figure)
+        out.append(TEXT['multicam'].format(threads=args.threads, rounds=rounds,
+                                           seconds=seconds, figure=MULTICAM_FIGURE)
+                   + text + '\n')
     return out
 
 
@@ -196,6 +230,15 @@ def headline(data: dict) -> list:
                        f'N=0 (paired {b["paired_ratio"]:.3f}x; FLOPs {b["flop_ratio"]:.3f}x; '
                        f'{verdict} the 1.05x target; paper 1.014x); recomputing all 4 frames = '
                        f'{r["ratio"]:.2f}x N=0.')
+    for key, b in data.get('multicam', {}).items():
+        if key.endswith('/K=4/batched'):
+            sep = data['multicam'][key.replace('/batched', '/separate')]
+            ratio = b['fps'] / sep['fps'] if sep['fps'] else float('nan')
+            verdict = 'meets' if ratio >= 1.5 and b['p95'] <= sep['p95'] else 'misses'
+            out.append(f'- Four 1920x1200 cameras at 30 Hz, {key.split("/")[0]}: one batched node '
+                       f'serves **{b["fps"]:.1f}** frames/s against {sep["fps"]:.1f} for four '
+                       f'nodes (**{ratio:.2f}x**), p95 {b["p95"]:.0f} vs {sep["p95"]:.0f} ms '
+                       f'({verdict} the 1.5x goal with p95 no worse).')
     v2i = data.get('v2i', {})
     for group, teacher in (('r50 at 512x512', 'v2i_teacher_r50'),
                            ('tiny at 256x256', 'v2i_teacher_tiny')):

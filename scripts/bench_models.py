@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from typing import List, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
@@ -27,25 +27,29 @@ class ModelCase:
         return f'{self.height}x{self.width}'
 
 
-def ensure_bundle(name: str, height: int, width: int, cache_dir: str) -> str:
-    """A bundle of ``name`` at HxW with random weights, exported once into ``cache_dir``.
+def ensure_bundle(name: str, height: int, width: int, cache_dir: str,
+                  batch_sizes: Sequence[int] = (1,)) -> str:
+    """A bundle of ``name`` at HxW with random weights, exported once into ``cache_dir``
+    (with its graphs for ``batch_sizes`` too, in a folder of its own).
 
     The export's own checks (ONNX Runtime vs torch, TensorRT ops) are skipped here: they are the
     export step's tests. A folder whose model.json has another input size is exported again.
     """
     from training.export import export_streamnet, export_v2i, family_of
     from video_perception.bundle import BundleError, load_bundle
-    path = os.path.join(cache_dir, f'{name}_{height}x{width}')
+    batches = tuple(sorted(set(batch_sizes) | {1}))
+    suffix = '_b' + '-'.join(str(b) for b in batches) if batches != (1,) else ''
+    path = os.path.join(cache_dir, f'{name}_{height}x{width}{suffix}')
     try:
         b = load_bundle(path)
-        if (b.height, b.width) == (height, width) and b.variant == name:
+        if (b.height, b.width, b.variant, b.batch_sizes) == (height, width, name, batches):
             return path
     except (BundleError, OSError, ValueError):
         pass
     tmp = path + '.partial'
     shutil.rmtree(tmp, ignore_errors=True)
     export = export_streamnet if family_of(name) == 'streamnet' else export_v2i
-    export(name, tmp, size=(height, width), check=False)
+    export(name, tmp, size=(height, width), check=False, batch_sizes=batches)
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
     return path

@@ -29,7 +29,7 @@ from torch import nn
 
 from training.models.streamnet.export_onnx import StreamNetGraphs, export_streamnet_onnx
 from training.onnx_check import TRT_OPS_FILE, check_graph
-from video_perception.bundle import load_bundle, write_model_json
+from video_perception.bundle import batched_graph_name, load_bundle, write_model_json
 from video_perception.bundle_check import check_bundle
 from video_perception.outdir import output_dir
 
@@ -46,6 +46,17 @@ def parse_size(text: str) -> Tuple[int, int]:
         # what each architecture allows is checked where it is built (StreamNet: even sides)
         raise ValueError(f'--size {text}: height and width must be positive')
     return h, w
+
+
+def parse_batch(text: str) -> Tuple[int, ...]:
+    """'1,2,4' -> (1, 2, 4): the static batch sizes to export (1 always included)."""
+    try:
+        sizes = {int(v) for v in text.split(',') if v.strip()}
+    except ValueError:
+        raise ValueError(f'--batch {text!r}: expected batch sizes, e.g. 1,2,4,8') from None
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f'--batch {text!r}: expected positive batch sizes, e.g. 1,2,4,8')
+    return tuple(sorted(sizes | {1}))
 
 
 def _git_revision() -> str:
@@ -117,8 +128,9 @@ def _build_streamnet(variant: str, num_classes: int, model_kwargs: Dict) -> nn.M
 
 def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
                      checkpoint: Union[str, Checkpoint, None] = None, check: bool = True,
-                     seed: int = 0) -> Dict:
-    """Export a StreamNet variant to ``out``; returns the check report (max abs per graph)."""
+                     seed: int = 0, batch_sizes: Sequence[int] = (1,)) -> Dict:
+    """Export a StreamNet variant to ``out``; returns the check report (max abs per graph).
+    ``batch_sizes``: the graphs are also written for these batches (``<role>_b<B>.onnx``)."""
     from training.models.streamnet.blocks import fuse_repconv
     zoo = _streamnet_names()
     path, weights, train_cfg, metrics = _read_checkpoint(checkpoint)
@@ -135,6 +147,11 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
     fuse_repconv(model)
     graphs = StreamNetGraphs(model).eval()
     result = export_streamnet_onnx(graphs, h, w, out, OPSET, check=check, seed=seed)
+    for b in batch_sizes:
+        if b != 1:
+            more = export_streamnet_onnx(graphs, h, w, out, OPSET, check=check, seed=seed,
+                                         batch=b)
+            result['report'].update({f'{r}_b{b}': v for r, v in more['report'].items()})
     torch.save(graphs.state_dict(), os.path.join(out, 'model.pt'))
     meta = {
         'family': 'streamnet', 'variant': variant,
@@ -144,6 +161,7 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
         'classes': classes,
         'graphs': {'encoder': 'encoder.onnx', 'forecast': 'forecast.onnx'},
         'output': {'kind': 'yolox', 'strides': list(model.strides)},
+        'batch_sizes': sorted(set(batch_sizes) | {1}),
         'history': {'frames': graphs.history_frames,
                     'step': int(train_cfg.get('history_step') or model.cfg.history_step),
                     'features': [{'name': nm, 'shape': list(shape)}
@@ -179,8 +197,10 @@ V2I_INPUT = {'pixel_format': 'rgb', 'scale': 1.0 / 255, 'mean': [0.485, 0.456, 0
 
 
 def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
-               checkpoint: Union[str, Checkpoint, None] = None, check: bool = True) -> Dict:
-    """V2I students: ``student.onnx`` through the DETR family's exporter, plus model.json."""
+               checkpoint: Union[str, Checkpoint, None] = None, check: bool = True,
+               batch_sizes: Sequence[int] = (1,)) -> Dict:
+    """V2I students: ``student.onnx`` through the DETR family's exporter, plus model.json;
+    ``student_b<B>.onnx`` too for each of ``batch_sizes`` other than 1."""
     from training.models.detr import zoo as detr_zoo
     from training.models.detr.export_onnx import export_student_onnx
     if variant not in getattr(detr_zoo, 'STUDENTS', ()):
@@ -199,11 +219,17 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
     graph = V2IGraph(model.eval()).eval()
     result = export_student_onnx(model, h, w, os.path.join(out, 'student.onnx'), opset=OPSET,
                                  check=check, trt_ops_json=TRT_OPS_FILE)
+    for b in batch_sizes:
+        if b != 1:
+            path_b = os.path.join(out, batched_graph_name('student.onnx', b))
+            export_student_onnx(model, h, w, path_b, opset=OPSET, check=check,
+                                trt_ops_json=TRT_OPS_FILE, batch=b)
     torch.save(graph.state_dict(), os.path.join(out, 'model.pt'))
     write_model_json(out, {
         'family': 'v2i', 'variant': variant,
         'input': {'height': h, 'width': w, **V2I_INPUT, 'valid_hw': True},
         'classes': classes, 'graphs': {'student': 'student.onnx'},
+        'batch_sizes': sorted(set(batch_sizes) | {1}),
         'output': {'kind': result['output_kind'], 'num_queries': result['num_queries']},
         'torch': {'state_dict': 'model.pt', 'builder': BUILDER,
                   'model_kwargs': train_cfg.get('model_kwargs') or {}},
@@ -287,12 +313,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--checkpoint', help='training checkpoint or state dict (EMA preferred)')
     parser.add_argument('--size', help='network input HxW, e.g. 600x960 (default: the model\'s)')
     parser.add_argument('--out', required=True, help='bundle directory to write')
+    parser.add_argument('--batch', default='1', help='static batch sizes to export, e.g. '
+                        '1,2,4,8 (one node serving several cameras runs them batched)')
     parser.add_argument('--no-check', action='store_true',
                         help='skip the ONNX Runtime / operator / static-shape checks')
     parser.add_argument('--force', action='store_true', help='replace a non-empty --out')
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         size = parse_size(args.size) if args.size else None
+        batch_sizes = parse_batch(args.batch)
         ckpt = read_checkpoint(args.checkpoint) if args.checkpoint else None
         name = model_name_of(args.name, ckpt)
         family = family_of(name)
@@ -302,7 +331,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   'not detect anything.\n' + '=' * 78, file=sys.stderr)
         export = export_streamnet if family == 'streamnet' else export_v2i
         with output_dir(args.out, args.force, '--out') as tmp:
-            report = export(name, str(tmp), size=size, checkpoint=ckpt, check=not args.no_check)
+            report = export(name, str(tmp), size=size, checkpoint=ckpt, check=not args.no_check,
+                            batch_sizes=batch_sizes)
             check_bundle(load_bundle(tmp))   # what the nodes will do: fails loudly if bad
             if not args.no_check:   # non-square frames, the padding mask, the runtime's feeding
                 from training.check_bundle import check_bundle as check_against_torch

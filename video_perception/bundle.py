@@ -20,6 +20,7 @@ A bundle is a directory::
       "classes": ["car", ...],                     # index = class id in the outputs
       "graphs": {"<role>": "<role>.onnx", ...},    # every role the family names (GRAPHS)
       "output": {"kind": "...", "num_queries": 100},   # a kind the family decodes
+      "batch_sizes": [1, 2, 4],                    # optional (default [1]): static batches
       "history": {                                 # families with buffered features (HISTORY)
         "frames": 3, "step": 1,                    # N past frames at step dt (in frames)
         "features": [{"name": "f3", "shape": [1, 21, 48, 80]}, ...]
@@ -29,8 +30,12 @@ A bundle is a directory::
       "provenance": {"config": {...}, "git": "...", "data": "...", "metrics": {...}}
     }
 
-Graphs take static shapes, batch 1, float32; an ``image`` input is [1, 3, H, W] (``image_input``).
-Each family module (``video_perception/families/``) states its graphs' input and output names.
+Graphs take static shapes, float32; an ``image`` input is [1, 3, H, W] (``image_input``). A bundle
+exported for several cameras lists its ``batch_sizes``: for each size B other than 1 every graph
+has a twin ``<stem>_b<B>.onnx`` whose inputs and outputs lead with B instead of 1
+(``batched_graph_name``); static sizes, since TensorRT engines and static shapes want them. A
+bundle without the field is batch 1 only (batches run frame by frame). Each family module
+(``video_perception/families/``) states its graphs' input and output names.
 
 The torch ``builder`` is named by string so the runtime never imports ``training`` itself: it is a
 callable ``builder(bundle: Bundle) -> torch.nn.Module`` whose module offers ``encode``/``forecast``
@@ -79,9 +84,27 @@ class Bundle:
     torch_state_dict: Optional[str]
     torch_builder: Optional[str]
     raw: Dict[str, Any]             # the parsed model.json, for provenance and extensions
+    batch_sizes: tuple = (1,)       # static batch sizes the graphs were exported for
+    batch_graphs: Dict[int, Dict[str, str]] = dataclasses.field(default_factory=dict)
 
-    def graph(self, role: str) -> str:
-        return self.graphs[role]
+    def graph(self, role: str, batch: int = 1) -> str:
+        """The graph of ``role`` for batch size ``batch`` (one of ``batch_sizes``)."""
+        return self.graphs[role] if batch == 1 else self.batch_graphs[batch][role]
+
+
+def batched_graph_name(name: str, batch: int) -> str:
+    """'encoder.onnx', 4 -> 'encoder_b4.onnx': the file of a graph exported for batch B."""
+    stem, ext = os.path.splitext(name)
+    return name if batch == 1 else f'{stem}_b{batch}{ext}'
+
+
+def _batch_sizes(meta: dict, path: str) -> tuple:
+    sizes = meta.get('batch_sizes', [1])
+    if (not isinstance(sizes, list) or not sizes or 1 not in sizes
+            or any(not isinstance(b, int) or isinstance(b, bool) or b < 1 for b in sizes)):
+        raise BundleError(f'{path}: "batch_sizes" {sizes!r}: expected a list of positive '
+                          f'integers that holds 1, e.g. [1, 2, 4]')
+    return tuple(sorted(set(sizes)))
 
 
 def _require(obj: dict, key: str, where: str, kind):
@@ -133,6 +156,15 @@ def load_bundle(root: str) -> Bundle:
         if not os.path.isfile(full):
             raise BundleError(f'{path}: graph "{role}" names {name}, which is not in the bundle')
         graphs[role] = full
+    batch_sizes = _batch_sizes(meta, path)
+    batch_graphs = {}
+    for b in batch_sizes[1:]:
+        batch_graphs[b] = {role: os.path.join(root, batched_graph_name(graphs_raw[role], b))
+                           for role in graphs}
+        missing = [os.path.basename(f) for f in batch_graphs[b].values() if not os.path.isfile(f)]
+        if missing:
+            raise BundleError(f'{path}: batch_sizes lists {b} but {missing} are not in the '
+                              f'bundle')
     history = meta.get('history') or {}
     features: List[FeatureSpec] = []
     if getattr(fam, 'HISTORY', False):
@@ -154,7 +186,8 @@ def load_bundle(root: str) -> Bundle:
         num_queries=output.get('num_queries'),
         history_frames=int(history.get('frames', 0)), history_step=int(history.get('step', 1)),
         features=tuple(features), torch_state_dict=state_dict,
-        torch_builder=torch_meta.get('builder'), raw=meta)
+        torch_builder=torch_meta.get('builder'), raw=meta, batch_sizes=batch_sizes,
+        batch_graphs=batch_graphs)
 
 
 def image_input(bundle: Bundle) -> Dict[str, tuple]:

@@ -7,12 +7,14 @@ place where a detector decides to forget its state: the stamps jump back (a new 
 loop), leap forward by more than ``leap_threshold_periods`` frame periods, or the image size
 changes (a new camera). A stateless detector ignores all three.
 
-``load_detector`` reads a bundle and builds its family's detector on a backend.
+``load_detector`` reads a bundle and builds its family's detector on a backend. ``CameraBatch``
+serves several cameras with one model: one detector (state, stamps, resets) per camera on one
+shared backend, the newest frame of each camera run as one batch.
 """
 from __future__ import annotations
 
 import time
-from typing import Callable, List, Optional, Protocol, Tuple, runtime_checkable
+from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 import numpy as np
 
@@ -140,18 +142,7 @@ class BaseDetector:
         return ''
 
     def detect(self, frame: np.ndarray, stamp_ns: int = 0) -> Detections:
-        reason = self._new_stream(frame, stamp_ns)
-        if reason and self._has_state():
-            self.reset(reason)
-        image, transform = self._preprocess(frame)
-        self._graph_s = 0.0
-        self.transform = transform
-        self.last_outputs = self._run(image)
-        t0 = time.perf_counter()
-        self._simulated_latency()
-        # graph time only: buffers and decoding count as the node's overhead
-        self.model_ms = (self._graph_s + time.perf_counter() - t0) * 1000.0
-        return self.decode(self.last_outputs, transform)
+        return detect_batch([self], [frame], [stamp_ns])[0]
 
     def _graph(self, role: str, inputs: dict) -> dict:
         """Run one graph on the backend, adding its time to this frame's model time."""
@@ -163,6 +154,12 @@ class BaseDetector:
     def _run(self, image: np.ndarray) -> dict:
         """The family's graphs on the preprocessed image [1, 3, H, W] -> raw outputs."""
         raise NotImplementedError
+
+    def _run_batch(self, detectors: Sequence['BaseDetector'], images: np.ndarray) -> List[dict]:
+        """The graphs on images [B, 3, H, W], frame b of ``detectors[b]``'s camera (each holds
+        its own state) -> raw outputs per frame (leading dimension 1). A family that batches its
+        graphs overrides this; here each frame runs alone."""
+        return [d._run(images[b:b + 1]) for b, d in enumerate(detectors)]
 
     def decode(self, outputs: dict, transform) -> Detections:
         raise NotImplementedError
@@ -186,6 +183,65 @@ class BaseDetector:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def split_batch(outputs: Dict[str, np.ndarray], n: int) -> List[Dict[str, np.ndarray]]:
+    """Outputs [B, ...] by name -> B dicts of [1, ...] (views, no copy)."""
+    return [{k: v[b:b + 1] for k, v in outputs.items()} for b in range(n)]
+
+
+def detect_batch(detectors: Sequence[BaseDetector], frames: Sequence[np.ndarray],
+                 stamps: Sequence[int]) -> List[Detections]:
+    """Frame b [h_b, w_b, 3] of camera b through ``detectors[b]`` (one per camera, sharing one
+    backend): each camera decides its own reset and letterbox (its own size and transform), the
+    graphs run once on the batch, each camera decodes its outputs in its own pixels."""
+    images, transforms = [], []
+    for det, frame, stamp in zip(detectors, frames, stamps):
+        reason = det._new_stream(frame, stamp)
+        if reason and det._has_state():
+            det.reset(reason)              # this camera's state only
+        image, transform = det._preprocess(frame)          # [1, 3, H, W]
+        det.transform = transform          # for graphs that take the letterbox's geometry
+        images.append(image)
+        transforms.append(transform)
+    for det in detectors:
+        det._graph_s = 0.0
+    lead = detectors[0]
+    outputs = lead._run_batch(detectors, np.concatenate(images))      # [B, 3, H, W] in
+    t0 = time.perf_counter()
+    lead._simulated_latency()              # once per model call, as one slower model would
+    # graph time only: buffers and decoding count as the node's overhead
+    model_ms = (sum(d._graph_s for d in detectors) + time.perf_counter() - t0) * 1000.0
+    results = []
+    for det, out, transform in zip(detectors, outputs, transforms):
+        det.model_ms, det.last_outputs = model_ms, out
+        results.append(det.decode(out, transform))
+    return results
+
+
+class CameraBatch:
+    """One model for ``n`` cameras: a detector per camera (its buffer, stamp monitor, resets)
+    built by the first one's family on the first one's backend; ``detect`` runs the newest
+    frame of some cameras as one batch. A camera's reset never touches another's state."""
+
+    def __init__(self, detector: BaseDetector, n: int):
+        settings = {p: getattr(detector, p) for p in detector.parameters}
+        self.detectors = [detector] + [type(detector)(detector.bundle, detector.backend)
+                                       for _ in range(n - 1)]
+        for det in self.detectors[1:]:
+            det.configure(**settings)
+
+    def __len__(self) -> int:
+        return len(self.detectors)
+
+    def configure(self, **settings) -> None:
+        for det in self.detectors:
+            det.configure(**settings)
+
+    def detect(self, cameras: Sequence[int], frames: Sequence[np.ndarray],
+               stamps: Sequence[int]) -> List[Detections]:
+        """Frames of ``cameras`` (indices, each at most once) -> their detections, in order."""
+        return detect_batch([self.detectors[c] for c in cameras], frames, stamps)
 
 
 def load_detector(model_path: str, backend: str = 'auto',

@@ -64,6 +64,8 @@ def parameter_specs(family: str) -> List[ParameterSpec]:
         ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied)',
                       choices=('input',)),
     ]
+    from video_perception.multi_camera import CAMERA_SPECS
+    specs += CAMERA_SPECS
     replaced = {o.name: o for o in own}
     return ([replaced.pop(c.name, c) for c in specs]
             + [o for o in own if o.name in replaced])
@@ -324,20 +326,23 @@ def build_core(node_name: str, detector,
                publish_detections: Callable[[Any, Any, np.ndarray], None],
                params: Optional[Dict[str, Any]] = None,
                log_warning: Callable[[str], None] = print) -> NodeCore:
-    """The NodeCore of a loaded detector, as the node, the node bench and scripts/bench use it:
-    its family's default parameters updated by ``params``; Image and CompressedImage decoded in
-    the bundle's pixel order."""
+    """The NodeCore of a loaded detector (node, node bench, scripts/bench): its family's
+    defaults updated by ``params``; images decoded in the bundle's pixel order."""
+    values = default_parameters(detector.bundle.family)
+    values.update(params or {})
+    return NodeCore(node_name, values, detector, frame_decoder(detector.bundle.pixel_format),
+                    publish_detections, log_warning=log_warning)
+
+
+def frame_decoder(order: str) -> Callable[[Any], np.ndarray]:
+    """Image or CompressedImage -> [h, w, 3] uint8 in pixel ``order`` (raises ValueError)."""
     from video_perception import image_codec, msgs
-    order = detector.bundle.pixel_format
 
     def decode(msg) -> np.ndarray:
         if isinstance(msg, msgs.CompressedImage):
             return image_codec.decode_compressed(msg, order)
         return image_codec.decode_image_msg(msg, order)
-    values = default_parameters(detector.bundle.family)
-    values.update(params or {})
-    return NodeCore(node_name, values, detector, decode, publish_detections,
-                    log_warning=log_warning)
+    return decode
 
 
 def _header_with_stamp(header, stamp_ns: int):

@@ -5,6 +5,11 @@ A node runs one family (``video_perception/families/``): ``streamnet_node`` and 
 ``python -m video_perception.node_runner --family NAME [--node-name NODE] --ros-args ...``
 (a family from outside the package is named in ``VIDEO_PERCEPTION_FAMILIES``).
 
+With the ``cameras`` parameter (image topics) one node serves several cameras with one model:
+each camera ``<name>`` (``camera_names``, default cam0, cam1, ...) gets ``<name>/detections``
+(and ``/image``, ``/labels``) and the newest frames of all run as one batch
+(``multi_camera.py``); without it the node reads the one ``image`` topic.
+
 ``DetectorNode`` follows the lifecycle of a ROS 2 managed node (configure loads the model,
 activate starts serving, deactivate stops, cleanup frees the model, shutdown does what is left).
 Where the transport offers lifecycle states (``set_lifecycle_callbacks``: the rclpy adapter, an
@@ -67,11 +72,12 @@ class DetectorNode:
         self.params = {s.name: transport.declare_parameter(s) for s in parameter_specs(family)}
         self.detector = None
         self.core: Optional[NodeCore] = None
-        self.subscription = None
+        self.subscriptions = []
+        self.cameras = []                 # (topic, name) per camera; empty: the one 'image'
         self.pubs = {}
         self._diag_stop = threading.Event()
         self._diag_thread: Optional[threading.Thread] = None
-        self._watch: Optional[InputWatch] = None
+        self._watches: List[InputWatch] = []          # one per subscription
         transport.add_on_set_parameters_callback(self._on_parameters)
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -87,24 +93,38 @@ class DetectorNode:
         self.detector = load_detector(p['model_path'], p['backend'], options, family=self.family,
                                       log=self.t.logger.info, **settings)
         bundle = self.detector.bundle
-        self.core = build_core(self.t.node_name, self.detector, self._publish, p,
-                               log_warning=self.t.logger.warning)
+        from video_perception.multi_camera import build_multi_core, camera_layout
+        self.cameras = camera_layout(p['cameras'], p['camera_names'])
+        if self.cameras:
+            self.core = build_multi_core(self.t.node_name, self.detector,
+                                         [name for _, name in self.cameras],
+                                         self._publish_camera, p,
+                                         log_warning=self.t.logger.warning)
+        else:
+            self.core = build_core(self.t.node_name, self.detector, self._publish, p,
+                                   log_warning=self.t.logger.warning)
         if not self.pubs:      # configure may run again after cleanup (lifecycle)
             self._create_publishers()
         from video_perception.ros_convert import label_info_msg
-        self.pubs['labels'].publish(label_info_msg(bundle.classes, self._header(),
-                                                   p['score_threshold']))
+        for prefix in self._prefixes():
+            self.pubs[prefix + 'labels'].publish(label_info_msg(
+                bundle.classes, self._header(), p['score_threshold']))
         self.t.logger.info(f'configured: {bundle.family} bundle {bundle.variant or bundle.root} '
                            f'({len(bundle.classes)} classes, input {bundle.width}x'
                            f'{bundle.height}) on {self.detector.backend_description}')
 
+    def _prefixes(self) -> List[str]:
+        """Topic prefix per camera ('cam0/', ...; '' for the single camera)."""
+        return [name + '/' for _, name in self.cameras] or ['']
+
     def _create_publishers(self) -> None:
-        self.pubs['detections'] = self.t.create_publisher(msgs.Detection2DArray, 'detections',
-                                                          QOS_DEFAULT)
-        self.pubs['labels'] = self.t.create_publisher(msgs.LabelInfo, 'detections/labels',
-                                                      QOS_LATCHED)
-        self.pubs['image'] = self.t.create_publisher(msgs.Image, 'detections/image',
-                                                     QOS_SENSOR_DATA)
+        for prefix in self._prefixes():
+            self.pubs[prefix + 'detections'] = self.t.create_publisher(
+                msgs.Detection2DArray, prefix + 'detections', QOS_DEFAULT)
+            self.pubs[prefix + 'labels'] = self.t.create_publisher(
+                msgs.LabelInfo, prefix + 'detections/labels', QOS_LATCHED)
+            self.pubs[prefix + 'image'] = self.t.create_publisher(
+                msgs.Image, prefix + 'detections/image', QOS_SENSOR_DATA)
         self.pubs['diagnostics'] = self.t.create_publisher(msgs.DiagnosticArray, '/diagnostics',
                                                            QOS_DEFAULT)
 
@@ -113,26 +133,36 @@ class DetectorNode:
         compressed = self.params['input_type'] == 'compressed'
         msg_type = msgs.CompressedImage if compressed else msgs.Image
         self.core.start()
-        self.subscription = self.t.create_subscription(
-            msg_type, 'image', self.core.on_image, sensor_qos(self.params['reliability']))
+        qos = sensor_qos(self.params['reliability'])
+        if self.cameras:
+            self.subscriptions = [self.t.create_subscription(msg_type, topic,
+                                                             self.core.callback(i), qos)
+                                  for i, (topic, _) in enumerate(self.cameras)]
+        else:
+            self.subscriptions = [self.t.create_subscription(msg_type, 'image',
+                                                             self.core.on_image, qos)]
         self._diag_stop.clear()
         self._diag_thread = threading.Thread(target=self._diag_loop, daemon=True,
                                              name=f'{self.t.node_name}-diagnostics')
         self._diag_thread.start()
-        self._watch = InputWatch(self.subscription, msg_type.__ros_type__, self.t.logger.warning,
-                                 hints=INPUT_TYPE_HINTS)
-        topic = self.subscription.topic_name or 'image'
-        self.t.logger.info(f"serving: {'CompressedImage' if compressed else 'Image'} on {topic}, "
-                           f"stamp_mode {self.params['stamp_mode']}")
+        self._watches = [InputWatch(s, msg_type.__ros_type__, self.t.logger.warning,
+                                    hints=INPUT_TYPE_HINTS) for s in self.subscriptions]
+        # the resolved topics (remaps and namespace applied), from the subscriptions themselves
+        topics = [t for t, _ in self.cameras] or ['image']
+        names = [s.topic_name or t for s, t in zip(self.subscriptions, topics)]
+        if self.cameras:
+            names = [f'{t} -> {n}/detections' for t, (_, n) in zip(names, self.cameras)]
+        self.t.logger.info(f"serving: {'CompressedImage' if compressed else 'Image'} on "
+                           f"{', '.join(names)}, stamp_mode {self.params['stamp_mode']}")
 
     def deactivate(self) -> None:
-        if self.subscription is not None:
+        for subscription in self.subscriptions:
             try:
-                self.subscription.close()
+                subscription.close()
             except Exception:  # noqa: BLE001 - the transport may already have left the graph
                 pass
-            self.subscription = None
-        self._watch = None
+        self.subscriptions = []
+        self._watches = []
         self._diag_stop.set()
         if self._diag_thread is not None:
             self._diag_thread.join(2.0)
@@ -156,15 +186,18 @@ class DetectorNode:
         if self.core is not None:
             self.core.on_parameters(changes)
 
-    def _publish(self, dets, header, frame: np.ndarray) -> None:
+    def _publish(self, dets, header, frame: np.ndarray, prefix: str = '') -> None:
         from video_perception.ros_convert import detections_to_msg
-        self.pubs['detections'].publish(detections_to_msg(dets, header))
+        self.pubs[prefix + 'detections'].publish(detections_to_msg(dets, header))
         if self.params['publish_image']:
             from video_perception.draw import draw_detections
             canvas = draw_detections(frame, dets, self.detector.class_names,
                                      pixel_order=self.detector.bundle.pixel_format)
-            self.pubs['image'].publish(image_to_msg(canvas, header,
-                                                    self.detector.bundle.pixel_format))
+            self.pubs[prefix + 'image'].publish(image_to_msg(canvas, header,
+                                                             self.detector.bundle.pixel_format))
+
+    def _publish_camera(self, index: int, dets, header, frame: np.ndarray) -> None:
+        self._publish(dets, header, frame, self.cameras[index][1] + '/')
 
     def _header(self) -> msgs.Header:
         sec, nsec = divmod(self.t.now_ns(), 1_000_000_000)
@@ -179,16 +212,36 @@ class DetectorNode:
         core = self.core
         if core is None:
             return
-        level, message = core.diagnostics_level()
-        values = dict(core.diagnostics_values())
-        if self._watch is not None:
-            values.update(self._watch.poll())
-            if self._watch.foreign:
-                level = max(level, 1)
-                message += f"; publishers of {', '.join(self._watch.foreign)} on the input topic"
-        self.pubs['diagnostics'].publish(diagnostic_array(
-            self._header(), f'{self.t.node_name}: detector', level, message,
-            values, hardware_id=self.detector.backend_description))
+        hw, name = self.detector.backend_description, f'{self.t.node_name}: detector'
+        watches = list(self._watches)
+        if not self.cameras:
+            values = dict(core.diagnostics_values())
+            level, message = _watched(core.diagnostics_level(), values, watches[:1])
+            self.pubs['diagnostics'].publish(diagnostic_array(
+                self._header(), name, level, message, values, hardware_id=hw))
+            return
+        # one status for the batch, one per camera ("<node>: camera <name>")
+        out = diagnostic_array(self._header(), name, 0, f'{len(self.cameras)} cameras, batched',
+                               dict(core.batch_values()), hardware_id=hw)
+        for i, (_, cam) in enumerate(self.cameras):
+            values = dict(core.camera_values(i))
+            level, message = _watched(core.camera_level(i), values, watches[i:i + 1])
+            out.status += diagnostic_array(out.header, f'{self.t.node_name}: camera {cam}',
+                                           level, message, values, hardware_id=hw).status
+        out.status[0].level = max(s.level for s in out.status)
+        self.pubs['diagnostics'].publish(out)
+
+
+def _watched(status: tuple, values: dict, watches: list) -> tuple:
+    """(level, message) of a status with what its input's watch saw added (lost frames into
+    ``values``, publishers of another type on the topic into the message)."""
+    level, message = status
+    for watch in watches:
+        values.update(watch.poll())
+        if watch.foreign:
+            level = max(level, 1)
+            message += f"; publishers of {', '.join(watch.foreign)} on the input topic"
+    return level, message
 
 
 def run_node(family: str, node_name: str, argv: Optional[List[str]] = None) -> int:

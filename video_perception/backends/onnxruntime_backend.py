@@ -1,11 +1,14 @@
-"""ONNX Runtime backend: the CUDA provider where present, else the CPU provider."""
+"""ONNX Runtime backend: the CUDA provider where present, else the CPU provider.
+
+One session per graph and exported batch size (``bundle.batch_sizes``); a run picks the session
+of its inputs' batch (``Backend.run`` has cut the batch into exported sizes)."""
 from __future__ import annotations
 
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from video_perception.backends.base import Backend, BackendError, BackendOptions
+from video_perception.backends.base import Backend, BackendError, BackendOptions, batch_of
 from video_perception.bundle import Bundle
 
 CUDA_PROVIDER = 'CUDAExecutionProvider'
@@ -52,21 +55,27 @@ class OnnxRuntimeBackend(Backend):
             so.intra_op_num_threads = int(self.options.threads)
             so.inter_op_num_threads = 1
         so.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.sessions = {}
-        self.input_names = {}
-        for role, path in bundle.graphs.items():
-            try:
-                sess = onnxruntime.InferenceSession(path, sess_options=so, providers=providers)
-            except Exception as exc:  # ORT raises its own types for corrupt or unreadable files
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-                raise BackendError(f'onnxruntime cannot load {path}: {first}') from None
-            self.sessions[role] = sess
-            self.input_names[role] = [i.name for i in sess.get_inputs()]
+        self.sessions = {}          # (role, batch) -> InferenceSession
+        for batch in bundle.batch_sizes:
+            for role in bundle.graphs:
+                path = bundle.graph(role, batch)
+                try:
+                    sess = onnxruntime.InferenceSession(path, sess_options=so,
+                                                        providers=providers)
+                except Exception as exc:  # ORT raises its own types for corrupt files
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                    raise BackendError(f'onnxruntime cannot load {path}: {first}') from None
+                # a named (dynamic) leading dimension takes any batch; a number must match
+                lead = {i.shape[0] for i in sess.get_inputs() if isinstance(i.shape[0], int)}
+                if lead - {batch}:
+                    raise BackendError(f'{path}: inputs lead with {sorted(lead)}, expected '
+                                       f'batch {batch} (model.json batch_sizes)')
+                self.sessions[role, batch] = sess
 
     def _run(self, role: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        sess = self.sessions[role]
-        feed = {n: np.ascontiguousarray(inputs[n], dtype=np.float32)
-                for n in self.input_names[role]}
+        sess = self.sessions[role, batch_of(inputs)]
+        feed = {i.name: np.ascontiguousarray(inputs[i.name], dtype=np.float32)
+                for i in sess.get_inputs()}
         names = [o.name for o in sess.get_outputs()]
         return dict(zip(names, sess.run(names, feed)))
 

@@ -5,6 +5,8 @@ another TensorRT break, so the cache key holds the ONNX sha256, the precision, t
 the TensorRT version and the GPU name; a build takes minutes, so a heartbeat line is logged while
 it runs (``video-perception build-engine`` builds before driving); the first inferences are slow,
 so ``warmup()`` runs before serving. ``tensorrt`` is imported only when this backend is used.
+A bundle exported for several batch sizes gets one engine per graph and batch size (the batch is
+in the cache key and the file name); a run picks the engine of its inputs' batch.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from video_perception.backends.base import (Backend, BackendError, BackendOptions,
-                                            graph_inputs)
+                                            batch_of, graph_inputs)
 from video_perception.bundle import Bundle
 
 LOG = logging.getLogger('video_perception.tensorrt')
@@ -49,7 +51,7 @@ def file_sha256(path: str, chunk: int = 1 << 20) -> str:
 
 
 def engine_cache_key(onnx_sha256: str, precision: str, input_shapes: Dict[str, Sequence[int]],
-                     trt_version: str, gpu_name: str) -> str:
+                     trt_version: str, gpu_name: str, batch: int = 1) -> str:
     """The cache key of an engine: every field whose change makes an old engine wrong or unsafe.
 
     Pure function (tested without TensorRT). Returns 24 hex digits.
@@ -60,22 +62,30 @@ def engine_cache_key(onnx_sha256: str, precision: str, input_shapes: Dict[str, S
         'onnx_sha256': onnx_sha256, 'precision': precision,
         'input_shapes': {k: [int(d) for d in v] for k, v in sorted(input_shapes.items())},
         'tensorrt': str(trt_version), 'gpu': str(gpu_name).strip(),
+        # batch 1 keeps the key it had before batches existed: cached engines stay valid
+        **({'batch': int(batch)} if batch != 1 else {}),
     }, sort_keys=True, separators=(',', ':'))
     return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
-def input_shapes(bundle: Bundle, role: str) -> Dict[str, tuple]:
+def input_shapes(bundle: Bundle, role: str, batch: int = 1) -> Dict[str, tuple]:
     """Static input shapes of a graph, from the bundle contract."""
-    return dict(graph_inputs(bundle, role))
+    return dict(graph_inputs(bundle, role, batch))
+
+
+def engine_label(role: str, batch: int = 1) -> str:
+    """'encoder' for batch 1, 'encoder_b4' for the batch-4 engine."""
+    return role if batch == 1 else f'{role}_b{batch}'
 
 
 def engine_path(bundle: Bundle, role: str, precision: str, trt_version: str, gpu_name: str,
-                cache_dir: str = '') -> str:
-    """Where the engine of ``role`` lives: ``<cache>/<role>-<precision>-<key>.engine``."""
-    key = engine_cache_key(file_sha256(bundle.graph(role)), precision,
-                           input_shapes(bundle, role), trt_version, gpu_name)
+                cache_dir: str = '', batch: int = 1) -> str:
+    """Where the engine of ``role`` at ``batch`` lives:
+    ``<cache>/<role>[_b<B>]-<precision>-<key>.engine``."""
+    key = engine_cache_key(file_sha256(bundle.graph(role, batch)), precision,
+                           input_shapes(bundle, role, batch), trt_version, gpu_name, batch)
     cache = cache_dir or os.path.join(bundle.root, 'engines')
-    return os.path.join(cache, f'{role}-{precision}-{key}.engine')
+    return os.path.join(cache, f'{engine_label(role, batch)}-{precision}-{key}.engine')
 
 
 def gpu_name() -> str:
@@ -147,18 +157,21 @@ def build_engine(onnx_path: str, out_path: str, fp16: bool,
 
 def ensure_engines(bundle: Bundle, options: BackendOptions,
                    log: Callable[[str], None] = LOG.info) -> Dict[str, str]:
-    """Build (or find in the cache) one engine per graph; returns role -> engine path."""
+    """Build (or find in the cache) one engine per graph and batch size; returns
+    ``engine_label(role, batch)`` -> engine path."""
     trt = import_tensorrt()
     precision = 'fp16' if options.fp16 else 'fp32'
     gpu = gpu_name()
     paths = {}
-    for role in bundle.graphs:
-        path = engine_path(bundle, role, precision, trt.__version__, gpu, options.engine_cache_dir)
-        if os.path.isfile(path) and not options.force_engine_update:
-            log(f'using cached TensorRT engine {path}')
-        else:
-            build_engine(bundle.graph(role), path, options.fp16, log)
-        paths[role] = path
+    for batch in bundle.batch_sizes:
+        for role in bundle.graphs:
+            path = engine_path(bundle, role, precision, trt.__version__, gpu,
+                               options.engine_cache_dir, batch)
+            if os.path.isfile(path) and not options.force_engine_update:
+                log(f'using cached TensorRT engine {path}')
+            else:
+                build_engine(bundle.graph(role, batch), path, options.fp16, log)
+            paths[engine_label(role, batch)] = path
     return paths
 
 
@@ -178,16 +191,16 @@ class TensorRTBackend(Backend):
         self.torch, self.trt = torch, trt
         self.device = 'cuda'
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-        self.engines, self.contexts, self.io = {}, {}, {}
-        for role, path in ensure_engines(bundle, self.options, log).items():
+        self.engines, self.contexts, self.io = {}, {}, {}    # by engine_label(role, batch)
+        for label, path in ensure_engines(bundle, self.options, log).items():
             with open(path, 'rb') as f:
                 engine = self.runtime.deserialize_cuda_engine(f.read())
             if engine is None:
                 raise BackendError(f'TensorRT cannot load {path}; rerun with '
                                    'force_engine_update:=true')
-            self.engines[role] = engine
-            self.contexts[role] = engine.create_execution_context()
-            self.io[role] = self._allocate(engine, self.contexts[role])
+            self.engines[label] = engine
+            self.contexts[label] = engine.create_execution_context()
+            self.io[label] = self._allocate(engine, self.contexts[label])
         self.stream = torch.cuda.Stream()
 
     def _allocate(self, engine, context) -> Dict[str, tuple]:
@@ -206,13 +219,14 @@ class TensorRTBackend(Backend):
 
     def _run(self, role: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         torch = self.torch
+        label = engine_label(role, batch_of(inputs))
         with torch.cuda.stream(self.stream):
-            for name, (is_input, buf) in self.io[role].items():
+            for name, (is_input, buf) in self.io[label].items():
                 if is_input:
                     buf.copy_(torch.from_numpy(np.ascontiguousarray(inputs[name])), True)
-            if not self.contexts[role].execute_async_v3(self.stream.cuda_stream):
-                raise BackendError(f'TensorRT {role}: execute_async_v3 failed')
-            outs = {n: buf.float().cpu() for n, (is_input, buf) in self.io[role].items()
+            if not self.contexts[label].execute_async_v3(self.stream.cuda_stream):
+                raise BackendError(f'TensorRT {label}: execute_async_v3 failed')
+            outs = {n: buf.float().cpu() for n, (is_input, buf) in self.io[label].items()
                     if not is_input}
         self.stream.synchronize()
         return {n: t.numpy() for n, t in outs.items()}

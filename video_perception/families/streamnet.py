@@ -24,7 +24,7 @@ size). The node (``streamnet_ros``) adds ``nms_iou``, forecast stamps and the le
 from __future__ import annotations
 
 import os
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from video_perception.backends.base import Backend
 from video_perception.bundle import Bundle, image_input
 from video_perception.bundle_check import check_classes, check_image, mismatch
 from video_perception.detections import Detections
-from video_perception.detector import BaseDetector
+from video_perception.detector import BaseDetector, split_batch
 from video_perception.feature_buffer import FeatureBuffer, history_entries
 from video_perception.transport.base import ParameterSpec
 
@@ -140,14 +140,25 @@ class StreamNetDetector(BaseDetector):
         self.buffer.reset()
 
     def _run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
-        feats = self._graph('encoder', {'image': image})
-        if self.buffer.empty:
-            self.buffer.prime(feats)
+        return self._run_batch([self], image)[0]
+
+    def _run_batch(self, detectors: Sequence['StreamNetDetector'],
+                   images: np.ndarray) -> List[Dict[str, np.ndarray]]:
+        """Frame b of images [B, 3, H, W] reads and then feeds ``detectors[b]``'s buffer."""
+        feats = self._graph('encoder', {'image': images})   # name -> [B, ...]
+        per_frame = split_batch(feats, len(detectors))        # name -> [1, ...] each
+        history = []
+        for det, own in zip(detectors, per_frame):
+            if det.buffer.empty:
+                det.buffer.prime(own)
+            history.append(det.buffer.history_inputs())
         inputs = dict(feats)
-        inputs.update(self.buffer.history_inputs())
-        out = self._graph('forecast', inputs)           # predictions [1, A, 5 + C]
-        self.buffer.push(feats)
-        return out
+        for name in history[0]:
+            inputs[name] = np.concatenate([h[name] for h in history])
+        out = self._graph('forecast', inputs)               # predictions [B, A, 5 + C]
+        for det, own in zip(detectors, per_frame):
+            det.buffer.push(own)
+        return split_batch(out, len(detectors))
 
     def decode(self, outputs: Dict[str, np.ndarray], transform) -> Detections:
         return postprocess.decode_yolox(outputs['predictions'][0], self.score_threshold,

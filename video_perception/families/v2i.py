@@ -19,7 +19,7 @@ The detector keeps no state and needs no NMS (set prediction); the node (``v2i_r
 from __future__ import annotations
 
 import os
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from video_perception import postprocess
 from video_perception.bundle import Bundle, image_input
 from video_perception.bundle_check import check_classes, check_image, mismatch
 from video_perception.detections import Detections
-from video_perception.detector import BaseDetector
+from video_perception.detector import BaseDetector, split_batch
 from video_perception.transport.base import ParameterSpec
 
 NAME = 'v2i'
@@ -92,13 +92,18 @@ class V2IDetector(BaseDetector):
                 'non-square frames score differently from evaluation; re-export the bundle')
 
     def _run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
-        inputs = {'image': image}
+        return self._run_batch([self], image)[0]
+
+    def _run_batch(self, detectors: Sequence[BaseDetector],
+                   images: np.ndarray) -> List[Dict[str, np.ndarray]]:
+        # images [B, 3, H, W] -> pred_logits [B, Q, C'], pred_boxes [B, Q, 4], split per frame
+        inputs = {'image': images}
         if self.valid_hw:
-            # the letterboxed picture's rows and columns: the graph masks the padding, as the
-            # student was trained and evaluated
-            t = self.transform
-            inputs['valid_hw'] = np.array([[t.new_height, t.new_width]], np.float32)  # [1, 2]
-        return self._graph('student', inputs)
+            # each letterboxed picture's rows and columns: the graph masks the padding, as the
+            # student was trained and evaluated (each camera its own letterbox)
+            inputs['valid_hw'] = np.array([[d.transform.new_height, d.transform.new_width]
+                                           for d in detectors], np.float32)        # [B, 2]
+        return split_batch(self._graph('student', inputs), len(detectors))
 
     def decode(self, outputs: Dict[str, np.ndarray], transform) -> Detections:
         logits, boxes = outputs['pred_logits'][0], outputs['pred_boxes'][0]  # [Q, C'], [Q, 4]

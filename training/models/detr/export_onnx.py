@@ -37,7 +37,7 @@ def graph_ops(path: str) -> set:
 def export_student_onnx(model: nn.Module, height: int, width: int, path: str,
                         opset: int = 17, check: bool = True, atol: float = 1e-3,
                         trt_ops_json: Optional[str] = None, seed: int = 0,
-                        dynamo: bool = False) -> Dict:
+                        dynamo: bool = False, batch: int = 1) -> Dict:
     """Export ``model.forward_export`` at [1, 3, height, width] to ``path`` (written atomically).
 
     Returns {'path', 'output_kind', 'num_queries', 'max_abs_logits', 'max_abs_boxes', 'ops'};
@@ -57,9 +57,9 @@ def export_student_onnx(model: nn.Module, height: int, width: int, path: str,
     model = model.eval()
     wrapper = _ExportWrapper(model).eval()
     gen = torch.Generator().manual_seed(seed)
-    image = torch.randn(1, 3, height, width, generator=gen)
+    image = torch.randn(batch, 3, height, width, generator=gen)   # B > 1: for B cameras
     # a landscape picture on the canvas: the mask path is traced and checked, not folded away
-    valid_hw = torch.tensor([[max(1, (height * 5) // 8), width]], dtype=torch.float32)
+    valid_hw = torch.tensor([[max(1, (height * 5) // 8), width]] * batch, dtype=torch.float32)
     with torch.no_grad():
         ref_logits, ref_boxes = wrapper(image, valid_hw)
     out_dir = os.path.dirname(os.path.abspath(path))

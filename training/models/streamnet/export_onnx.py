@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from training.onnx_check import check_graph, export_onnx
+from video_perception.bundle import batched_graph_name
 from video_perception.feature_buffer import history_names
 
 
@@ -52,7 +53,8 @@ class _Role(nn.Module):
 
 
 def export_streamnet_onnx(graphs: StreamNetGraphs, height: int, width: int, out_dir: str,
-                          opset: int = 17, check: bool = True, seed: int = 0) -> Dict:
+                          opset: int = 17, check: bool = True, seed: int = 0,
+                          batch: int = 1) -> Dict:
     """Write ``encoder.onnx`` and ``forecast.onnx`` of ``graphs`` (eval mode) into ``out_dir``.
 
     Returns {'features': [(name, shape)], 'report': {role: check_graph's report}} ('report' is
@@ -66,16 +68,17 @@ def export_streamnet_onnx(graphs: StreamNetGraphs, height: int, width: int, out_
     os.makedirs(out_dir, exist_ok=True)
 
     gen = torch.Generator().manual_seed(seed)
-    frames = [torch.rand(1, 3, height, width, generator=gen) * 255 for _ in range(1 + n)]
+    # batch B > 1: the graphs' twins for B cameras (bundle.batched_graph_name), static shapes
+    frames = [torch.rand(batch, 3, height, width, generator=gen) * 255 for _ in range(1 + n)]
     with torch.no_grad():
         encoded = [graphs.encode(f) for f in frames]          # realistic history features
     for (name, shape), feat in zip(specs, encoded[0]):
-        if tuple(feat.shape) != tuple(shape):
+        if tuple(feat.shape) != (batch,) + tuple(shape)[1:]:
             raise RuntimeError(f'encoder output {name}: shape {tuple(feat.shape)}, model says '
                                f'{shape}')
     forecast_inputs = [t for feats in encoded for t in feats]
-    enc_path = os.path.join(out_dir, 'encoder.onnx')
-    fc_path = os.path.join(out_dir, 'forecast.onnx')
+    enc_path = os.path.join(out_dir, batched_graph_name('encoder.onnx', batch))
+    fc_path = os.path.join(out_dir, batched_graph_name('forecast.onnx', batch))
     export_onnx(_Role(graphs, 'encode'), (frames[0],), enc_path, ['image'], names, opset)
     export_onnx(_Role(graphs, 'forecast'), tuple(forecast_inputs), fc_path, names + hist_names,
                 ['predictions'], opset)

@@ -1,0 +1,158 @@
+"""``make bench`` section 7: K cameras into one batched node vs K single-camera nodes.
+
+K cameras of ``width`` x ``height`` bgr8 at ``rate_hz`` each, their Images handed to the node
+cores' subscription callbacks on a fixed schedule (camera k offset by k/K of a period, as
+unsynchronised cameras are), in one process:
+
+* **batched**: one ``MultiCameraCore`` (``multi_camera.py``: the ``cameras`` parameter): one
+  model, one runtime, the newest frame of each camera run as one batch;
+* **separate**: K ``NodeCore`` (one per camera, as K ``streamnet_node`` processes would run), each
+  with its own detector, runtime and worker thread.
+
+Both get the same CPU thread budget: each separate node ``threads`` per inference, the batched
+node ``threads`` x min(K, cores) (its one inference does the work of K).
+
+Both serve the same schedule in alternating rounds (the order rotated each round), so load from
+other processes hits both alike. Throughput = detections published per second over all cameras
+(offered: K x rate); latency = publish minus hand-over of that frame (decode, letterbox, model,
+post-processing, message; frames replaced before the worker took them are dropped, not late).
+In-process cores share the Python interpreter; the model runs with the GIL released.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from bench_common import fmt, md_table, summary_ms
+
+LAYOUTS = ('batched', 'separate')
+
+
+class _Setup:
+    """One layout of K cameras on one bundle: its cores, started and stopped per round."""
+
+    def __init__(self, layout: str, bundle: str, k: int, threads: int):
+        from video_perception.backends.base import BackendOptions
+        from video_perception.detector import load_detector
+        from video_perception.multi_camera import build_multi_core
+        from video_perception.node_core import build_core
+        self.k, self.published = k, []
+        self.lock = threading.Lock()
+        # the same thread budget for both: K nodes run K inferences at once, so the one
+        # batched inference gets K times the threads (at most the machine's cores)
+        budget = min(k, os.cpu_count() or 1) if layout == 'batched' else 1
+
+        def load():
+            return load_detector(bundle, 'onnxruntime',
+                                 BackendOptions(device='cpu', threads=threads * budget),
+                                 log=lambda _: None)
+        if layout == 'batched':
+            core = build_multi_core('bench', load(), [f'cam{i}' for i in range(k)],
+                                    lambda i, d, header, f: self._sent(header),
+                                    log_warning=lambda _: None)
+            self.cores = [core]
+            self.feed = [core.callback(i) for i in range(k)]
+        else:
+            self.cores = [build_core(f'bench{i}', load(), lambda d, header, f: self._sent(header),
+                                     log_warning=lambda _: None) for i in range(k)]
+            self.feed = [core.on_image for core in self.cores]
+
+    def _sent(self, header) -> None:
+        with self.lock:
+            self.published.append((header.stamp.sec * 10 ** 9 + header.stamp.nanosec,
+                                   time.perf_counter()))
+
+    def run(self, messages: Sequence, rate_hz: float, seconds: float,
+            first_ns: int) -> Tuple[Dict[int, float], List[Tuple[int, float]]]:
+        """Feed the schedule for ``seconds``; (stamp -> hand-over time, published)."""
+        from video_perception import msgs
+        period = 1.0 / rate_hz
+        events = sorted((i * period + cam * period / self.k, cam, i)
+                        for i in range(int(seconds * rate_hz)) for cam in range(self.k))
+        handed: Dict[int, float] = {}
+        self.published = []
+        for core in self.cores:
+            core.start()
+        t0 = time.perf_counter()
+        for at, cam, i in events:
+            delay = t0 + at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            stamp = first_ns + int(i * period * 1e9) + cam     # unique per camera and frame
+            src = messages[cam]
+            msg = msgs.Image(header=msgs.Header(stamp=msgs.Time.from_ns(stamp),
+                                                frame_id=f'cam{cam}'),
+                             height=src.height, width=src.width, encoding=src.encoding,
+                             is_bigendian=0, step=src.step, data=src.data)
+            handed[stamp] = time.perf_counter()
+            self.feed[cam](msg)
+        time.sleep(min(1.0, 3 * period))                       # the last batch finishes
+        for core in self.cores:
+            core.stop()
+        return handed, list(self.published)
+
+
+def bench_multicam(cases: Sequence[Tuple[str, str]], ks: Sequence[int] = (1, 2, 4),
+                   rate_hz: float = 30.0, seconds: float = 4.0, rounds: int = 3,
+                   threads: int = 1, width: int = 1920, height: int = 1200,
+                   plot: str = '') -> Tuple[str, dict]:
+    """``cases``: (label, bundle exported with batch sizes covering ``ks``). Returns the
+    markdown table and the numbers; ``plot``: also draw them into this PNG."""
+    from video_perception.node_runner import image_to_msg
+    from video_perception import msgs
+    rng = np.random.default_rng(0)
+    messages = [image_to_msg(rng.integers(0, 256, (height, width, 3), np.uint8),
+                             msgs.Header(), 'bgr') for _ in range(max(ks))]
+    data, rows = {}, []
+    for label, bundle in cases:
+        for k in ks:
+            setups = {layout: _Setup(layout, bundle, k, threads) for layout in LAYOUTS}
+            lat = {layout: [] for layout in LAYOUTS}
+            served = {layout: 0 for layout in LAYOUTS}
+            first_ns = 10 ** 9
+            for r in range(rounds):
+                for layout in (LAYOUTS if r % 2 == 0 else LAYOUTS[::-1]):
+                    handed, published = setups[layout].run(messages[:k], rate_hz, seconds,
+                                                           first_ns)
+                    first_ns += int((seconds + 10) * 1e9)   # stamps move on: no reset
+                    served[layout] += len(published)
+                    lat[layout] += [t - handed[s] for s, t in published if s in handed]
+            for layout in LAYOUTS:
+                s = summary_ms(lat[layout])
+                fps = served[layout] / (rounds * seconds)
+                data[f'{label}/K={k}/{layout}'] = dict(s, fps=fps, offered=k * rate_hz)
+            b, sep = data[f'{label}/K={k}/batched'], data[f'{label}/K={k}/separate']
+            rows.append([label, k, f'{k * rate_hz:g}', fmt(b['fps']), fmt(sep['fps']),
+                         fmt(b['fps'] / sep['fps'], 2) if sep['fps'] else 'n/a',
+                         fmt(b['median']), fmt(sep['median']), fmt(b['p95']), fmt(sep['p95'])])
+    headers = ['model', 'K cameras', 'offered frames/s', 'batched frames/s',
+               'separate frames/s', 'throughput ratio', 'batched median ms',
+               'separate median ms', 'batched p95 ms', 'separate p95 ms']
+    if plot:
+        _plot(data, [label for label, _ in cases], ks, plot)
+    return md_table(headers, rows), data
+
+
+def _plot(data: dict, labels: List[str], ks: Sequence[int], path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for label in labels:
+        for layout, style in zip(LAYOUTS, ('-o', '--s')):
+            rows = [data[f'{label}/K={k}/{layout}'] for k in ks]
+            axes[0].plot(ks, [r['fps'] for r in rows], style, label=f'{label} {layout}')
+            axes[1].plot(ks, [r['p95'] for r in rows], style, label=f'{label} {layout}')
+    axes[0].plot(ks, [data[f'{labels[0]}/K={k}/batched']['offered'] for k in ks], ':k',
+                 label='offered')
+    axes[0].set(xlabel='cameras K', ylabel='frames/s served', xticks=list(ks), yscale='log')
+    axes[1].set(xlabel='cameras K', ylabel='latency p95 (ms)', xticks=list(ks), yscale='log')
+    axes[0].legend(fontsize=7)
+    fig.suptitle('one batched node vs K single-camera nodes (onnxruntime CPU, 1920x1200, 30 Hz)')
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

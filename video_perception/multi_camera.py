@@ -1,0 +1,303 @@
+"""The serving loop of one node for several cameras, free of ROS: one model, a batch per step.
+
+Each camera has a one-frame mailbox (the newest frame wins, a replaced one is counted as
+dropped, as in ``node_core``), its own ``StampMonitor`` of the received stream (forecast
+stamps), latency statistics and error counts; the detector (``detector.CameraBatch``) keeps one
+state per camera, so a camera's reset never touches another's.
+
+The worker forms a batch from the newest pending frame of each camera. It waits at most
+``batch_timeout_ms`` after the oldest pending frame arrived, and only for cameras whose next
+frame is due before then (from their arrival period) and which are alive (a frame within
+``DEAD_PERIODS`` periods): a camera that stopped is skipped at once instead of stalling the
+others, its missed slots counted and its silence reported in the diagnostics. Stale frames
+never queue: a batch takes only the newest frame of each camera.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from video_perception.feature_buffer import StampMonitor
+from video_perception.node_core import (LatencyStats, _header_with_stamp, _OneLineLog,
+                                        default_parameters, frame_decoder, stamp_ns_of)
+from video_perception.transport.base import ParameterError, ParameterSpec
+
+DEAD_PERIODS = 3.0          # a camera silent for this many of its periods is not waited for
+# the node parameters of this mode (``node_core.parameter_specs`` lists them with the others)
+CAMERA_SPECS = [
+    ParameterSpec('cameras', [], 'image topics of several cameras served by one batched model '
+                  '(empty: the one "image" topic)', read_only=True),
+    ParameterSpec('camera_names', [], 'one name per camera (default cam0, cam1, ...): outputs '
+                  'on <name>/detections', read_only=True),
+    ParameterSpec('batch_timeout_ms', 10.0, 'cameras: wait at most this long after the first '
+                  'frame for the batch to fill', min_value=0.0, max_value=1000.0),
+]
+
+
+class CameraState:
+    """What the worker and the diagnostics know about one camera."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.pending = None                 # (msg, t_recv): the newest frame not yet taken
+        self.stamps = StampMonitor()
+        self.latency = LatencyStats()
+        self.counts = collections.Counter()
+        self.last_arrival: Optional[float] = None
+        self.interval = LatencyStats(window=30)   # arrival periods (seconds * 1000)
+        self.first_arrival = 0.0
+        self.last_error = ''
+
+    def period_s(self) -> Optional[float]:
+        return self.interval.median() / 1000.0 if len(self.interval.samples) >= 2 else None
+
+    def expected_by(self, now: float, deadline: float) -> bool:
+        """Worth waiting for: alive and its next frame due before ``deadline``."""
+        period = self.period_s()
+        if self.last_arrival is None or period is None:
+            return False
+        return (now - self.last_arrival < DEAD_PERIODS * period
+                and self.last_arrival + period <= deadline)
+
+    def rate_hz(self) -> float:
+        period = self.period_s()
+        return 1.0 / period if period else 0.0
+
+
+class MultiCameraCore:
+    """Serving loop of a node with ``cameras`` (their names); ``detector`` is a
+    ``CameraBatch`` with one detector per camera. ``publish(camera, dets, header, frame)`` is
+    called from the worker thread for each camera of a batch."""
+
+    def __init__(self, node_name: str, cameras: Sequence[str], params: Dict[str, Any],
+                 detector, decode: Callable[[Any], np.ndarray],
+                 publish: Callable[[int, Any, Any, np.ndarray], None],
+                 log_warning: Callable[[str], None] = print):
+        self.node_name = node_name
+        self.cameras = [CameraState(name) for name in cameras]
+        self.params = dict(params)
+        self.detector = detector
+        self.decode, self.publish = decode, publish
+        self.warn = _OneLineLog(log_warning)
+        self.fill: collections.deque = collections.deque(maxlen=300)  # cameras in a batch / all
+        self.wait = LatencyStats()           # from the first pending frame to the batch
+        self.batches = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self.apply_parameters(self.params)
+
+    # -- transport side -------------------------------------------------------------------------
+    def callback(self, index: int) -> Callable[[Any], None]:
+        """The subscription callback of camera ``index``."""
+        return lambda msg: self.on_image(index, msg)
+
+    def on_image(self, index: int, msg) -> None:
+        now = time.monotonic()
+        cam = self.cameras[index]
+        with self._cond:
+            cam.counts['received'] += 1
+            cam.stamps.observe(stamp_ns_of(msg.header.stamp))
+            if cam.last_arrival is not None:
+                cam.interval.add(now - cam.last_arrival)
+            cam.last_arrival = now
+            if cam.pending is not None:
+                cam.counts['dropped'] += 1
+            else:
+                cam.first_arrival = now
+            cam.pending = (msg, now)
+            self._cond.notify()
+
+    def on_parameters(self, changes: Dict[str, Any]) -> None:
+        self.params.update(changes)
+        self.apply_parameters(changes)
+
+    def apply_parameters(self, changes: Dict[str, Any]) -> None:
+        params = self.detector.detectors[0].parameters
+        live = {k: v for k, v in changes.items() if k in params}
+        if live:
+            self.detector.configure(**live)
+
+    # -- worker side ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=f'{self.node_name}-worker',
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def next_batch(self, poll_s: float = 0.2) -> List[tuple]:
+        """Wait for a batch: [(camera index, msg, t_recv)], empty after ``poll_s`` idle."""
+        timeout = float(self.params.get('batch_timeout_ms', 10.0)) / 1000.0
+        with self._cond:
+            pending = [c for c in self.cameras if c.pending is not None]
+            if not pending:
+                self._cond.wait(poll_s)
+                pending = [c for c in self.cameras if c.pending is not None]
+                if not pending or self._stop.is_set():
+                    return []
+            start = min(c.first_arrival for c in pending)
+            deadline = start + timeout
+            while not self._stop.is_set():
+                now = time.monotonic()
+                waiting = [c for c in self.cameras
+                           if c.pending is None and c.expected_by(now, deadline)]
+                if not waiting or now >= deadline:
+                    break
+                self._cond.wait(deadline - now)
+            batch = []
+            for i, cam in enumerate(self.cameras):
+                if cam.pending is not None:
+                    batch.append((i,) + cam.pending)
+                    cam.pending = None
+                elif cam.expected_by(time.monotonic(), deadline):
+                    cam.counts['skipped'] += 1     # due but late: this batch left without it
+            self.wait.add(time.monotonic() - start)
+            self.fill.append(len(batch) / len(self.cameras))
+        return batch
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            batch = self.next_batch()
+            if not batch:
+                continue
+            try:
+                self.process(batch)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one batch
+                for index, *_ in batch:
+                    self._fail(self.cameras[index], 'failed_frames',
+                               f'batch failed: {type(exc).__name__}: {exc}')
+
+    def process(self, batch: List[tuple]) -> int:
+        """Decode, detect and publish one batch; returns the number of cameras served."""
+        cams, frames, items = [], [], []
+        for index, msg, t_recv in batch:
+            cam = self.cameras[index]
+            try:
+                frames.append(self.decode(msg))
+            except (ValueError, TypeError) as exc:
+                self._fail(cam, 'bad_frames', f'skipped a bad image: {exc}')
+                continue
+            cams.append(index)
+            items.append((msg, t_recv))
+        if not cams:
+            return 0
+        stamps = [stamp_ns_of(msg.header.stamp) for msg, _ in items]
+        try:
+            results = self.detector.detect(cams, frames, stamps)
+        except (ValueError, RuntimeError) as exc:
+            for index in cams:
+                self._fail(self.cameras[index], 'failed_frames', f'detection failed: {exc}')
+            return 0
+        self.batches += 1
+        for index, frame, item, stamp, dets in zip(cams, frames, items, stamps, results):
+            cam, (msg, t_recv) = self.cameras[index], item
+            header = _header_with_stamp(msg.header, self.output_stamp_ns(cam, stamp))
+            self.publish(index, dets, header, frame)
+            cam.latency.add(time.monotonic() - t_recv)
+            cam.counts['processed'] += 1
+        return len(cams)
+
+    def _fail(self, cam: CameraState, kind: str, text: str) -> None:
+        cam.counts[kind] += 1
+        cam.last_error = text
+        self.warn(kind, f'{self.node_name}: camera {cam.name}: {text}')
+
+    def output_stamp_ns(self, cam: CameraState, stamp_ns: int) -> int:
+        if self.params.get('stamp_mode', 'input') != 'forecast':
+            return stamp_ns
+        period = cam.stamps.period_ns
+        if period is None:
+            period = int(round(1e9 / float(self.params.get('frame_rate_hint', 30.0))))
+        return stamp_ns + period
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    def camera_values(self, index: int) -> List[tuple]:
+        """(key, value) strings of one camera's DiagnosticStatus."""
+        cam = self.cameras[index]
+        det = self.detector.detectors[index]
+        silent = (time.monotonic() - cam.last_arrival) if cam.last_arrival else float('nan')
+        values = [
+            ('rate_hz', f'{cam.rate_hz():.2f}'),
+            ('frames_received', str(cam.counts['received'])),
+            ('frames_processed', str(cam.counts['processed'])),
+            ('frames_dropped', str(cam.counts['dropped'])),
+            ('batch_slots_skipped', str(cam.counts['skipped'])),
+            ('bad_frames', str(cam.counts['bad_frames'])),
+            ('failed_frames', str(cam.counts['failed_frames'])),
+            ('latency_ms_median', f'{cam.latency.median():.2f}'),
+            ('latency_ms_p95', f'{cam.latency.p95():.2f}'),
+            ('buffer_resets', str(det.resets)),
+            ('silent_s', f'{silent:.2f}'),
+        ] + [kv for kv in det.diagnostics() if kv[0] != 'buffer_resets']
+        return values + [('last_error', cam.last_error)] if cam.last_error else values
+
+    def camera_level(self, index: int) -> tuple:
+        cam = self.cameras[index]
+        period = cam.period_s()
+        if cam.last_arrival is None:
+            return 1, f'camera {cam.name}: no images received yet'
+        if period and time.monotonic() - cam.last_arrival > DEAD_PERIODS * period:
+            return 1, f'camera {cam.name}: silent, its batch slot is skipped'
+        if cam.counts['bad_frames'] or cam.counts['failed_frames']:
+            return 1, (f"camera {cam.name}: {cam.counts['bad_frames']} bad and "
+                       f"{cam.counts['failed_frames']} failed frames so far")
+        return 0, f'camera {cam.name}: serving'
+
+    def batch_values(self) -> List[tuple]:
+        det = self.detector.detectors[0]
+        return [('backend', str(det.backend_description)),
+                ('cameras', str(len(self.cameras))),
+                ('batches', str(self.batches)),
+                ('batch_fill_ratio_mean', f'{np.mean(self.fill) if self.fill else 0.0:.3f}'),
+                ('batch_wait_ms_median', f'{self.wait.median():.2f}'),
+                ('batch_wait_ms_p95', f'{self.wait.p95():.2f}'),
+                ('batch_timeout_ms', f"{float(self.params.get('batch_timeout_ms', 10.0)):.1f}"),
+                ('model_ms', f'{det.model_ms:.2f}')]
+
+
+def camera_layout(topics: Sequence[str], names: Sequence[str]) -> List[tuple]:
+    """(topic, name) per camera from the ``cameras`` and ``camera_names`` parameters (names
+    default to cam0, cam1, ...); ParameterError, one line, when they do not fit."""
+    topics, names = list(topics), list(names)
+    if not topics:
+        if names:
+            raise ParameterError("parameter 'camera_names' is set but 'cameras' is empty: "
+                                 'expected one image topic per name')
+        return []
+    if any(not isinstance(t, str) or not t for t in topics):
+        raise ParameterError(f"parameter 'cameras': {topics!r}: expected non-empty topic names")
+    names = names or [f'cam{i}' for i in range(len(topics))]
+    if len(names) != len(topics):
+        raise ParameterError(f"parameter 'camera_names': {len(names)} names for "
+                             f'{len(topics)} cameras; expected one per camera')
+    if len(set(names)) != len(names) or any(not isinstance(n, str) or not n.strip('/')
+                                            for n in names):
+        raise ParameterError(f"parameter 'camera_names': {names!r}: expected distinct, "
+                             'non-empty names')
+    return list(zip(topics, (n.strip('/') for n in names)))
+
+
+def build_multi_core(node_name: str, detector, names: Sequence[str],
+                     publish: Callable[[int, Any, Any, np.ndarray], None],
+                     params: Optional[Dict[str, Any]] = None,
+                     log_warning: Callable[[str], None] = print) -> MultiCameraCore:
+    """The MultiCameraCore of a loaded detector (``CameraBatch`` of len(names) cameras made
+    here), as ``node_core.build_core`` makes the single-camera one."""
+    from video_perception.detector import CameraBatch
+    values = default_parameters(detector.bundle.family)
+    values.update(params or {})
+    return MultiCameraCore(node_name, names, values, CameraBatch(detector, len(names)),
+                           frame_decoder(detector.bundle.pixel_format), publish,
+                           log_warning=log_warning)
