@@ -50,6 +50,21 @@ def _settle(listener, stamp=None, timeout=20.0):
         time.sleep(0.02)
 
 
+def _finish(listener, node):
+    """The node's diagnostics after the last frame, then stop it: it must have stayed up and
+    stop cleanly. Returns (diagnostics values, stderr)."""
+    try:
+        assert listener.wait('diags', 2, 5)
+        time.sleep(1.2)
+        diag = listener.last_diag_values()
+        alive = node.poll() is None
+    finally:
+        rc, err = stop_node(node)
+        listener.close()
+    assert alive and rc == 0 and 'Traceback' not in err, err[-3000:]
+    return diag, err
+
+
 def _handshake(listener, pub, make, stamp, tries=20) -> int:
     """Publish good frames ``make(stamp)`` (stamps before the test's) until the node answers
     one; returns how many of them the node processed (a lost one it never saw)."""
@@ -117,14 +132,11 @@ def test_node_keeps_serving_through_bad_image_messages(tmp_path, ros_domain):
         send(_image_msg(frame, sent[-1][0] - 5 * 10**9), True)     # a stamp 5 s back in time
         send(_image_msg(_frame(1, size=(256, 160)), 0), True)      # a new size
         send(_image_msg(frame, 0), True)                            # the next good frame
-        assert listener.wait('diags', 2, 5)
-        time.sleep(1.2)
-        diag = listener.last_diag_values()
-        alive = node.poll() is None
-    finally:
-        rc, err = stop_node(node)
+    except BaseException:
+        stop_node(node)
         listener.close()
-    assert alive and rc == 0 and 'Traceback' not in err, err[-3000:]
+        raise
+    diag, err = _finish(listener, node)
     served = {stamp_ns(m.header.stamp) for _, m in listener.dets}
     wrong = [e for s, ok, e in sent if ok != (s in served)]
     assert not wrong, wrong
@@ -167,14 +179,11 @@ def test_node_keeps_serving_through_bad_compressed_images(tmp_path, ros_domain):
                 data=data))
             sent.append(t0 + i * 10**6)
             _settle(listener, sent[-1] if cases[i][2] else None)
-        assert listener.wait('diags', 2, 5)
-        time.sleep(1.2)
-        diag = listener.last_diag_values()
-        alive = node.poll() is None
-    finally:
-        rc, err = stop_node(node)
+    except BaseException:
+        stop_node(node)
         listener.close()
-    assert alive and rc == 0 and 'Traceback' not in err, err[-3000:]
+        raise
+    diag, err = _finish(listener, node)
     served = {stamp_ns(m.header.stamp) for _, m in listener.dets} - {
         stamp_ns(m.header.stamp) for _, m in listener.dets if stamp_ns(m.header.stamp) < t0}
     decodable = {s for s, (_, _, ok) in zip(sent, cases) if ok}

@@ -43,19 +43,26 @@ def bundle(tmp_path):
     return tiny_bundles.make_v2i_bundle(str(tmp_path / 'v2i'))
 
 
-def test_publisher_of_another_type_is_named_once(tmp_path, ros_domain, bundle):
-    node = start_node('v2i_node', bundle)               # takes sensor_msgs/Image on /cam
+def _node_under(bundle, publish_args, env):
+    """A v2i_node (Image on /cam) while ``publish`` runs; its last diagnostics and stderr."""
+    node = start_node('v2i_node', bundle)
     listener = Listener()
     try:
         listener.wait_ready(node)
-        pub = _publish(['sim:64x48', '--topic', '/cam', '--compressed', 'jpeg', '--count', '20',
-                        '--rate', '10', '--wait-subscribers', '1'], node_env())
+        pub = _publish(publish_args, env)
         assert pub.returncode == 0, pub.stderr
         values = _diag_after(listener, node)
     finally:
         rc, err = stop_node(node)
         listener.close()
     assert rc == 0 and 'Traceback' not in err, err
+    return values, err
+
+
+def test_publisher_of_another_type_is_named_once(tmp_path, ros_domain, bundle):
+    values, err = _node_under(bundle, ['sim:64x48', '--topic', '/cam', '--compressed', 'jpeg',
+                                       '--count', '20', '--rate', '10',
+                                       '--wait-subscribers', '1'], node_env())
     lines = [ln for ln in err.splitlines() if 'CompressedImage' in ln]
     assert len(lines) == 1, err                         # once, not once per second
     assert '/cam' in lines[0] and 'input_type:=compressed' in lines[0]
@@ -66,20 +73,10 @@ def test_publisher_of_another_type_is_named_once(tmp_path, ros_domain, bundle):
 def test_frames_lost_on_the_wire_are_counted(tmp_path, ros_domain, bundle):
     """The publisher drops 15 % of its UDP packets (Cyclone's own test knob): best-effort frames
     vanish with no error anywhere; the node's stamp gaps count them."""
-    node = start_node('v2i_node', bundle)
-    listener = Listener()
     n = 60
-    try:
-        listener.wait_ready(node)
-        env = node_env({'CYCLONEDDS_URI': LOSSY.format(150)})
-        pub = _publish(['sim:64x48', '--topic', '/cam', '--count', str(n), '--rate', '15',
-                        '--qos', 'sensor', '--wait-subscribers', '20'], env)
-        assert pub.returncode == 0, pub.stderr
-        values = _diag_after(listener, node)
-    finally:
-        rc, err = stop_node(node)
-        listener.close()
-    assert rc == 0 and 'Traceback' not in err, err
+    values, _ = _node_under(bundle, ['sim:64x48', '--topic', '/cam', '--count', str(n), '--rate',
+                                     '15', '--qos', 'sensor', '--wait-subscribers', '20'],
+                            node_env({'CYCLONEDDS_URI': LOSSY.format(150)}))
     received, missing = int(values['frames_received']), int(values['frames_missing_by_stamp'])
     assert received < n and missing > 0, values
     # every frame is either seen or counted missing, but for losses at the very ends (and the
