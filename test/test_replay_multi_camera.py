@@ -1,0 +1,163 @@
+"""Multi-camera replay (``replay.multi``, ``replay --cameras``): a bag with two camera topics at
+different rates and sizes through one batched detector. At zero latency each camera's outputs
+equal its single-camera replay; at a fixed latency the batches and drops equal a naive
+set-based schedule written here; and the command end to end in its own process."""
+import json
+import subprocess
+import sys
+
+import batch_bundles
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Reader
+
+from video_perception import bagio, msgs
+from video_perception.detector import CameraBatch, load_detector
+from video_perception.eval.results import load_results
+from video_perception.replay.engine import LatencyModel, run_replay
+from video_perception.replay.multi import run_multi_replay
+from video_perception.sources import FrameSource
+
+T0 = 100_000_000_000
+# topic, (h, w), period ns, frames: 25 Hz and ~16.7 Hz, meeting every 120 ms
+CAMERAS = [('/cam_a/image', (64, 96), 40_000_000, 12), ('/cam_b/image', (48, 80), 60_000_000, 8)]
+TOPICS = [c[0] for c in CAMERAS]
+
+
+@pytest.fixture(scope='module')
+def bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp('mc_bundles')
+    return {'streamnet': batch_bundles.make_streamnet_bundle(str(root / 'sn'), (1, 2)),
+            'v2i': batch_bundles.make_v2i_bundle(str(root / 'v2i'), (1, 2))}
+
+
+@pytest.fixture(scope='module')
+def bag(tmp_path_factory):
+    """Both cameras in one bag, written in receive order as a recorder would."""
+    rng = np.random.default_rng(3)
+    items = []
+    for topic, (h, w), period, n in CAMERAS:
+        for k in range(n):
+            stamp = T0 + k * period
+            img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            msg = msgs.Image(header=msgs.Header(stamp=msgs.Time.from_ns(stamp),
+                                                frame_id=topic.split('/')[1]),
+                             height=h, width=w, encoding='bgr8', step=3 * w,
+                             data=img.reshape(-1))
+            items.append((stamp + 1000, topic, msg))
+    path = tmp_path_factory.mktemp('mc_bag') / 'two_cams'
+    with bagio.write_bag(path) as writer:
+        for receive, topic, msg in sorted(items, key=lambda t: t[:2]):
+            writer.write(topic, msg, receive)
+    return path
+
+
+def _load(path):
+    return load_detector(path, 'onnxruntime', log=lambda _: None, score_threshold=0.05)
+
+
+def _multi(bag, bundle, latency):
+    det = _load(bundle)
+    sources = [FrameSource(bag, t).frames() for t in TOPICS]
+    return run_multi_replay(sources, ['a', 'b'], CameraBatch(det, 2), latency,
+                            det.bundle.pixel_format)
+
+
+@pytest.mark.parametrize('family', ['streamnet', 'v2i'])
+def test_zero_latency_equals_single_camera_replay(bag, bundles, family):
+    run = _multi(bag, bundles[family], LatencyModel(0.0))
+    assert any(len(b.members) == 2 for b in run.batches)    # the batched graph did run
+    for c, topic in enumerate(TOPICS):
+        det = _load(bundles[family])
+        single = run_replay(FrameSource(bag, topic).frames(), det, LatencyModel(0.0),
+                            det.bundle.pixel_format)
+        multi = run.runs[c]
+        assert [o.index for o in multi.outputs] == [o.index for o in single.outputs] \
+            == list(range(CAMERAS[c][3]))
+        assert multi.dropped == single.dropped == 0
+        for a, b in zip(multi.outputs, single.outputs):
+            assert a.stamp_ns == b.stamp_ns and a.finish_ns == b.finish_ns
+            assert len(a.dets) == len(b.dets) > 0
+            np.testing.assert_allclose(a.dets.boxes_xyxy, b.dets.boxes_xyxy, atol=1e-3)
+            np.testing.assert_allclose(a.dets.scores, b.dets.scores, atol=1e-5)
+            np.testing.assert_array_equal(a.dets.class_ids, b.dets.class_ids)
+
+
+def naive_schedule(latency_ns):
+    """Reference: repeatedly start at max(free, earliest unconsumed arrival); of the frames
+    arrived by then, each camera's newest is in the batch and the rest are dropped."""
+    left = [(T0 + k * period, c, k) for c, (_, _, period, n) in enumerate(CAMERAS)
+            for k in range(n)]
+    free, batches, dropped = None, [], {0: [], 1: []}
+    while left:
+        start = min(t for t, _, _ in left)
+        start = start if free is None else max(free, start)
+        arrived = [x for x in left if x[0] <= start]
+        left = [x for x in left if x[0] > start]
+        members = []
+        for c in (0, 1):
+            mine = sorted(k for t, cc, k in arrived if cc == c)
+            if mine:
+                members.append((c, mine[-1]))
+                dropped[c] += mine[:-1]
+        free = start + latency_ns
+        batches.append((members, start, free))
+    return batches, dropped
+
+
+@pytest.mark.parametrize('latency_s', [0.05, 0.07, 0.13])
+def test_fixed_latency_schedule_matches_naive_loop(bag, bundles, latency_s):
+    run = _multi(bag, bundles['streamnet'], LatencyModel(latency_s))
+    want, dropped = naive_schedule(int(round(latency_s * 1e9)))
+    assert [(b.members, b.start_ns, b.finish_ns) for b in run.batches] == want
+    assert sum(len(d) for d in dropped.values()) > 0        # the latency does overtake frames
+    for c in (0, 1):
+        cam = run.runs[c]
+        assert cam.dropped == len(dropped[c])
+        assert len(cam.frames) == CAMERAS[c][3]
+        got = [(o.index, o.start_ns, o.finish_ns) for o in cam.outputs]
+        assert got == [(k, s, f) for m, s, f in want for cc, k in m if cc == c]
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, '-m', 'video_perception.cli', 'replay',
+                           *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_end_to_end(bag, bundles, tmp_path):
+    out = tmp_path / 'out'
+    proc = _cli(bag, '--cameras', ','.join(TOPICS), '--model', bundles['streamnet'], '--out',
+                out, '--latency', '0.07', '--score-threshold', '0.05')
+    assert proc.returncode == 0, proc.stderr
+    want, dropped = naive_schedule(70_000_000)
+    table = proc.stdout
+    assert '| quantity | /cam_a/image | /cam_b/image |' in table
+    for c, name in enumerate(['cam_a_image', 'cam_b_image']):
+        processed = [(k, f) for m, _, f in want for cc, k in m if cc == c]
+        res = load_results(out / name / 'results.json')
+        assert sorted(res.outputs) == [k for k, _ in processed]     # ids: source positions
+        for k, finish in processed:
+            assert res.outputs[k] == pytest.approx(finish / 1e9)
+        with Reader(out / name / 'bag') as reader:
+            times = [t for conn, t, _ in reader.messages() if conn.topic == '/detections']
+        assert times == [f for _, f in processed]
+        assert f'| dropped | {len(dropped[0])} | {len(dropped[1])} |' in table
+    lat = json.loads((out / 'latency.json').read_text())
+    assert len(lat['latencies']) == len(want)
+    assert (out / 'cameras.md').read_text().strip() in table
+
+
+@pytest.mark.parametrize('args,expected', [
+    (['--cameras', '/cam_a/image'], 'expected two or more image topics'),
+    (['--cameras', '/cam_a/image,/nope'], "topic '/nope' is not an image topic"),
+    (['--cameras', ','.join(TOPICS), '--topic', '/cam_a/image'], '--topic takes one camera'),
+    (['--cameras', ','.join(TOPICS), '--gt', 'a.json'], 'one dataset JSON per camera'),
+])
+def test_cli_bad_cameras_one_line_nothing_written(bag, bundles, tmp_path, capsys, args,
+                                                  expected):
+    from video_perception.tools import replay
+    out = tmp_path / 'out'
+    rc = replay.main([str(bag), '--model', bundles['streamnet'], '--out', str(out), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and expected in err[0], err
+    assert not out.exists() and not list(tmp_path.iterdir())
