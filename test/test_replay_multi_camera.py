@@ -161,3 +161,59 @@ def test_cli_bad_cameras_one_line_nothing_written(bag, bundles, tmp_path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and expected in err[0], err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def _gt_for_camera(path, c, run):
+    """A dataset for camera c on the bag's clock (ids 1000 c + k), its boxes the zero-latency
+    run's best detection of each frame, so every category has ground truth."""
+    _, (h, w), period, n = CAMERAS[c]
+    best = {o.index: o.dets for o in run.runs[c].outputs}
+    images, anns = [], []
+    for k in range(n):
+        iid = 1000 * (c + 1) + k
+        images.append({'id': iid, 'file_name': f'{k}.png', 'height': h, 'width': w,
+                       'video_id': 1, 'frame_id': k, 'timestamp': (T0 + k * period) / 1e9})
+        j = int(np.argmax(best[k].scores))
+        x0, y0, x1, y1 = (float(v) for v in best[k].boxes_xyxy[j])
+        anns.append({'id': iid, 'image_id': iid, 'category_id': int(best[k].class_ids[j]) + 1,
+                     'bbox': [x0, y0, x1 - x0, y1 - y0], 'area': (x1 - x0) * (y1 - y0),
+                     'iscrowd': 0})
+    path.write_text(json.dumps({
+        'videos': [{'id': 1, 'name': TOPICS[c], 'fps': 1e9 / period}], 'images': images,
+        'annotations': anns, 'categories': [{'id': i + 1, 'name': s}
+                                            for i, s in enumerate('abc')]}))
+    return path
+
+
+def offline_ap_reference(gt_path, results_path) -> float:
+    """pycocotools itself: each output against its own frame, over the processed frames."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    res = json.loads(results_path.read_text())
+    gt = COCO(str(gt_path))
+    dets = [{'image_id': d['input_image_id'], 'category_id': d['category_id'],
+             'bbox': d['bbox'], 'score': d['score']} for d in res['detections']]
+    ev = COCOeval(gt, gt.loadRes(dets), 'bbox')
+    ev.params.imgIds = sorted({o['input_image_id'] for o in res['outputs']})
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    return float(ev.stats[0])
+
+
+def test_cli_ground_truth_per_camera(bag, bundles, tmp_path):
+    run = _multi(bag, bundles['streamnet'], LatencyModel(0.0))
+    gts = [_gt_for_camera(tmp_path / f'gt{c}.json', c, run) for c in (0, 1)]
+    out = tmp_path / 'out'
+    proc = _cli(bag, '--cameras', ','.join(TOPICS), '--model', bundles['streamnet'], '--out',
+                out, '--latency', '0.07', '--score-threshold', '0.05', '--gt',
+                ','.join(map(str, gts)))
+    assert proc.returncode == 0, proc.stderr
+    for c, name in enumerate(['cam_a_image', 'cam_b_image']):
+        report = json.loads((out / name / 'report.json').read_text())
+        assert report['replay']['camera'] == TOPICS[c]
+        assert report['replay']['matched_frames'] == CAMERAS[c][3]
+        res = load_results(out / name / 'results.json')
+        assert res.outputs and all(1000 * (c + 1) <= i < 1000 * (c + 2) for i in res.outputs)
+        assert report['offline']['AP'] == pytest.approx(
+            offline_ap_reference(gts[c], out / name / 'results.json'), abs=1e-6)
