@@ -14,9 +14,10 @@ from rosbags.rosbag2 import Reader
 from video_perception import bagio, msgs
 from video_perception.detector import CameraBatch, load_detector
 from video_perception.eval.results import load_results
+from video_perception.image_codec import ImageDecodeError
 from video_perception.replay.engine import LatencyModel, run_replay
 from video_perception.replay.multi import run_multi_replay
-from video_perception.sources import FrameSource
+from video_perception.sources import FrameSource, SourceFrame
 
 T0 = 100_000_000_000
 # topic, (h, w), period ns, frames: 25 Hz and ~16.7 Hz, meeting every 120 ms
@@ -214,3 +215,32 @@ def test_cli_ground_truth_per_camera(bag, bundles, tmp_path):
         assert res.outputs and all(1000 * (c + 1) <= i < 1000 * (c + 2) for i in res.outputs)
         assert report['offline']['AP'] == pytest.approx(
             offline_ap_reference(gts[c], out / name / 'results.json'), abs=1e-6)
+
+
+def _frames(period, n, shape, bad=()):
+    def load(k):
+        if k in bad:
+            raise ImageDecodeError(f'frame {k}: truncated')
+        return np.full(shape + (3,), 10 * k, np.uint8)
+    return [SourceFrame(k, T0 + k * period, T0 + k * period, 'cam', lambda k=k: load(k))
+            for k in range(n)]
+
+
+def test_bad_frame_leaves_its_batch_and_counts_for_its_camera(bundles):
+    det = _load(bundles['v2i'])
+    run = run_multi_replay([_frames(40_000_000, 4, (64, 96), bad={2}),
+                            _frames(40_000_000, 4, (48, 80))], ['a', 'b'],
+                           CameraBatch(det, 2), LatencyModel(0.0), det.bundle.pixel_format)
+    assert [b.members for b in run.batches] == [[(0, 0), (1, 0)], [(0, 1), (1, 1)], [(1, 2)],
+                                                [(0, 3), (1, 3)]]
+    assert (run.runs[0].bad, run.runs[1].bad) == (1, 0)
+    assert [o.index for o in run.runs[0].outputs] == [0, 1, 3]
+
+
+def test_camera_stamps_going_back_is_one_line_error(bundles):
+    det = _load(bundles['v2i'])
+    back = _frames(40_000_000, 3, (64, 96))
+    back[2].stamp_ns = back[0].stamp_ns
+    with pytest.raises(ValueError, match=r'camera b: frame 2 stamp .* before the previous one'):
+        run_multi_replay([_frames(40_000_000, 3, (64, 96)), back], ['a', 'b'],
+                         CameraBatch(det, 2), LatencyModel(0.01), det.bundle.pixel_format)
