@@ -211,6 +211,7 @@ def test_cli_ground_truth_per_camera(bag, bundles, tmp_path):
         report = json.loads((out / name / 'report.json').read_text())
         assert report['replay']['camera'] == TOPICS[c]
         assert report['replay']['matched_frames'] == CAMERAS[c][3]
+        assert (out / name / 'report.md').is_file() and list((out / name / 'plots').iterdir())
         res = load_results(out / name / 'results.json')
         assert res.outputs and all(1000 * (c + 1) <= i < 1000 * (c + 2) for i in res.outputs)
         assert report['offline']['AP'] == pytest.approx(

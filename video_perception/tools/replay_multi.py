@@ -5,8 +5,8 @@ DIR receives, per camera, a folder named after its topic (``/cam_a/image`` -> ``
 with that camera's ``results.json`` (as ``evaluate`` reads it), its ``bag/`` (``/detections``
 and ``/detections/labels``, receive time = the batch's finish) and, with ground truth
 (``--gt A.json,B.json``: one dataset per camera, in ``--cameras`` order), ``report.json`` /
-``report.md``; beside them ``latency.json`` (the wall time of every batch) and ``cameras.md``,
-the summary table with one column per camera.
+``report.md`` and ``plots/``; beside them ``latency.json`` (the wall time of every batch) and
+``cameras.md``, the summary table with one column per camera.
 """
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def replay_cameras(args, tmp) -> tuple:
     from video_perception import bagio
     from video_perception.backends.base import BackendOptions
     from video_perception.detector import CameraBatch, load_detector
+    from video_perception.eval import plots
     from video_perception.eval.categories import load_class_map
     from video_perception.eval.report import markdown, write_report
     from video_perception.eval.results import save_results, write_json_atomic
@@ -65,7 +66,7 @@ def replay_cameras(args, tmp) -> tuple:
                                                        parse_speeds)
     from video_perception.replay.multi import camera_names, run_multi_replay
     from video_perception.sources import FrameSource
-    from video_perception.tools.replay import _classes, _run_info, _Scorer
+    from video_perception.tools.replay import _classes, _frame_period_s, _run_info, _Scorer
 
     topics = _check(args)
     names = camera_names(topics)
@@ -117,8 +118,10 @@ def replay_cameras(args, tmp) -> tuple:
             score = _Scorer(args, cam_run, gt, False, sources[c].path, detector.class_names,
                             class_map)
             info = dict(_run_info(args, cam_run, latency, speed), camera=topics[c])
-            results, report = score(cam_run, info)[:2]
+            results, report, coco, latencies, sap_k = score(cam_run, info)
             write_report(tmp / name / 'report.json', report)
+            plots.plot_report(tmp / name / 'plots', coco, latencies, sap_k,
+                              frame_period_s=_frame_period_s(cam_run))
         else:
             class_names = list(detector.class_names)
             results, _ = outputs.build_results(cam_run, list(range(len(class_names))))
