@@ -6,7 +6,8 @@ SOURCE is a rosbag2 (sqlite3 or mcap), an image folder, a video file or a canoni
 latency (``--latency measured``: each run's wall time; fixed seconds; or a latency file, each run
 drawn from it with ``--seed`` as the sAP toolkit does, ``replay.latency_model``), divided by
 ``--speed`` (the toolkit's perf_factor: 2 = hardware twice as fast), and takes the newest frame
-when it is free, dropping the rest (``replay.simulate``).
+when it is free, dropping the rest (``replay.simulate``). ``--cameras TOPIC,TOPIC`` replays a
+bag's image topics as cameras of one batched detector (``tools.replay_multi``).
 
 DIR receives:
 
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the draws from a latency file (the same seed, the same run)')
     p.add_argument('--topic', default=None, help='image topic of a bag with several')
+    p.add_argument('--cameras', default=None,
+                   help='image topics of a bag (TOPIC,TOPIC,...) replayed as separate cameras '
+                        'through one batched detector; outputs per camera (replay_multi)')
     p.add_argument('--fps', type=float, default=None,
                    help='frame rate of an image folder (default 30) or to override a video')
     p.add_argument('--backend', choices=('auto', 'onnxruntime', 'torch', 'tensorrt'),
@@ -215,6 +219,9 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, class
 
 def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
     """Does the work into ``tmp``; returns the summary table (header, rows)."""
+    if args.cameras is not None:
+        from video_perception.tools.replay_multi import replay_cameras
+        return replay_cameras(args, tmp)
     from tqdm import tqdm
 
     from video_perception import bagio
