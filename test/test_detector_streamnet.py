@@ -147,3 +147,20 @@ def test_simulated_latency_is_per_frame_not_per_graph(detector_factory):
     t0 = time.perf_counter()
     det.detect(frame_with_square(1), PERIOD)
     assert 0.08 <= time.perf_counter() - t0 < 0.16     # two graphs, one sleep
+
+
+def test_future_frames_read_from_model_json_and_checked(tmp_path):
+    """``output.future_frames`` (K of a K-step model) reaches the bundle; a bad one is one line."""
+    import json
+    from video_perception.bundle import BundleError, load_bundle
+    root = tiny_bundles.make_streamnet_bundle(str(tmp_path / 'sn'))
+    assert load_bundle(root).future_frames == 1                  # older bundles: one frame
+    path = tmp_path / 'sn' / 'model.json'
+    meta = json.loads(path.read_text())
+    meta['output']['future_frames'] = 2
+    path.write_text(json.dumps(meta))
+    assert load_bundle(root).future_frames == 2
+    meta['output']['future_frames'] = -1
+    path.write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=r'output\.future_frames is -1; expected an integer'):
+        load_bundle(root)

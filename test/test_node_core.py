@@ -1,6 +1,7 @@
 """The node core without ROS or DDS: newest-frame slot, drops, stamps, bad input, parameters."""
 import threading
 import time
+import types
 
 import numpy as np
 import pytest
@@ -15,8 +16,9 @@ class FakeDetector:
 
     parameters = ('score_threshold', 'max_detections')
 
-    def __init__(self, delay=0.0):
+    def __init__(self, delay=0.0, future_frames=1):
         self.delay = delay
+        self.bundle = types.SimpleNamespace(future_frames=future_frames, family='streamnet')
         self.score_threshold = 0.3
         self.resets = 0
         self.backend_description = 'fake (cpu)'
@@ -114,6 +116,18 @@ def test_header_is_copied_and_forecast_adds_one_period():
     got = out[-1][1].stamp
     assert got.sec * 10**9 + got.nanosec == 5_000_000_000 + 5 * period
     assert m.header.stamp.nanosec == (4 * period) % 10**9   # input untouched
+
+
+def test_forecast_of_a_k_step_model_adds_k_periods():
+    """A bundle trained on GT(t + 3) (output.future_frames 3): forecast stamps are 3 periods on."""
+    core, _, out, _ = make_core(stamp_mode='forecast')
+    core.detector = FakeDetector(future_frames=3)
+    period = 50_000_000
+    for i in range(3):
+        core.on_image(image(2_000_000_000 + i * period))
+        core.process(*core.slot.take(0))
+    s = out[-1][1].stamp
+    assert s.sec * 10**9 + s.nanosec == 2_000_000_000 + 2 * period + 3 * period
 
 
 def test_forecast_first_frame_uses_the_rate_hint():

@@ -160,7 +160,9 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
                   'pad_value': 114},
         'classes': classes,
         'graphs': {'encoder': 'encoder.onnx', 'forecast': 'forecast.onnx'},
-        'output': {'kind': 'yolox', 'strides': list(model.strides)},
+        # a model trained on GT(t + K) forecasts K frames ahead: forecast stamps add K periods
+        'output': {'kind': 'yolox', 'strides': list(model.strides),
+                   'future_frames': int(train_cfg.get('future') or 1)},
         'batch_sizes': sorted(set(batch_sizes) | {1}),
         'history': {'frames': graphs.history_frames,
                     'step': int(train_cfg.get('history_step') or model.cfg.history_step),

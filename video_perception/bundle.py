@@ -85,6 +85,9 @@ class Bundle:
     torch_builder: Optional[str]
     raw: Dict[str, Any]             # the parsed model.json, for provenance and extensions
     batch_sizes: tuple = (1,)       # static batch sizes the graphs were exported for
+    # frame periods after the input that the outputs describe (``output.future_frames``: a
+    # StreamNet trained on GT(t + K) forecasts K frames ahead); what ``stamp_mode:=forecast`` adds
+    future_frames: int = 1
     batch_graphs: Dict[int, Dict[str, str]] = dataclasses.field(default_factory=dict)
 
     def graph(self, role: str, batch: int = 1) -> str:
@@ -187,7 +190,15 @@ def load_bundle(root: str) -> Bundle:
         history_frames=int(history.get('frames', 0)), history_step=int(history.get('step', 1)),
         features=tuple(features), torch_state_dict=state_dict,
         torch_builder=torch_meta.get('builder'), raw=meta, batch_sizes=batch_sizes,
-        batch_graphs=batch_graphs)
+        batch_graphs=batch_graphs, future_frames=_future_frames(output, path))
+
+
+def _future_frames(output: Dict[str, Any], path: str) -> int:
+    k = output.get('future_frames', 1)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise BundleError(f'{path}: output.future_frames is {k!r}; expected an integer >= 0 '
+                          f'(frame periods ahead that the outputs describe)')
+    return k
 
 
 def image_input(bundle: Bundle) -> Dict[str, tuple]:

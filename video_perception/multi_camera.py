@@ -23,7 +23,8 @@ import numpy as np
 
 from video_perception.feature_buffer import StampMonitor
 from video_perception.node_core import (LatencyStats, _header_with_stamp, _OneLineLog,
-                                        default_parameters, frame_decoder, stamp_ns_of)
+                                        default_parameters, frame_decoder, output_stamp_ns,
+                                        stamp_ns_of)
 from video_perception.transport.base import ParameterError, ParameterSpec
 
 DEAD_PERIODS = 3.0          # a camera silent for this many of its periods is not waited for
@@ -215,12 +216,8 @@ class MultiCameraCore:
         self.warn(kind, f'{self.node_name}: camera {cam.name}: {text}')
 
     def output_stamp_ns(self, cam: CameraState, stamp_ns: int) -> int:
-        if self.params.get('stamp_mode', 'input') != 'forecast':
-            return stamp_ns
-        period = cam.stamps.period_ns
-        if period is None:
-            period = int(round(1e9 / float(self.params.get('frame_rate_hint', 30.0))))
-        return stamp_ns + period
+        bundle = self.detector.detectors[0].bundle
+        return output_stamp_ns(self.params, stamp_ns, cam.stamps.period_ns, bundle.future_frames)
 
     # -- diagnostics ----------------------------------------------------------------------------
     def camera_values(self, index: int) -> List[tuple]:

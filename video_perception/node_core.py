@@ -75,6 +75,18 @@ def default_parameters(family: str) -> Dict[str, Any]:
     return {s.name: s.default for s in parameter_specs(family)}
 
 
+def output_stamp_ns(params: Dict[str, Any], stamp_ns: int, period_ns: Optional[int],
+                    future_frames: int) -> int:
+    """The output header's stamp: the input's, or with ``stamp_mode:=forecast`` the time the
+    boxes describe, ``future_frames`` periods later (the period from the input stamps, until
+    there are two of them ``frame_rate_hint``)."""
+    if params.get('stamp_mode', 'input') != 'forecast':
+        return stamp_ns
+    if period_ns is None:
+        period_ns = int(round(1e9 / float(params.get('frame_rate_hint', 30.0))))
+    return stamp_ns + future_frames * period_ns
+
+
 def stamp_ns_of(stamp) -> int:
     """builtin_interfaces/Time -> integer nanoseconds."""
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
@@ -245,14 +257,9 @@ class NodeCore:
                     self.warn('worker', f'{self.node_name}: frame failed: {self.last_error}')
 
     def output_stamp_ns(self, stamp_ns: int) -> int:
-        if self.params.get('stamp_mode', 'input') != 'forecast':
-            return stamp_ns
         with self._lock:
             period = self.stamps.period_ns
-        if period is None:
-            hint = float(self.params.get('frame_rate_hint', 30.0))
-            period = int(round(1e9 / hint))
-        return stamp_ns + period
+        return output_stamp_ns(self.params, stamp_ns, period, self.detector.bundle.future_frames)
 
     def process(self, msg, t_recv: float) -> bool:
         """Decode, detect and publish one frame; False (counted, one line logged) if bad."""
