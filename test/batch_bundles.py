@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from tiny_bundles import _Call
 from video_perception.bundle import batched_graph_name, write_model_json
 from video_perception.feature_buffer import history_names
 
@@ -58,15 +59,6 @@ class ConvStudent(nn.Module):
     def forward(self, image):
         y = self.out(self.enc(image)).view(-1, self.queries, C + 5)
         return y[..., :C + 1] * 4.0, torch.sigmoid(y[..., C + 1:])
-
-
-class _Call(nn.Module):
-    def __init__(self, model, method):
-        super().__init__()
-        self.model, self.method = model, method
-
-    def forward(self, *args):
-        return getattr(self.model, self.method)(*args)
 
 
 def _export(model, method, args, path, inputs, outputs):

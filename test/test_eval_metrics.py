@@ -6,9 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
+from test_eval_coco import _pycocotools
 from video_perception.cli import main as top_main
 from video_perception.eval import metrics
 from video_perception.eval.report import build_report, markdown_table
@@ -46,17 +45,7 @@ def make_case():
 
 
 def pycocotools_ap(gt_json, dets, img_ids=None) -> float:
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO()
-        coco.dataset = json.loads(json.dumps(gt_json))
-        coco.createIndex()
-        ev = COCOeval(coco, coco.loadRes(dets), 'bbox')
-        if img_ids is not None:
-            ev.params.imgIds = img_ids
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return float(ev.stats[0])
+    return float(_pycocotools(gt_json, dets, img_ids)[0])
 
 
 @pytest.fixture(scope='module')
