@@ -45,6 +45,7 @@ import pathlib
 import shutil
 import sys
 
+from video_perception.backends.base import BACKEND_NAMES
 from video_perception.tools.cli_common import OneLineArgumentParser
 
 PROG = 'video-perception replay'
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                         'through one batched detector; outputs per camera (replay_multi)')
     p.add_argument('--fps', type=float, default=None,
                    help='frame rate of an image folder (default 30) or to override a video')
-    p.add_argument('--backend', choices=('auto', 'onnxruntime', 'torch', 'tensorrt'),
+    p.add_argument('--backend', choices=BACKEND_NAMES,
                    default='auto')
     p.add_argument('--threads', type=int, default=0, help='CPU threads (0: runtime default)')
     p.add_argument('--score-threshold', type=float, default=None,
