@@ -7,7 +7,7 @@ import pytest
 
 from video_perception.feature_buffer import StampMonitor
 
-from test_node_e2e_dds import BIN, Listener, node_env, start_node, stop_node
+from test_node_e2e_dds import BIN, Listener, node_env, stamp_ns, start_node, stop_node
 
 PERIOD = 33_333_333
 LOSSY = ('<CycloneDDS><Domain><Internal><Test><XmitLossiness>{}</XmitLossiness></Test>'
@@ -70,16 +70,41 @@ def test_publisher_of_another_type_is_named_once(tmp_path, ros_domain, bundle):
     assert values['publishers_of_other_types'] in ('0', '1')   # 1 while it was there
 
 
+def _lossy_run(bundle, times):
+    """A node fed 60 frames by a publisher that drops 15 % of its UDP packets: (diagnostics,
+    stamps published, stamps the node answered)."""
+    from video_perception.tools.publish import read_times
+    node = start_node('v2i_node', bundle)
+    listener = Listener()
+    try:
+        listener.wait_ready(node)
+        pub = _publish(['sim:64x48', '--topic', '/cam', '--count', '60', '--rate', '15',
+                        '--qos', 'sensor', '--wait-subscribers', '20', '--times', str(times)],
+                       node_env({'CYCLONEDDS_URI': LOSSY.format(150)}))
+        assert pub.returncode == 0, pub.stderr
+        values = _diag_after(listener, node)
+    finally:
+        rc, err = stop_node(node)
+        listener.close()
+    assert rc == 0 and 'Traceback' not in err, err
+    published = sorted(read_times(times))
+    served = sorted(stamp_ns(m.header.stamp) for _, m in listener.dets
+                    if stamp_ns(m.header.stamp) in set(published))
+    return values, published, served
+
+
 def test_frames_lost_on_the_wire_are_counted(tmp_path, ros_domain, bundle):
     """The publisher drops 15 % of its UDP packets (Cyclone's own test knob): best-effort frames
-    vanish with no error anywhere; the node's stamp gaps count them."""
-    n = 60
-    values, _ = _node_under(bundle, ['sim:64x48', '--topic', '/cam', '--count', str(n), '--rate',
-                                     '15', '--qos', 'sensor', '--wait-subscribers', '20'],
-                            node_env({'CYCLONEDDS_URI': LOSSY.format(150)}))
+    vanish with no error anywhere; the node's stamp gaps count them. Discovery packets are lost
+    too, so a run where the node's reader never matched the writer is tried again."""
+    for attempt in range(3):
+        values, published, served = _lossy_run(bundle, tmp_path / f'times{attempt}.txt')
+        if served:
+            break
     received, missing = int(values['frames_received']), int(values['frames_missing_by_stamp'])
-    assert received < n and missing > 0, values
-    # every frame is either seen or counted missing, but for losses at the very ends (and the
-    # first gap, before a period is known): no stamp after them tells
-    assert n - 4 <= received + missing <= n, values
+    assert served and received < len(published) and missing > 0, values
+    # between the first and the last frame the node saw, every published frame was either
+    # received or counted missing (give or take the first gap, before a period is known)
+    window = [s for s in published if served[0] <= s <= served[-1]]
+    assert abs(received + missing - len(window)) <= 2, (values, len(window))
     assert 'frames_lost_in_transport' in values
