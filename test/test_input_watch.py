@@ -44,7 +44,8 @@ def bundle(tmp_path):
 
 
 def _node_under(bundle, publish_args, env):
-    """A v2i_node (Image on /cam) while ``publish`` runs; its last diagnostics and stderr."""
+    """A v2i_node (Image on /cam) while ``publish`` runs: its last diagnostics, its stderr and
+    the stamps of the detections it sent."""
     node = start_node('v2i_node', bundle)
     listener = Listener()
     try:
@@ -56,13 +57,13 @@ def _node_under(bundle, publish_args, env):
         rc, err = stop_node(node)
         listener.close()
     assert rc == 0 and 'Traceback' not in err, err
-    return values, err
+    return values, err, [stamp_ns(m.header.stamp) for _, m in listener.dets]
 
 
 def test_publisher_of_another_type_is_named_once(tmp_path, ros_domain, bundle):
-    values, err = _node_under(bundle, ['sim:64x48', '--topic', '/cam', '--compressed', 'jpeg',
-                                       '--count', '20', '--rate', '10',
-                                       '--wait-subscribers', '1'], node_env())
+    values, err, _ = _node_under(
+        bundle, ['sim:64x48', '--topic', '/cam', '--compressed', 'jpeg', '--count', '20',
+                 '--rate', '10', '--wait-subscribers', '1'], node_env())
     lines = [ln for ln in err.splitlines() if 'CompressedImage' in ln]
     assert len(lines) == 1, err                         # once, not once per second
     assert '/cam' in lines[0] and 'input_type:=compressed' in lines[0]
@@ -74,23 +75,12 @@ def _lossy_run(bundle, times):
     """A node fed 60 frames by a publisher that drops 15 % of its UDP packets: (diagnostics,
     stamps published, stamps the node answered)."""
     from video_perception.tools.publish import read_times
-    node = start_node('v2i_node', bundle)
-    listener = Listener()
-    try:
-        listener.wait_ready(node)
-        pub = _publish(['sim:64x48', '--topic', '/cam', '--count', '60', '--rate', '15',
-                        '--qos', 'sensor', '--wait-subscribers', '20', '--times', str(times)],
-                       node_env({'CYCLONEDDS_URI': LOSSY.format(150)}))
-        assert pub.returncode == 0, pub.stderr
-        values = _diag_after(listener, node)
-    finally:
-        rc, err = stop_node(node)
-        listener.close()
-    assert rc == 0 and 'Traceback' not in err, err
+    values, _, answered = _node_under(
+        bundle, ['sim:64x48', '--topic', '/cam', '--count', '60', '--rate', '15', '--qos',
+                 'sensor', '--wait-subscribers', '20', '--times', str(times)],
+        node_env({'CYCLONEDDS_URI': LOSSY.format(150)}))
     published = sorted(read_times(times))
-    served = sorted(stamp_ns(m.header.stamp) for _, m in listener.dets
-                    if stamp_ns(m.header.stamp) in set(published))
-    return values, published, served
+    return values, published, sorted(set(answered) & set(published))
 
 
 def test_frames_lost_on_the_wire_are_counted(tmp_path, ros_domain, bundle):
