@@ -191,13 +191,18 @@ class RclpyTransport(Transport):
                         else DurabilityPolicy.VOLATILE))
 
     def create_subscription(self, msg_type, topic, callback, qos) -> Subscription:
-        from rclpy.event_handler import SubscriptionEventCallbacks
+        from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
         lost: list = []     # the wrapper exists only after rclpy's subscription: forward to it
         events = SubscriptionEventCallbacks(
             message_lost=lambda info: lost and lost[0].on_message_lost(info))
-        sub = self._node.create_subscription(
-            ros_class(msg_type), topic, lambda m: callback(from_ros(m, msg_type)), self._qos(qos),
-            event_callbacks=events)
+        args = (ros_class(msg_type), topic, lambda m: callback(from_ros(m, msg_type)),
+                self._qos(qos))
+        try:
+            sub = self._node.create_subscription(*args, event_callbacks=events)
+        except UnsupportedEventTypeError:
+            # rclpy does not guard message_lost as it does its default events; an rmw without
+            # it still serves, and ``lost`` stays 0 (the stamp-gap count still tells)
+            sub = self._node.create_subscription(*args)
         lost.append(_Sub(self._node, sub))
         return lost[0]
 
