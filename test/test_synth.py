@@ -20,7 +20,8 @@ def _files(root):
             for p in sorted(root.rglob('*')) if p.is_file()}
 
 
-@pytest.mark.parametrize('preset,size', [('driving', '96x160'), ('lesion', '96x96')])
+@pytest.mark.parametrize('preset,size', [('driving', '96x160'), ('lesion', '96x96'),
+                                         ('lesion_ambiguous', '96x96')])
 def test_same_seed_same_bytes(tmp_path, preset, size):
     runs = {}
     for name, seed in (('a', 5), ('b', 5), ('c', 6)):
@@ -119,6 +120,51 @@ def test_lesion_preset(tmp_path):
     ring[y:y + h, x:x + w] = False
     inner = img[y:y + h, x:x + w].mean(axis=(0, 1))
     assert np.abs(inner - img[ring].mean(axis=0)).max() < 15
+
+
+def _box_vs_ring(img, bbox):
+    """Largest per-channel difference between a box's mean colour and a ring around it."""
+    x, y, w, h = (int(v) for v in bbox)
+    ring = np.zeros(img.shape[:2], bool)
+    ring[max(y - h // 2, 0):y + h + h // 2, max(x - w // 2, 0):x + w + w // 2] = True
+    ring[y:y + h, x:x + w] = False
+    return np.abs(img[y:y + h, x:x + w].mean(axis=(0, 1)) - img[ring].mean(axis=0)).max()
+
+
+def test_lesion_ambiguous_preset(tmp_path):
+    synth.generate('lesion_ambiguous', tmp_path, seed=4, videos=6, frames=30)
+    ds = load_video_dataset(tmp_path, check_files=True)
+    tracks = {}
+    for a in ds.data['annotations']:
+        im = ds.images[a['image_id']]
+        tracks.setdefault((im['video_id'], a['instance_id']), []).append((im['frame_id'], a))
+    pairs, n_faded = [], 0
+    for track in tracks.values():
+        track.sort(key=lambda t: t[0])
+        by_frame = dict(track)
+        run = 0
+        for f, a in track:
+            run = run + 1 if a['faded'] and by_frame.get(f - 1, {}).get('faded') else \
+                int(a['faded'])
+            assert run <= 3, 'a fade lasts 1 to 3 frames'
+            if not a['faded']:
+                continue
+            n_faded += 1
+            assert f > 0 and a['contrast'] <= 0.12 * 0.8 + 1e-4
+            seen = by_frame.get(f - run - 1)   # the visible frame just before the window
+            if seen is not None:
+                assert not seen['faded'] and seen['contrast'] >= 0.45
+                pairs.append((seen, a))
+    assert n_faded >= 5 and len(pairs) >= 5
+    # In pixels: a faded lesion stands out of its surroundings far less than the same lesion a
+    # few frames earlier, which is what a 3-frame clip can use and a single frame cannot.
+
+    def diff(a):
+        return _box_vs_ring(cv2.imread(str(ds.image_path(a['image_id']))).astype(np.float32),
+                            a['bbox'])
+    visible = np.median([diff(v) for v, _ in pairs])
+    faded = np.median([diff(f) for _, f in pairs])
+    assert visible > 1.5 * faded, (visible, faded)  # faded ~ the texture's own variation
 
 
 @pytest.mark.parametrize('storage', ['sqlite3', 'mcap'])

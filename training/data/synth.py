@@ -13,6 +13,9 @@ Presets:
 * ``lesion`` (training.data.synth_lesion): textured tissue, low-contrast lesions (class 'lesion'),
   motion blur, specular highlights, frames where the lesion is barely visible or out of view;
   default 4 videos x 60 frames at 256x256.
+* ``lesion_ambiguous`` (training.data.synth_lesion_ambiguous): the lesion scene where single
+  frames are ambiguous and clips are not (lesions fade for 1-3 frames; one-frame look-alikes);
+  default size 128x128, the evidence benchmark of docs/EVIDENCE.md.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from video_perception.outdir import final_path, output_dir
 PRESETS = {
     'driving': ('training.data.synth_driving', (192, 320)),
     'lesion': ('training.data.synth_lesion', (256, 256)),
+    'lesion_ambiguous': ('training.data.synth_lesion_ambiguous', (128, 128)),
 }
 BAG_TOPIC = '/camera/image_raw'
 
@@ -47,7 +51,7 @@ def parse_size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='video-perception synth',
                                 description='Write a deterministic synthetic video benchmark.')
-    p.add_argument('preset', choices=sorted(PRESETS), help='driving or lesion')
+    p.add_argument('preset', choices=sorted(PRESETS), help=', '.join(sorted(PRESETS)))
     p.add_argument('out', type=pathlib.Path, help='output folder')
     p.add_argument('--seed', type=int, default=0, help='same seed, same bytes')
     p.add_argument('--videos', type=int, default=4, help='number of videos')
