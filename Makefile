@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 JOBS ?= 2
 
 .PHONY: setup ros demo test test-all bench models models-streamnet models-v2i evidence \
-	evidence-streamnet evidence-v2i lint clean
+	evidence-streamnet evidence-v2i evidence-seeds lint clean
 
 setup: $(STAMP)
 
@@ -85,6 +85,11 @@ models-streamnet models-v2i: setup
 
 # docs/EVIDENCE.md's tables, from runs trained first (the commands are in docs/EVIDENCE.md).
 evidence: evidence-streamnet evidence-v2i
+# The multi-seed study (three seeds per row; about 3 h of one CPU core per worker, resumable).
+evidence-seeds: setup
+	$(PY) scripts/evidence_seeds.py data
+	$(PY) scripts/evidence_seeds.py train --workers 2
+	$(PY) scripts/evidence_seeds.py report --out docs/evidence_seeds_table.md
 evidence-streamnet: setup
 	$(PY) scripts/evidence_streamnet.py --out docs/streamnet_evidence_table.md
 evidence-v2i: setup
