@@ -19,24 +19,29 @@ from video_perception.feature_buffer import history_names
 
 H, W = 64, 96
 STRIDE, C = 8, 3               # one output level; C classes
+RC = 4                         # channels of the buffered reduction
 
 
 class ConvMotion(nn.Module):
-    """StreamNet-shaped: encode -> f [B, 8, H/8, W/8]; forecast(f, f_h1, f_h2) -> predictions
-    [B, A, 5 + C] with cxcywh in network pixels (grid + offsets) and sigmoid scores."""
+    """StreamNet-shaped: encode -> f [B, 8, H/8, W/8] and (``cached``, the layout exported
+    today) its buffered reduction r [B, 4, H/8, W/8]; forecast(f, r_h1, r_h2) -> predictions
+    [B, A, 5 + C] with cxcywh in network pixels (grid + offsets) and sigmoid scores.
+    ``cached=False``: the older layout, f buffered and read as f_h1, f_h2."""
 
-    def __init__(self, frames: int = 2):
+    def __init__(self, frames: int = 2, cached: bool = True):
         super().__init__()
-        self.frames = frames
+        self.frames, self.cached = frames, cached
         self.enc = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1),
                                  nn.ReLU(), nn.Conv2d(8, 8, 3, 2, 1))
-        self.head = nn.Conv2d(8 * (frames + 1), 5 + C, 3, 1, 1)
+        self.reduce = nn.Conv2d(8, RC, 1)
+        self.head = nn.Conv2d(8 + (RC if cached else 8) * frames, 5 + C, 3, 1, 1)
         ys, xs = torch.meshgrid(torch.arange(H // STRIDE), torch.arange(W // STRIDE),
                                 indexing='ij')
         self.register_buffer('grid', torch.stack([xs, ys]).float().view(1, 2, -1) + 0.5)
 
     def encode(self, image):
-        return self.enc(image / 255.0)
+        f = self.enc(image / 255.0)
+        return (f, self.reduce(f)) if self.cached else f
 
     def forecast(self, f, *history):
         x = self.head(torch.cat((f,) + history, dim=1))      # [B, 5 + C, h, w]
@@ -72,26 +77,31 @@ def _input(pixel_format: str) -> dict:
             'mean': [0, 0, 0], 'std': [1, 1, 1], 'letterbox': 'top_left', 'pad_value': 114}
 
 
-def make_streamnet_bundle(root: str, batch_sizes: Sequence[int] = (1, 2, 4)) -> str:
+def make_streamnet_bundle(root: str, batch_sizes: Sequence[int] = (1, 2, 4),
+                          cached: bool = True) -> str:
     torch.manual_seed(0)
-    model = ConvMotion().eval()
+    model = ConvMotion(cached=cached).eval()
     os.makedirs(root, exist_ok=True)
     shape = [1, 8, H // STRIDE, W // STRIDE]
-    names = ['f'] + history_names(['f'], model.frames)
+    history = {'frames': model.frames, 'step': 1, 'features': [{'name': 'f', 'shape': shape}]}
+    buffered = [1, RC if cached else 8] + shape[2:]
+    if cached:
+        history.update(current=history['features'], features=[{'name': 'r',
+                                                               'shape': buffered}])
+    names = ['f'] + history_names([history['features'][0]['name']], model.frames)
     for b in batch_sizes:
-        f = torch.rand(b, *shape[1:])
+        f, r = torch.rand(b, *shape[1:]), torch.rand(b, *buffered[1:])
         _export(model, 'encode', (torch.rand(b, 3, H, W) * 255,),
-                os.path.join(root, batched_graph_name('encoder.onnx', b)), ['image'], ['f'])
-        _export(model, 'forecast', (f,) * (model.frames + 1),
+                os.path.join(root, batched_graph_name('encoder.onnx', b)), ['image'],
+                ['f', 'r'] if cached else ['f'])
+        _export(model, 'forecast', (f,) + (r,) * model.frames,
                 os.path.join(root, batched_graph_name('forecast.onnx', b)), names,
                 ['predictions'])
     write_model_json(root, {
         'family': 'streamnet', 'variant': 'conv_motion', 'input': _input('bgr'),
         'classes': ['a', 'b', 'c'], 'graphs': {'encoder': 'encoder.onnx',
                                                'forecast': 'forecast.onnx'},
-        'output': {'kind': 'yolox'}, 'batch_sizes': list(batch_sizes),
-        'history': {'frames': model.frames, 'step': 1,
-                    'features': [{'name': 'f', 'shape': shape}]},
+        'output': {'kind': 'yolox'}, 'batch_sizes': list(batch_sizes), 'history': history,
         'provenance': {'note': 'test fixture: random conv net at several batch sizes'}})
     return root
 

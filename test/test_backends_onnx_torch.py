@@ -36,9 +36,9 @@ def test_streamnet_graphs_match_numpy_reference(sn_bundle, name):
     ys, xs = np.nonzero(img[0, 0] > 0.5)
     np.testing.assert_allclose(feats['fa'].ravel(), [xs.mean() + 0.5, ys.mean() + 0.5], atol=1e-3)
     np.testing.assert_allclose(feats['fb'].ravel(), [len(xs)], rtol=1e-5)
+    np.testing.assert_array_equal(feats['ca'], feats['fa'])    # the buffered feature
     inputs = {'fa': feats['fa'], 'fb': feats['fb'],
-              'fa_h1': feats['fa'] - 3.0, 'fb_h1': feats['fb'],
-              'fa_h2': feats['fa'] - 100.0, 'fb_h2': feats['fb']}
+              'ca_h1': feats['ca'] - 3.0, 'ca_h2': feats['ca'] - 100.0}
     pred = be.run('forecast', inputs)['predictions']
     assert pred.shape == (1, tiny_bundles.NUM_ANCHORS, 6)
     np.testing.assert_allclose(pred[0, 0], [43.0, 18.0, 20, 20, 0.95, 0.95], atol=1e-3)
@@ -67,16 +67,15 @@ def test_backends_agree(sn_bundle):
 
 def test_input_order_is_the_contract(sn_bundle):
     assert graph_input_names(sn_bundle, 'forecast') == [
-        'fa', 'fb', 'fa_h1', 'fb_h1', 'fa_h2', 'fb_h2']
+        'fa', 'fb', 'ca_h1', 'ca_h2']
 
 
 def test_missing_input_is_one_line(sn_bundle):
     be = load_backend(sn_bundle, 'onnxruntime', log=lambda s: None)
-    with pytest.raises(ValueError, match=r"missing inputs \['fa_h2', 'fb_h2'\]"):
+    with pytest.raises(ValueError, match=r"missing inputs \['ca_h2'\]"):
         be.run('forecast', {'fa': np.zeros((1, 2, 1, 1), np.float32),
                             'fb': np.zeros((1, 1, 1, 1), np.float32),
-                            'fa_h1': np.zeros((1, 2, 1, 1), np.float32),
-                            'fb_h1': np.zeros((1, 1, 1, 1), np.float32)})
+                            'ca_h1': np.zeros((1, 2, 1, 1), np.float32)})
     with pytest.raises(BackendError, match='no "student" graph'):
         be.run('student', {'image': np.zeros((1, 3, 64, 96), np.float32)})
 

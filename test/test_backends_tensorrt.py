@@ -49,8 +49,8 @@ def test_engine_path_hashes_the_onnx_bytes(tmp_path):
     bundle = load_bundle(tiny_bundles.make_streamnet_bundle(str(tmp_path / 'b')))
     path = trtb.engine_path(bundle, 'forecast', 'fp16', '10.3.0', 'Orin')
     sha = hashlib.sha256(open(bundle.graph('forecast'), 'rb').read()).hexdigest()
-    shapes = {'fa': (1, 2, 1, 1), 'fb': (1, 1, 1, 1), 'fa_h1': (1, 2, 1, 1),
-              'fb_h1': (1, 1, 1, 1), 'fa_h2': (1, 2, 1, 1), 'fb_h2': (1, 1, 1, 1)}
+    shapes = {'fa': (1, 2, 1, 1), 'fb': (1, 1, 1, 1), 'ca_h1': (1, 2, 1, 1),
+              'ca_h2': (1, 2, 1, 1)}
     key = trtb.engine_cache_key(sha, 'fp16', shapes, '10.3.0', 'Orin')
     assert path == os.path.join(bundle.root, 'engines', f'forecast-fp16-{key}.engine')
     assert trtb.input_shapes(bundle, 'encoder') == {'image': (1, 3, 64, 96)}

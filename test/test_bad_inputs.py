@@ -164,7 +164,7 @@ CASES = [
         ['history', 'frames'], 4))), 2, ['history.frames', '4', '3 buffered'], out='OUT'),
     Case('bundle-feature-shape', lambda t: _replay(_frames(t), _bundle(t, _set(
         ['history', 'features', 0, 'shape'], [1, 32, 12, 20]))), 2,
-         ['history.features', 'f0'], out='OUT'),
+         ['history.features', 'l0'], out='OUT'),
     Case('bundle-graph-missing', lambda t: _replay(_frames(t), _bundle(t, _set(
         ['graphs', 'encoder'], 'enc.onnx'))), 2, ['enc.onnx'], out='OUT'),
     Case('bundle-wrong-family-node', lambda t: ['--ros-args', '-p',

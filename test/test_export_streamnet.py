@@ -42,35 +42,49 @@ def test_streamnet_tiny_bundle_matches_offline_torch(tmp_path):
     assert (bundle.height, bundle.width) == size and bundle.history_frames == 3
     meta = json.loads((out / 'model.json').read_text())
     assert meta['torch']['builder'] == 'training.export:build_from_bundle'
-    assert [f.shape for f in bundle.features] == [(1, 32, 24, 40), (1, 64, 12, 20),
-                                                  (1, 128, 6, 10)]
+    # the encoder gives the neck maps for the current step and the long-path reductions
+    # (tiny: 5/10/21 channels) for the buffer
+    assert [f.shape for f in bundle.current_features] == [(1, 32, 24, 40), (1, 64, 12, 20),
+                                                          (1, 128, 6, 10)]
+    assert [f.shape for f in bundle.features] == [(1, 5, 24, 40), (1, 10, 12, 20),
+                                                  (1, 21, 6, 10)]
+    assert meta['history']['current'][0] == {'name': 'f0', 'shape': [1, 32, 24, 40]}
     enc, fc = _ort(bundle.graph('encoder')), _ort(bundle.graph('forecast'))
     for path in bundle.graphs.values():
         g = onnx.load(path)
         assert max(o.version for o in g.opset_import if o.domain in ('', 'ai.onnx')) >= 17
         assert {n.op_type for n in g.graph.node} <= trt_supported_ops()
+    cur = [f.name for f in bundle.current_features]
     names = [f.name for f in bundle.features]
-    assert [i.name for i in fc.get_inputs()] == names + [
+    assert [o.name for o in enc.get_outputs()] == cur + names == ['f0', 'f1', 'f2', 'l0', 'l1',
+                                                                  'l2']
+    assert [i.name for i in fc.get_inputs()] == cur + [
         f'{nm}_h{k}' for k in range(1, 4) for nm in names]
 
-    # Four frames of a sequence: ORT encoder per frame, forecast from [t, t-1, t-2, t-3].
+    # A 6-frame sequence: ORT encodes each frame once and a FIFO keeps only the reductions;
+    # the forecast reads them. Reference: the unfused offline forward that re-encodes the
+    # clamped history [t-1, t-2, t-3] every step (frames move through all three slots).
     g = torch.Generator().manual_seed(5)
-    frames = [torch.rand(1, 3, *size, generator=g) * 255 for _ in range(4)]   # t-3 .. t
-    feats = [enc.run(names, {'image': f.numpy()}) for f in frames]
-    feeds = dict(zip(names, feats[3]))
-    for k in range(1, 4):
-        feeds.update({f'{nm}_h{k}': v for nm, v in zip(names, feats[3 - k])})
-    got = fc.run(['predictions'], feeds)[0]
-    with torch.no_grad():
-        want = model(frames[3], [frames[2], frames[1], frames[0]]).numpy()   # unfused, offline
-    assert got.shape == want.shape == (1, 1260, 13)
-    assert np.abs(got - want).max() <= 1e-3
+    frames = [torch.rand(1, 3, *size, generator=g) * 255 for _ in range(6)]
+    fifo = []
+    for t, frame in enumerate(frames):
+        out = dict(zip(cur + names, enc.run(cur + names, {'image': frame.numpy()})))
+        fifo = fifo or [out] * 3
+        feeds = {nm: out[nm] for nm in cur}
+        for k in range(1, 4):
+            feeds.update({f'{nm}_h{k}': fifo[k - 1][nm] for nm in names})
+        got = fc.run(['predictions'], feeds)[0]
+        fifo = [out] + fifo[:-1]
+        with torch.no_grad():
+            want = model(frame, [frames[max(t - k, 0)] for k in (1, 2, 3)]).numpy()
+        assert got.shape == want.shape == (1, 1260, 13)
+        assert np.abs(got - want).max() <= 1e-3, f'frame {t}'
 
     # The torch backend's twin (fused, flat signature) agrees too.
     twin = ex.build_from_bundle(bundle)
     with torch.no_grad():
-        tf = [twin.encode(f) for f in frames]
-        pred = twin.forecast(*tf[3], *tf[2], *tf[1], *tf[0]).numpy()
+        tf = [twin.encode(f) for f in frames[2:]]                     # t-3 .. t = frames 2..5
+        pred = twin.forecast(*tf[3][:3], *tf[2][3:], *tf[1][3:], *tf[0][3:]).numpy()
     assert np.abs(pred - want).max() <= 1e-3
 
 
@@ -132,6 +146,7 @@ def test_streamnet_tiny_exports_at_a_non_square_non_multiple_of_32_size(tmp_path
     assert 'TensorRT ops ok' in capsys.readouterr().out
     bundle = load_bundle(str(out))
     assert [f.shape[2:] for f in bundle.features] == [(25, 41), (13, 21), (7, 11)]
+    assert [f.shape[2:] for f in bundle.current_features] == [(25, 41), (13, 21), (7, 11)]
     enc = _ort(bundle.graph('encoder'))
     assert enc.get_inputs()[0].shape == [1, 3, 200, 328]
     fc = _ort(bundle.graph('forecast'))
@@ -145,8 +160,10 @@ def test_streamnet_s_600x960_bundle_runs_in_onnxruntime(tmp_path, capsys):
     assert ex.main(['streamnet_s', '--size', '600x960', '--out', str(tmp_path / 's')]) == 0
     assert capsys.readouterr().out.count('TensorRT ops ok') == 2
     bundle = load_bundle(str(tmp_path / 's'))
-    assert [f.shape for f in bundle.features] == [(1, 128, 75, 120), (1, 256, 38, 60),
-                                                  (1, 512, 19, 30)]
+    assert [f.shape for f in bundle.current_features] == [(1, 128, 75, 120), (1, 256, 38, 60),
+                                                          (1, 512, 19, 30)]
+    assert [f.shape for f in bundle.features] == [(1, 21, 75, 120), (1, 42, 38, 60),
+                                                  (1, 85, 19, 30)]
     fc = _ort(bundle.graph('forecast'))
     assert fc.get_outputs()[0].shape == [1, 11850, 13]
 
@@ -158,3 +175,5 @@ def test_streamnet_l_1200x1920_bundle_passes_the_checks(tmp_path, capsys):
     assert capsys.readouterr().out.count('TensorRT ops ok') == 2
     bundle = load_bundle(str(tmp_path / 'l'))
     assert [f.shape[2:] for f in bundle.features] == [(150, 240), (75, 120), (38, 60)]
+    # both groups' reductions buffered per level: 42 + 44, 85 + 86, 170 + 172 channels
+    assert [f.shape[1] for f in bundle.features] == [86, 171, 342]

@@ -111,14 +111,21 @@ def test_fused_model_equals_unfused():
 
 def test_buffered_feature_specs_match_encode_at_600x960():
     model = MODELS['streamnet_tiny']().eval()
-    specs = model.buffered_feature_specs(600, 960)
+    specs = model.feature_specs(600, 960)
     assert [s[0] for s in specs] == ['f0', 'f1', 'f2']
     assert [s[1][2:] for s in specs] == [(75, 120), (38, 60), (19, 30)]
+    buffered = model.buffered_feature_specs(600, 960)
+    # tiny's long_groups ((3, (5, 10, 21)),): the buffer keeps 5/10/21 channels, not 32/64/128
+    assert buffered == [('l0', (1, 5, 75, 120)), ('l1', (1, 10, 38, 60)),
+                        ('l2', (1, 21, 19, 30))]
     with torch.no_grad():
-        feats = model.encode(torch.zeros(1, 3, 600, 960))
+        feats, reduced = model.encode_streaming(torch.zeros(1, 3, 600, 960))
         preds = model.forecast(feats, [feats] * 3)
     assert [tuple(f.shape) for f in feats] == [s[1] for s in specs]
+    assert [tuple(f.shape) for f in reduced] == [s[1] for s in buffered]
     assert tuple(preds.shape) == (1, 11850, 13)       # spec §0: 11 850 anchors, 5 + 8
+    n0 = MODELS['streamnet_tiny'](long_groups=()).eval()    # buffers nothing: today's layout
+    assert n0.buffered_feature_specs(600, 960) == n0.feature_specs(600, 960)
 
 
 def test_wrong_history_length_is_named():

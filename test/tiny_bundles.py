@@ -8,7 +8,11 @@ Not random nets: each graph computes something a test can predict without runnin
   centre(t-1), a 20 x 20 box of class 0 with score 0.9025 (objectness 0.95 x class 0.95); three
   more anchors score 0. With no history (N = 0) the box stays at centre(t). A buffer read in
   the wrong order (t-2 for t-1) or never updated gives a
-  different centre, so the test sees it.
+  different centre, so the test sees it. The default layout is today's export (``cached``): the
+  encoder also outputs the buffered feature ``ca`` [1, 2, 1, 1] (the centroid: the mass is not
+  buffered, as a real model buffers its long-path reductions only), model.json lists
+  ``history.current`` (fa, fb) and the forecast reads fa, fb, ca_h1..ca_hN. ``cached=False`` is
+  the layout of bundles exported before (fa, fb buffered and read as fa_h1, fb_h1, ...).
 * V2I ``tiny_box``: the student outputs, for query 0, the bounding box of the bright pixels
   (normalised cxcywh) with class 0 confident; queries 1..2 are no-object.
 
@@ -35,9 +39,10 @@ def _bright_mask(image):                                    # image [1, 3, H, W]
 
 
 class TinyMotion(nn.Module):
-    def __init__(self, frames: int = 2):
+    def __init__(self, frames: int = 2, cached: bool = True):
         super().__init__()
         self.frames = frames
+        self.cached = cached and frames > 0        # N = 0 buffers nothing: the old layout
         self.register_buffer('xs', torch.arange(W, dtype=torch.float32).view(1, 1, 1, W) + 0.5)
         self.register_buffer('ys', torch.arange(H, dtype=torch.float32).view(1, 1, H, 1) + 0.5)
         # a weight so load_state_dict has something to check
@@ -48,15 +53,22 @@ class TinyMotion(nn.Module):
         mass = mask.sum(dim=(2, 3), keepdim=True) + 1e-6      # [1, 1, 1, 1]
         cx = (mask * self.xs).sum(dim=(2, 3), keepdim=True) / mass
         cy = (mask * self.ys).sum(dim=(2, 3), keepdim=True) / mass
-        return torch.cat([cx, cy], dim=1), mass               # fa [1, 2, 1, 1], fb [1, 1, 1, 1]
+        fa = torch.cat([cx, cy], dim=1)                       # [1, 2, 1, 1]
+        if not self.cached:
+            return fa, mass                                   # fa, fb [1, 1, 1, 1]
+        return fa, mass, fa - 0.0 * mass                      # + ca [1, 2, 1, 1], buffered
 
     def forecast(self, fa, fb, *history):
-        # N = 0 (no history): no motion to extrapolate, the box stays at centre(t)
+        # N = 0 (no history): no motion to extrapolate, the box stays at centre(t);
+        # history[0] is ca_h1 (cached layout) or fa_h1
         fa_h1 = history[0] if history else fa                 # [1, 2, 1, 1], t - dt
         centre = (2.0 * fa - fa_h1).view(1, 1, 2)             # [1, 1, 2]
         size = self.box_size.view(1, 1, 2)
         first = torch.cat([centre, size, torch.full((1, 1, 2), 0.95)], dim=2)  # [1, 1, 6]
+        # reads every input (0 x), so the exporter keeps the whole history signature
         rest = torch.zeros(1, NUM_ANCHORS - 1, 6) + 0.0 * fb.view(1, 1, 1)
+        for h in history:
+            rest = rest + 0.0 * h.sum()
         return torch.cat([first, rest], dim=1)                # [1, A, 5 + C], C = 1
 
 
@@ -87,7 +99,7 @@ class TinyBox(nn.Module):
 def build(bundle):
     """The torch builder named in model.json (``tiny_bundles:build``)."""
     if bundle.family == 'streamnet':
-        return TinyMotion(bundle.history_frames)
+        return TinyMotion(bundle.history_frames, cached=bool(bundle.current_features))
     return TinyBox()
 
 
@@ -111,25 +123,28 @@ def _common(letterbox: str = 'top_left') -> dict:
 
 
 def make_streamnet_bundle(root: str, frames: int = 2, step: int = 1,
-                          letterbox: str = 'top_left') -> str:
+                          letterbox: str = 'top_left', cached: bool = True) -> str:
     torch.manual_seed(0)
-    model = TinyMotion(frames).eval()
+    model = TinyMotion(frames, cached).eval()
     os.makedirs(root, exist_ok=True)
     image = torch.zeros(1, 3, H, W)
-    _export(_Call(model, 'encode'), (image,), os.path.join(root, 'encoder.onnx'),
-            ['image'], ['fa', 'fb'])
     fa, fb = torch.zeros(1, 2, 1, 1), torch.zeros(1, 1, 1, 1)
-    names = ['fa', 'fb'] + history_names(['fa', 'fb'], frames)
-    _export(_Call(model, 'forecast'), (fa, fb) * (frames + 1),
+    current = [{'name': 'fa', 'shape': [1, 2, 1, 1]}, {'name': 'fb', 'shape': [1, 1, 1, 1]}]
+    history = {'frames': frames, 'step': step, 'features': current}
+    buffered, past = ['fa', 'fb'], (fa, fb)
+    if model.cached:
+        history.update(current=current, features=[{'name': 'ca', 'shape': [1, 2, 1, 1]}])
+        buffered, past = ['ca'], (fa,)
+    _export(_Call(model, 'encode'), (image,), os.path.join(root, 'encoder.onnx'),
+            ['image'], ['fa', 'fb'] + (['ca'] if model.cached else []))
+    names = ['fa', 'fb'] + history_names(buffered, frames)
+    _export(_Call(model, 'forecast'), (fa, fb) + past * frames,
             os.path.join(root, 'forecast.onnx'), names, ['predictions'])
     torch.save(model.state_dict(), os.path.join(root, 'model.pt'))
     write_model_json(root, {
         'family': 'streamnet', 'variant': 'tiny_motion', 'input': _common(letterbox),
         'classes': ['square'], 'graphs': {'encoder': 'encoder.onnx', 'forecast': 'forecast.onnx'},
-        'output': {'kind': 'yolox'},
-        'history': {'frames': frames, 'step': step,
-                    'features': [{'name': 'fa', 'shape': [1, 2, 1, 1]},
-                                 {'name': 'fb', 'shape': [1, 1, 1, 1]}]},
+        'output': {'kind': 'yolox'}, 'history': history,
         'torch': {'state_dict': 'model.pt', 'builder': 'tiny_bundles:build'},
         'provenance': {'note': 'test fixture: known-answer motion forecaster'}})
     return root

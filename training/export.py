@@ -167,7 +167,10 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
         'history': {'frames': graphs.history_frames,
                     'step': int(train_cfg.get('history_step') or model.cfg.history_step),
                     'features': [{'name': nm, 'shape': list(shape)}
-                                 for nm, shape in result['features']]},
+                                 for nm, shape in result['features']],
+                    **({'current': [{'name': nm, 'shape': list(shape)}
+                                    for nm, shape in result['current']]}
+                       if result['current'] else {})},
         'torch': {'state_dict': 'model.pt', 'builder': BUILDER, 'fused_repconv': True,
                   'model_kwargs': model_kwargs},
         'provenance': {'config': train_cfg, 'git': _git_revision(),
@@ -290,7 +293,8 @@ def build_from_bundle(bundle) -> nn.Module:
                              torch_meta.get('model_kwargs') or {}).eval()
     if torch_meta.get('fused_repconv', True):
         fuse_repconv(model)
-    graphs = StreamNetGraphs(model).eval()
+    # a bundle without history.current has the layout before the buffered reductions
+    graphs = StreamNetGraphs(model, cached=bool(bundle.current_features)).eval()
     if bundle.torch_state_dict and os.path.isfile(bundle.torch_state_dict):
         graphs.load_state_dict(torch.load(bundle.torch_state_dict, map_location='cpu',
                                           weights_only=True))

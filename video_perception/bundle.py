@@ -23,7 +23,8 @@ A bundle is a directory::
       "batch_sizes": [1, 2, 4],                    # optional (default [1]): static batches
       "history": {                                 # families with buffered features (HISTORY)
         "frames": 3, "step": 1,                    # N past frames at step dt (in frames)
-        "features": [{"name": "f3", "shape": [1, 21, 48, 80]}, ...]
+        "features": [{"name": "f3", "shape": [1, 21, 48, 80]}, ...],
+        "current": [{"name": ..., "shape": ...}, ...]   # optional (the family says)
       },
       "torch": {"state_dict": "model.pt",          # optional
                 "builder": "training.export:build_from_bundle"},
@@ -89,6 +90,8 @@ class Bundle:
     # StreamNet trained on GT(t + K) forecasts K frames ahead); what ``stamp_mode:=forecast`` adds
     future_frames: int = 1
     batch_graphs: Dict[int, Dict[str, str]] = dataclasses.field(default_factory=dict)
+    # history.current: features of the current frame only, not buffered (families/streamnet.py)
+    current_features: tuple = ()
 
     def graph(self, role: str, batch: int = 1) -> str:
         """The graph of ``role`` for batch size ``batch`` (one of ``batch_sizes``)."""
@@ -170,9 +173,12 @@ def load_bundle(root: str) -> Bundle:
                               f'bundle')
     history = meta.get('history') or {}
     features: List[FeatureSpec] = []
+    current: List[FeatureSpec] = []
     if getattr(fam, 'HISTORY', False):
         for i, feat in enumerate(_require(history, 'features', path + ' history', list)):
             features.append(FeatureSpec(str(feat['name']), tuple(int(s) for s in feat['shape'])))
+        for feat in history.get('current') or []:
+            current.append(FeatureSpec(str(feat['name']), tuple(int(s) for s in feat['shape'])))
     torch_meta = meta.get('torch') or {}
     state_dict = torch_meta.get('state_dict')
     if state_dict is not None:
@@ -190,7 +196,8 @@ def load_bundle(root: str) -> Bundle:
         history_frames=int(history.get('frames', 0)), history_step=int(history.get('step', 1)),
         features=tuple(features), torch_state_dict=state_dict,
         torch_builder=torch_meta.get('builder'), raw=meta, batch_sizes=batch_sizes,
-        batch_graphs=batch_graphs, future_frames=_future_frames(output, path))
+        batch_graphs=batch_graphs, future_frames=_future_frames(output, path),
+        current_features=tuple(current))
 
 
 def _future_frames(output: Dict[str, Any], path: str) -> int:

@@ -4,7 +4,10 @@ The paper's buffer "updates support-frame features with the current frame" (spec
 section 3.3): keep the per-frame features of the last N*dt frames, read [t-dt, t-2dt, ..., t-N*dt]
 (most recent first, the training order), then push frame t. At start-up the buffer is filled with
 copies of the first frame, which is what training does at fid = 0. Storage is preallocated once,
-so memory stays flat however long the node runs.
+so memory stays flat however long the node runs. What a frame's entry holds is the bundle's
+``history.features``: for StreamNet bundles exported with ``history.current``, each frame's
+long-path reductions (computed once by the encoder, 5-20 % of the neck maps' channels), not the
+neck maps the current step reads; for older bundles the neck maps themselves.
 
 The entries are the frames the detector processed. When the camera outruns the model, frames are
 dropped before they are encoded, so t-dt is the previous *processed* frame, further back in time
@@ -24,7 +27,8 @@ class FeatureBuffer:
     """Ring buffer of per-frame features.
 
     Args:
-        shapes: feature name -> shape of one frame's tensor (e.g. ``{'f3': (1, 21, 48, 80)}``).
+        shapes: feature name -> shape of one frame's tensor (e.g. ``{'l0': (1, 21, 48, 80)}``):
+            the buffered features only (the bundle's ``history.features``).
         frames: N, the history length the forecast graph reads; 0 for a model without history
             (the N = 0 ablation), whose buffer holds nothing and gives no history inputs.
         step: dt in frames between two history entries.

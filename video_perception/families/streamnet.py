@@ -5,15 +5,21 @@ Bundle (``bundle.py`` gives the common ``model.json`` schema)::
     "graphs": {"encoder": "encoder.onnx", "forecast": "forecast.onnx"},
     "output": {"kind": "yolox"},
     "history": {"frames": 3, "step": 1,          # N past frames at step dt (in frames)
-                "features": [{"name": "f3", "shape": [1, 21, 48, 80]}, ...]}
+                "current": [{"name": "f0", "shape": [1, 32, 48, 80]}, ...],   # optional
+                "features": [{"name": "l0", "shape": [1, 5, 48, 80]}, ...]}
 
-* ``encoder.onnx``: input ``image`` [1, 3, H, W] -> outputs named as ``history.features``
-  (in order): the per-frame features that are buffered.
-* ``forecast.onnx``: inputs are the current frame's features (names as in ``history.features``),
-  then for k = 1..N (k = 1 is the most recent past frame) ``{name}_h{k}`` for each feature
-  (``feature_buffer.history_entries``); output ``predictions`` [1, A, 5 + C] with (cx, cy, w, h)
-  in network-input pixels and sigmoid-ed objectness and class scores (YOLOX
+* ``encoder.onnx``: input ``image`` [1, 3, H, W] -> outputs named as ``history.current`` then as
+  ``history.features`` (in order). ``history.features`` are the per-frame features that are
+  buffered (StreamNet: each frame's long-path reductions, computed once when it is encoded);
+  ``history.current`` the ones the forecast reads of the current frame only (the neck maps).
+* ``forecast.onnx``: inputs are the current frame's features (names as in ``history.current``),
+  then for k = 1..N (k = 1 is the most recent past frame) ``{name}_h{k}`` for each buffered
+  feature (``feature_buffer.history_entries``); output ``predictions`` [1, A, 5 + C] with (cx,
+  cy, w, h) in network-input pixels and sigmoid-ed objectness and class scores (YOLOX
   ``decode_in_inference``).
+* Without ``history.current`` (bundles exported before it, and N = 0 models, which buffer
+  nothing) the buffered features are also the current ones: the encoder outputs
+  ``history.features`` only and the forecast reads them, then their ``_h{k}``.
 * torch: the builder's module offers ``encode`` and ``forecast`` with the graphs' signatures.
 
 The detector encodes each frame once, the forecast graph reads the current features plus the N
@@ -46,36 +52,49 @@ TORCH_METHODS = {'encoder': 'encode', 'forecast': 'forecast'}
 MAX_HISTORY_CHECKED = 64
 
 
+def current_features(bundle: Bundle) -> tuple:
+    """The current frame's features the forecast reads (FeatureSpecs): ``history.current``, or
+    the buffered ones in a bundle without it."""
+    return bundle.current_features or bundle.features
+
+
 def graph_inputs(bundle: Bundle, role: str) -> Dict[str, tuple]:
     if role == 'encoder':
         return image_input(bundle)
+    out = {f.name: tuple(f.shape) for f in current_features(bundle)}
     shapes = {f.name: tuple(f.shape) for f in bundle.features}
-    out = dict(shapes)
     for name, feature, _ in history_entries(list(shapes), bundle.history_frames):
         out[name] = shapes[feature]
     return out
 
 
 def graph_outputs(bundle: Bundle, role: str) -> List[str]:
-    return [f.name for f in bundle.features] if role == 'encoder' else ['predictions']
+    if role != 'encoder':
+        return ['predictions']
+    return [f.name for f in bundle.current_features + bundle.features]
 
 
 def check_graphs(bundle: Bundle, sigs: Dict[str, tuple]) -> None:
-    """model.json against the graphs' signatures (``bundle_check``): image size, the buffered
-    features, the history inputs and the number of classes."""
+    """model.json against the graphs' signatures (``bundle_check``): image size, the current and
+    buffered features, the history inputs and the number of classes."""
     enc_in, enc_out = sigs['encoder']
     check_image(bundle, 'encoder', enc_in)
     enc = os.path.basename(bundle.graphs['encoder'])
     fc = os.path.basename(bundle.graphs['forecast'])
     names = [f.name for f in bundle.features]
-    if list(enc_out) != names:
-        raise mismatch('history.features names', names, f'{enc} outputs', list(enc_out))
-    for f in bundle.features:
-        if tuple(enc_out[f.name]) != tuple(f.shape):
-            raise mismatch(f'history.features "{f.name}" shape', list(f.shape),
-                           f'{enc} output "{f.name}"', list(enc_out[f.name]))
+    current = [f.name for f in bundle.current_features]
+    if list(enc_out) != current + names:
+        field = ('history.current + history.features names' if current
+                 else 'history.features names (no history.current)')
+        raise mismatch(field, current + names, f'{enc} outputs', list(enc_out))
+    for key, specs in (('current', bundle.current_features), ('features', bundle.features)):
+        for f in specs:
+            if tuple(enc_out[f.name]) != tuple(f.shape):
+                raise mismatch(f'history.{key} "{f.name}" shape', list(f.shape),
+                               f'{enc} output "{f.name}"', list(enc_out[f.name]))
     fc_in, fc_out = sigs['forecast']
-    past = [n for n in fc_in if n not in names]
+    reads = [f.name for f in current_features(bundle)]
+    past = [n for n in fc_in if n not in reads]
     # the exporter drops inputs a graph never reads (a test fixture reads only some of the
     # history), so a partial set is no mismatch; inputs past N, or a full set of another N, are
     allowed = {name for name, _, _ in history_entries(names, bundle.history_frames)}
@@ -152,7 +171,7 @@ class StreamNetDetector(BaseDetector):
             if det.buffer.empty:
                 det.buffer.prime(own)
             history.append(det.buffer.history_inputs())
-        inputs = dict(feats)
+        inputs = {f.name: feats[f.name] for f in current_features(self.bundle)}
         for name in history[0]:
             inputs[name] = np.concatenate([h[name] for h in history])
         out = self._graph('forecast', inputs)               # predictions [B, A, 5 + C]

@@ -1,11 +1,14 @@
 """StreamNet (DAMO-StreamNet) and the still detectors (YOLOX, StreamYOLO 'still' teacher).
 
-Streaming (spec §3.3): ``encode(frame)`` runs backbone + DRFPN once per frame and returns the
-three **pre-reduction** neck maps (f0, f1, f2) = (P3, P4, P5). The same tuple serves as the
-current frame's features and as a buffered history entry, so the encoder and forecast graphs
-have one feature signature for every size, and L's slot-dependent grouped long convs stay exact.
-The long 1x1 convs then run per history slot inside ``forecast`` (about 1 % of the per-frame
-FLOPs at N = 3). ``forecast(current, history)`` with history newest first [t-1, ..., t-N].
+Streaming (spec §3.3): ``encode_streaming(frame)`` runs backbone + DRFPN once per frame and
+returns the neck maps (f0, f1, f2) = (P3, P4, P5), which the current step reads (short path,
+residual), and the frame's long-path reductions (l0, l1, l2) = ``DualPath.reduce``, which are
+what the buffer keeps: each frame's long 1x1 convs run once, when it is encoded, not once per
+step for each of the N slots it passes through (``dual_path.py`` says why that is exact, L's two
+groups included). ``forecast_cached(current, reduced_history)`` with the history newest first
+[t-1, ..., t-N]. The recomputing form stays: ``encode(frame)`` -> (f0, f1, f2) and
+``forecast(current, history)`` over N full pyramids (old bundles, tests, the offline forward).
+An N = 0 model reduces and buffers nothing.
 
 Training forward::
 
@@ -71,6 +74,20 @@ class StreamNet(nn.Module):
         """frame [B, 3, H, W] -> (f0 [B, c3, H/8, W/8], f1 [B, c4, /16], f2 [B, c5, /32])."""
         return tuple(self.neck(self.backbone(frame)))
 
+    def encode_streaming(self, frame: torch.Tensor
+                         ) -> Tuple[Tuple[torch.Tensor, ...], Tuple[torch.Tensor, ...]]:
+        """frame [B, 3, H, W] -> ((f0, f1, f2) of ``encode``, (l0, l1, l2) its long-path
+        reductions [B, sum_g lc_g, H/s, W/s] to buffer; () for N = 0)."""
+        feats = self.encode(frame)
+        return feats, self.dual.reduce(feats)
+
+    def forecast_cached(self, current: Sequence[torch.Tensor],
+                        reduced_history: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+        """(f0, f1, f2) of frame t + N buffered reductions [t-1..t-N] -> predictions
+        [B, A, 5+C]; equals ``forecast`` on the full pyramids in eval mode."""
+        return decode_in_inference(self.head(self.dual.fuse(current, reduced_history)),
+                                   self.strides)
+
     def head_outputs(self, current: Sequence[torch.Tensor],
                      history: Sequence[Sequence[torch.Tensor]]) -> List[torch.Tensor]:
         """Raw per-level head maps [B, 5+C, H_l, W_l] for frame t+1."""
@@ -81,10 +98,22 @@ class StreamNet(nn.Module):
         """Encoded frame t + N encoded past frames [t-1..t-N] -> predictions [B, A, 5+C]."""
         return decode_in_inference(self.head_outputs(current, history), self.strides)
 
+    def feature_specs(self, height: int, width: int) -> List[Tuple[str, tuple]]:
+        """Names and batch-1 shapes of what ``encode`` returns: the current frame's features
+        (the bundle's history.current; history.features too for N = 0)."""
+        return self._specs('f', self.backbone.out_channels, height, width)
+
     def buffered_feature_specs(self, height: int, width: int) -> List[Tuple[str, tuple]]:
-        """Names and batch-1 shapes of what ``encode`` returns (the bundle's history.features)."""
-        chans = self.backbone.out_channels
-        return [(f'f{i}', (1, c, h, w))
+        """Names and batch-1 shapes of what the buffer holds per frame (the bundle's
+        history.features): the reductions (l0, l1, l2) for N > 0. An N = 0 model buffers
+        nothing and keeps the layout of the bundles before the reductions: (f0, f1, f2)."""
+        if not self.history_frames:
+            return self.feature_specs(height, width)
+        return self._specs('l', self.dual.reduced_channels(), height, width)
+
+    @staticmethod
+    def _specs(prefix: str, chans: Sequence[int], height: int, width: int):
+        return [(f'{prefix}{i}', (1, c, h, w))
                 for i, (c, (h, w)) in enumerate(zip(chans, pyramid_sizes(height, width)))]
 
     def _split_frames(self, current, history):
@@ -176,16 +205,20 @@ def freeze(model: nn.Module) -> nn.Module:
 class StreamingRunner:
     """Frame-by-frame StreamNet inference with a FIFO of encoded frames (the paper's buffer).
 
-    The FIFO holds the last N*dt encoded frames, newest first; at the start of a sequence it is
-    filled with copies of the first frame, which matches the training-time clamp at fid 0.
-    History slot k (1..N) reads entry k*dt - 1, i.e. frame max(t - k*dt, first frame).
+    The FIFO holds the last N*dt frames' long-path reductions, newest first (``cached``, the
+    default, as the bundles do); ``cached=False`` holds their full pyramids and recomputes the
+    long convs for every slot at every step (the buffer before the reductions, kept as the
+    benchmark's and the tests' reference). At the start of a sequence it is filled with copies
+    of the first frame, which matches the training-time clamp at fid 0. History slot k (1..N)
+    reads entry k*dt - 1, i.e. frame max(t - k*dt, first frame).
     """
 
-    def __init__(self, model: StreamNet, history_step: int = 1):
+    def __init__(self, model: StreamNet, history_step: int = 1, cached: bool = True):
         if history_step < 1:
             raise ValueError(f'history_step must be >= 1, got {history_step}')
         self.model = model
         self.step = history_step
+        self.cached = cached
         self.fifo: List[Tuple[torch.Tensor, ...]] = []
 
     def reset(self) -> None:
@@ -195,12 +228,17 @@ class StreamingRunner:
     @torch.no_grad()
     def __call__(self, frame: torch.Tensor) -> torch.Tensor:
         """frame [1, 3, H, W] -> predictions [1, A, 5+C] for the next frame."""
-        feats = self.model.encode(frame)
+        if self.cached:
+            feats, entry = self.model.encode_streaming(frame)
+            forecast = self.model.forecast_cached
+        else:
+            feats = entry = self.model.encode(frame)
+            forecast = self.model.forecast
         n = self.model.history_frames
         if not self.fifo:
-            self.fifo = [feats] * (n * self.step)
+            self.fifo = [entry] * (n * self.step)
         history = [self.fifo[k * self.step - 1] for k in range(1, n + 1)]
-        preds = self.model.forecast(feats, history)
+        preds = forecast(feats, history)
         if self.fifo:
-            self.fifo = [feats] + self.fifo[:-1]
+            self.fifo = [entry] + self.fifo[:-1]
         return preds
