@@ -158,39 +158,39 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in rows])
 
 
-def v2i_table() -> str:
-    keys = [('AP', 'test@0.5'), ('AP50', 'test@0.5'), ('AP75', 'test@0.5'),
-            ('AP50', 'test_faded@0.5'), ('best_f1_centroid', 'test@0.5'),
-            ('f1_centroid', 'test@val_thr')]
-    rows = []
-    for label, prefix, exp, _ in V2I_ROWS:
+def seed_table(rows, evaluate, columns) -> str:
+    """One line per row of ``rows``: each column's 'mean ± std (per seed)' over finished seeds;
+    ``columns``: (header, getter of one result)."""
+    lines = []
+    for label, prefix, exp, _ in rows:
         names = [f'{prefix}_s{s}' for s in SEEDS if finished(f'{prefix}_s{s}')]
         if not names:
-            rows.append([label, 'not run'] + [''] * (len(keys) - 1))
+            lines.append([label, 'not run'] + [''] * (len(columns) - 1))
             continue
-        res = [evaluate_v2i(n, exp) for n in names]
-        rows.append([f'{label} (n={len(res)})'] +
-                    [spread([r[split][k] for r in res]) for k, split in keys])
-    return table(['run', 'AP', 'AP50', 'AP75', 'AP50 faded frames', 'best F1 centroid (oracle)',
-                  'F1 centroid @ val thr'], rows)
+        res = [evaluate(n, exp) for n in names]
+        lines.append([f'{label} (n={len(res)})'] + [spread([get(r) for r in res])
+                                                    for _, get in columns])
+    return table(['run'] + [h for h, _ in columns], lines)
+
+
+def v2i_table() -> str:
+    def metric(split, key):
+        return lambda r: r[split][key]
+    return seed_table(V2I_ROWS, evaluate_v2i, [
+        ('AP', metric('test@0.5', 'AP')), ('AP50', metric('test@0.5', 'AP50')),
+        ('AP75', metric('test@0.5', 'AP75')),
+        ('AP50 faded frames', metric('test_faded@0.5', 'AP50')),
+        ('best F1 centroid (oracle)', metric('test@0.5', 'best_f1_centroid')),
+        ('F1 centroid @ val thr', metric('test@val_thr', 'f1_centroid'))])
 
 
 def streamnet_table() -> str:
-    keys = ['streaming_AP', 'offline_AP', 'sap1', 'sap2', 'sap3']
-    rows = []
-    for label, prefix, exp, _ in STREAMNET_ROWS:
-        names = [f'{prefix}_s{s}' for s in SEEDS if finished(f'{prefix}_s{s}')]
-        if not names:
-            rows.append([label, 'not run'] + [''] * (len(keys) - 1))
-            continue
-        res = [evaluate_streamnet(n, exp) for n in names]
-        for r in res:
-            for k in (1, 2, 3):
-                r[f'sap{k}'] = r['sap_k'][str(k)] if str(k) in r['sap_k'] else r['sap_k'][k]
-        rows.append([f'{label} (n={len(res)})'] +
-                    [spread([r[k] for r in res]) for k in keys])
-    return table(['run', 'streaming AP', 'offline AP (own frame)', 'sAP_1', 'sAP_2', 'sAP_3'],
-                 rows)
+    def sap(k):  # JSON turned the int keys of sap_k into strings
+        return lambda r: {int(j): v for j, v in r['sap_k'].items()}[k]
+    return seed_table(STREAMNET_ROWS, evaluate_streamnet, [
+        ('streaming AP', lambda r: r['streaming_AP']),
+        ('offline AP (own frame)', lambda r: r['offline_AP']),
+        ('sAP_1', sap(1)), ('sAP_2', sap(2)), ('sAP_3', sap(3))])
 
 
 def cmd_report(args) -> int:

@@ -78,68 +78,116 @@ def _motion_blur(img: np.ndarray, length: float, angle: float) -> np.ndarray:
     return cv2.filter2D(img, -1, kernel / kernel.sum())
 
 
-def render_video(rng, frames: int, height: int, width: int, fps: float):
-    """Yield (frame BGR uint8 [H, W, 3], objects) per frame; objects are annotation dicts."""
+def _scene(rng, frames: int, height: int, width: int):
+    """(texture size, tissue texture, per-frame affine maps [F, 2, 3], speeds [F])."""
     size = TEX_SCALE * max(height, width)
     tex = _tissue(rng, size)
     mats, speeds = _camera(rng, frames, size, height, width)
+    return size, tex, mats, speeds
+
+
+def _on_path(rng, mats: np.ndarray, height: int, width: int):
+    """A tissue point the camera passes over (in view at a random frame), so lesions placed
+    there pass through the view."""
+    cx, cy = cv2.invertAffineTransform(mats[int(rng.integers(0, len(mats)))]) @ \
+        np.array([rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height, 1.0])
+    return float(cx), float(cy)
+
+
+def _warp(img: np.ndarray, m: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Texture -> frame pixels through the affine ``m`` (reflecting past the texture edge)."""
+    return cv2.warpAffine(img, m, (width, height), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)
+
+
+def _ellipse(centre, axes, angle) -> np.ndarray:
+    """Polygon [P, 2] float64 of an ellipse (cv2's integer centre, axes and degrees)."""
+    return cv2.ellipse2Poly((int(centre[0]), int(centre[1])), (int(axes[0]), int(axes[1])),
+                            int(angle), 0, 360, 10).astype(np.float64)
+
+
+def _bump(height: int, width: int, poly: np.ndarray, soften: float):
+    """Soft alpha [H, W] (peak ~1) and the hard pixel mask [H, W] of polygon ``poly`` (frame
+    pixels); the edge blur grows with the lesion (``soften``: its smaller axis)."""
+    mask = np.zeros((height, width), np.float32)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1.0)
+    return cv2.GaussianBlur(mask, (0, 0), max(1.0, 0.15 * soften)), mask
+
+
+def _in_view(poly: np.ndarray, mask: np.ndarray) -> float:
+    """The fraction of the polygon's area inside the frame (0 when nothing is)."""
+    full = cv2.contourArea(poly.astype(np.float32))
+    inside = float(mask.sum())
+    return 0.0 if full <= 0 or inside < 1 else inside / full
+
+
+def _bbox_xywh(mask: np.ndarray) -> list:
+    """The inclusive pixel box of a mask as [x, y, w, h]."""
+    ys, xs = np.nonzero(mask)
+    return [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
+            float(ys.max() - ys.min() + 1)]
+
+
+def _vignette(height: int, width: int) -> np.ndarray:
+    """The endoscope's light fall-off [H, W, 1]."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    r2 = ((xx - width / 2) / (0.6 * width)) ** 2 + ((yy - height / 2) / (0.6 * height)) ** 2
+    return np.clip(1.05 - 0.55 * r2, 0.25, 1.0)[..., None]
+
+
+def _optics(rng, frame: np.ndarray, f: int, mats: np.ndarray, speeds: np.ndarray,
+            spots: np.ndarray, vignette: np.ndarray) -> np.ndarray:
+    """What the scope adds to the scene of frame ``f`` (float [H, W, 3]): vignette, flickering
+    specular spots fixed on the tissue, motion blur on fast moves, sensor noise -> uint8."""
+    height, width = frame.shape[:2]
+    m = mats[f]
+    frame = frame * vignette
+    spot_pts = spots @ m[:, :2].T + m[:, 2]
+    for k, (sx, sy) in enumerate(spot_pts):
+        if -10 < sx < width + 10 and -10 < sy < height + 10 and \
+                (k + f // 5) % 3:  # flicker: a third of the spots is off at any time
+            r = 1.5 + (k % 4)
+            cv2.ellipse(frame, (int(sx), int(sy)), (int(r * 1.6), int(r)), (k * 37) % 180,
+                        0, 360, (255, 255, 255), -1)
+    if speeds[f] > 3.0:
+        d = mats[f][:, 2] - mats[f - 1][:, 2] if f else np.zeros(2)
+        frame = _motion_blur(frame, min(speeds[f] * 1.5, 21), math.atan2(d[1], d[0]))
+    frame += rng.normal(0, 2.5, frame.shape).astype(np.float32)
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def render_video(rng, frames: int, height: int, width: int, fps: float):
+    """Yield (frame BGR uint8 [H, W, 3], objects) per frame; objects are annotation dicts."""
+    size, tex, mats, speeds = _scene(rng, frames, height, width)
     lesions = []
     for k in range(1 + int(rng.random() < 0.3)):
-        # Put lesions near the camera's path so they pass through the view.
-        cx, cy = cv2.invertAffineTransform(mats[int(rng.integers(0, frames))]) @ \
-            np.array([rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height, 1.0])
+        cx, cy = _on_path(rng, mats, height, width)
         lesions.append({
-            'id': k, 'c': (float(cx), float(cy)), 'axes': rng.uniform(0.05, 0.13, 2) * height,
+            'id': k, 'c': (cx, cy), 'axes': rng.uniform(0.05, 0.13, 2) * height,
             'angle': float(rng.uniform(0, 180)),
             'shift': np.array([rng.uniform(-25, 5), rng.uniform(-30, -5), rng.uniform(5, 30)]),
             # contrast(t) = mean + amplitude * sin: dips give barely visible frames
             'contrast': (float(rng.uniform(0.35, 0.7)), float(rng.uniform(0.2, 0.45)),
                          float(rng.uniform(0.05, 0.2)), float(rng.uniform(0, 6.3)))})
     spots = rng.uniform(0, size, (int(rng.integers(15, 30)), 2))
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    r2 = ((xx - width / 2) / (0.6 * width)) ** 2 + ((yy - height / 2) / (0.6 * height)) ** 2
-    vignette = np.clip(1.05 - 0.55 * r2, 0.25, 1.0)[..., None]
+    vignette = _vignette(height, width)
     lesion_noise = _noise(rng, size, size, ((32, 1.0), (96, 0.6)))
     for f in range(frames):
         m = mats[f]
-        frame = cv2.warpAffine(tex, m, (width, height), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REFLECT)
+        frame = _warp(tex, m, height, width)
         anns = []
         for les in lesions:
             mean, amp, freq, ph = les['contrast']
             contrast = float(np.clip(mean + amp * math.sin(freq * f + ph), 0.03, 1.0))
-            pts = cv2.ellipse2Poly((int(les['c'][0]), int(les['c'][1])),
-                                   (int(les['axes'][0]), int(les['axes'][1])),
-                                   int(les['angle']), 0, 360, 10).astype(np.float64)
-            img_pts = pts @ m[:, :2].T + m[:, 2]  # [P, 2] in frame pixels
-            mask = np.zeros((height, width), np.float32)
-            cv2.fillPoly(mask, [np.round(img_pts).astype(np.int32)], 1.0)
-            full = cv2.contourArea(img_pts.astype(np.float32))
-            inside = float(mask.sum())
-            if full <= 0 or inside < 1:
+            img_pts = _ellipse(les['c'], les['axes'], les['angle']) @ m[:, :2].T + m[:, 2]
+            soft, mask = _bump(height, width, img_pts, float(les['axes'].min()))
+            in_view = _in_view(img_pts, mask)
+            if in_view == 0:
                 continue
-            soft = cv2.GaussianBlur(mask, (0, 0), max(1.0, 0.15 * les['axes'].min()))
-            bump = cv2.warpAffine(lesion_noise, m, (width, height), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REFLECT)
+            bump = _warp(lesion_noise, m, height, width)
             alpha = (contrast * soft * (0.8 + 0.4 * bump))[..., None]
             frame = frame + alpha * les['shift'][None, None, :].astype(np.float32)
-            if inside / full >= MIN_IN_VIEW:
-                ys, xs = np.nonzero(mask)
+            if in_view >= MIN_IN_VIEW:
                 anns.append({'category_id': 1, 'instance_id': les['id'],
-                             'bbox': [float(xs.min()), float(ys.min()),
-                                      float(xs.max() - xs.min() + 1),
-                                      float(ys.max() - ys.min() + 1)],
-                             'contrast': round(contrast, 4)})
-        frame *= vignette
-        spot_pts = spots @ m[:, :2].T + m[:, 2]
-        for k, (sx, sy) in enumerate(spot_pts):
-            if -10 < sx < width + 10 and -10 < sy < height + 10 and \
-                    (k + f // 5) % 3:  # flicker: a third of the spots is off at any time
-                r = 1.5 + (k % 4)
-                cv2.ellipse(frame, (int(sx), int(sy)), (int(r * 1.6), int(r)), (k * 37) % 180,
-                            0, 360, (255, 255, 255), -1)
-        if speeds[f] > 3.0:
-            d = mats[f][:, 2] - mats[f - 1][:, 2] if f else np.zeros(2)
-            frame = _motion_blur(frame, min(speeds[f] * 1.5, 21), math.atan2(d[1], d[0]))
-        frame += rng.normal(0, 2.5, frame.shape).astype(np.float32)
-        yield np.clip(frame, 0, 255).astype(np.uint8), anns
+                             'bbox': _bbox_xywh(mask), 'contrast': round(contrast, 4)})
+        yield _optics(rng, frame, f, mats, speeds, spots, vignette), anns
