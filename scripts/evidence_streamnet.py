@@ -43,13 +43,13 @@ def vp(*args) -> None:
         raise SystemExit(f'evidence: {" ".join(cmd[1:3])} failed: {tail[-1] if tail else ""}')
 
 
-def evaluate(label: str, exp: str, work: pathlib.Path) -> dict:
+def evaluate(label: str, exp: str, work: pathlib.Path, test: pathlib.Path = TEST) -> dict:
     ckpt = REPO / 'runs' / exp / 'last.pt'
     if not ckpt.is_file():
         return {'label': label, 'exp': exp, 'missing': f'no checkpoint {ckpt}'}
     bundle, replay = work / exp / 'bundle', work / exp / 'replay'
     vp('export', '--checkpoint', ckpt, '--out', bundle, '--force')
-    vp('replay', TEST / 'dataset.json', '--model', bundle, '--gt', TEST / 'dataset.json',
+    vp('replay', test / 'dataset.json', '--model', bundle, '--gt', test / 'dataset.json',
        '--backend', 'onnxruntime', '--threads', 1, '--out', replay, '--force')
     rep = json.loads((replay / 'report.json').read_text())
     meta = json.loads((bundle / 'model.json').read_text())['provenance']
