@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 
 import tiny_bundles
-from test_node_e2e_dds import _frame, _image_msg, Listener, start_node, stamp_ns, stop_node
+from test_node_e2e_dds import (_frame, _image_msg, handshake, Listener, settle, start_node,
+                               stamp_ns, stop_node)
 from video_perception import msgs
 from video_perception.image_codec import ENCODINGS, encode_image
 from video_perception.transport.base import QOS_SENSOR_DATA
@@ -38,18 +39,6 @@ def _bytes_per_pixel(encoding):
     return {'yuv422': 2, 'yuv422_yuy2': 2, 'uyvy': 2, 'yuyv': 2, 'nv21': 1, 'nv24': 1}[encoding]
 
 
-def _settle(listener, stamp=None, timeout=20.0):
-    """Until the node is idle again, so that no frame replaces another in its one-slot mailbox:
-    a good frame's output has arrived (however loaded the machine), a bad one had 0.3 s."""
-    deadline = time.monotonic() + (timeout if stamp is not None else 0.3)
-    while time.monotonic() < deadline:
-        with listener.lock:
-            if stamp is not None and any(stamp_ns(m.header.stamp) == stamp
-                                         for _, m in listener.dets):
-                return
-        time.sleep(0.02)
-
-
 def _finish(listener, node):
     """The node's diagnostics after the last frame, then stop it: it must have stayed up and
     stop cleanly. Returns (diagnostics values, stderr)."""
@@ -63,19 +52,6 @@ def _finish(listener, node):
         listener.close()
     assert alive and rc == 0 and 'Traceback' not in err, err[-3000:]
     return diag, err
-
-
-def _handshake(listener, pub, make, stamp, tries=20) -> int:
-    """Publish good frames ``make(stamp)`` (stamps before the test's) until the node answers
-    one; returns how many of them the node processed (a lost one it never saw)."""
-    for i in range(tries):
-        pub.publish(make(stamp + i * 10**6))
-        _settle(listener, stamp + i * 10**6, timeout=1.0)
-        with listener.lock:
-            served = {stamp_ns(m.header.stamp) for _, m in listener.dets}
-        if stamp + i * 10**6 in served:
-            return sum(1 for k in range(i + 1) if stamp + k * 10**6 in served)
-    raise AssertionError(f'no answer from the node to {tries} good frames')
 
 
 def test_node_keeps_serving_through_bad_image_messages(tmp_path, ros_domain):
@@ -92,7 +68,7 @@ def test_node_keeps_serving_through_bad_image_messages(tmp_path, ros_domain):
         msg.header.stamp = msgs.Time(sec=sec, nanosec=nsec)
         pub.publish(msg)
         sent.append((stamp, good, msg.encoding))
-        _settle(listener, stamp if good else None)
+        settle(listener, stamp if good else None)
 
     def raw(encoding, w=192, h=128, step=None, data=None):
         bpp = _bytes_per_pixel(encoding)
@@ -107,7 +83,7 @@ def test_node_keeps_serving_through_bad_image_messages(tmp_path, ros_domain):
         frame = _frame(0)                                           # [128, 192, 3] bgr
         # best effort: the node's reader may match this writer a moment after the writer matched
         # it, and drops what came before; good frames until one is answered open the test
-        warmups = _handshake(listener, pub, lambda ns: _image_msg(frame, ns), t0 - 10**9)
+        warmups = handshake(listener, pub, lambda ns: _image_msg(frame, ns), t0 - 10**9)
         for enc in ROS_ENCODINGS:
             if enc in ENCODINGS:
                 gray = frame[:, :, 0]
@@ -171,14 +147,14 @@ def test_node_keeps_serving_through_bad_compressed_images(tmp_path, ros_domain):
     try:
         listener.wait_ready(node)
         assert pub.wait_for_subscribers(1, 10)
-        _handshake(listener, pub, good, t0 - 10**9)     # best effort: see the test above
+        handshake(listener, pub, good, t0 - 10**9)     # best effort: see the test above
         for i, (fmt, data, _) in enumerate(cases):
             sec, nsec = divmod(t0 + i * 10**6, 10**9)
             pub.publish(msgs.CompressedImage(header=msgs.Header(
                 stamp=msgs.Time(sec=sec, nanosec=nsec), frame_id='camera'), format=fmt,
                 data=data))
             sent.append(t0 + i * 10**6)
-            _settle(listener, sent[-1] if cases[i][2] else None)
+            settle(listener, sent[-1] if cases[i][2] else None)
     except BaseException:
         stop_node(node)
         listener.close()
