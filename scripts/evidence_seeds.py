@@ -143,8 +143,7 @@ def evaluate_v2i(name: str, exp: str) -> dict:
 def evaluate_streamnet(name: str, exp: str) -> dict:
     out = RUNS / 'evidence_results' / f'{name}.json'
     if not out.is_file():
-        sys.path.insert(0, str(REPO / 'scripts'))
-        from evidence_streamnet import evaluate
+        from evidence_streamnet import evaluate   # beside this script (sys.path[0])
         res = evaluate(name, name, RUNS / 'evidence_work', RUNS / 'data' / 'synth_driving_test6')
         out.write_text(json.dumps(res))
     return json.loads(out.read_text())

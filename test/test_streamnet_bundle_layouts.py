@@ -114,3 +114,13 @@ def test_history_current_disagreeing_with_the_graphs_is_refused(tmp_path, cached
     assert '\n' not in msg and all(w in msg for w in words), msg
     with pytest.raises(BundleError):
         load_detector(root, 'onnxruntime', log=lambda s: None)
+
+
+def test_history_current_of_the_wrong_type_is_one_line_at_load(tmp_path):
+    root = tiny_bundles.make_streamnet_bundle(str(tmp_path / 'b'), frames=2, cached=True)
+    path = pathlib.Path(root) / 'model.json'
+    meta = json.loads(path.read_text())
+    meta['history']['current'] = {'name': 'fa'}
+    path.write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match=r'history: "current" must be list, got dict$'):
+        load_bundle(root)

@@ -126,6 +126,11 @@ def _build_streamnet(variant: str, num_classes: int, model_kwargs: Dict) -> nn.M
     return zoo.MODELS[variant](num_classes=num_classes, **kwargs)
 
 
+def _specs_json(specs) -> list:
+    """[(name, shape)] -> model.json's [{"name", "shape"}]."""
+    return [{'name': nm, 'shape': list(shape)} for nm, shape in specs]
+
+
 def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
                      checkpoint: Union[str, Checkpoint, None] = None, check: bool = True,
                      seed: int = 0, batch_sizes: Sequence[int] = (1,)) -> Dict:
@@ -166,11 +171,9 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
         'batch_sizes': sorted(set(batch_sizes) | {1}),
         'history': {'frames': graphs.history_frames,
                     'step': int(train_cfg.get('history_step') or model.cfg.history_step),
-                    'features': [{'name': nm, 'shape': list(shape)}
-                                 for nm, shape in result['features']],
-                    **({'current': [{'name': nm, 'shape': list(shape)}
-                                    for nm, shape in result['current']]}
-                       if result['current'] else {})},
+                    'features': _specs_json(result['features']),
+                    # only bundles whose buffer is not the current features carry it
+                    **({'current': _specs_json(result['current'])} if result['current'] else {})},
         'torch': {'state_dict': 'model.pt', 'builder': BUILDER, 'fused_repconv': True,
                   'model_kwargs': model_kwargs},
         'provenance': {'config': train_cfg, 'git': _git_revision(),

@@ -47,7 +47,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 FORMAT_VERSION = 1
 
@@ -123,6 +123,10 @@ def _require(obj: dict, key: str, where: str, kind):
     return value
 
 
+def _feature_specs(items: list) -> tuple:
+    return tuple(FeatureSpec(str(f['name']), tuple(int(s) for s in f['shape'])) for f in items)
+
+
 def load_bundle(root: str) -> Bundle:
     """Read and validate ``root/model.json``; every graph file it names must exist."""
     from video_perception.model_paths import resolve_model_path  # a NAME: an installed bundle
@@ -172,13 +176,13 @@ def load_bundle(root: str) -> Bundle:
             raise BundleError(f'{path}: batch_sizes lists {b} but {missing} are not in the '
                               f'bundle')
     history = meta.get('history') or {}
-    features: List[FeatureSpec] = []
-    current: List[FeatureSpec] = []
+    features: tuple = ()
+    current: tuple = ()
     if getattr(fam, 'HISTORY', False):
-        for i, feat in enumerate(_require(history, 'features', path + ' history', list)):
-            features.append(FeatureSpec(str(feat['name']), tuple(int(s) for s in feat['shape'])))
-        for feat in history.get('current') or []:
-            current.append(FeatureSpec(str(feat['name']), tuple(int(s) for s in feat['shape'])))
+        where = path + ' history'
+        features = _feature_specs(_require(history, 'features', where, list))
+        if 'current' in history:
+            current = _feature_specs(_require(history, 'current', where, list))
     torch_meta = meta.get('torch') or {}
     state_dict = torch_meta.get('state_dict')
     if state_dict is not None:
@@ -194,10 +198,10 @@ def load_bundle(root: str) -> Bundle:
         classes=tuple(str(c) for c in classes), graphs=graphs, output_kind=kind,
         num_queries=output.get('num_queries'),
         history_frames=int(history.get('frames', 0)), history_step=int(history.get('step', 1)),
-        features=tuple(features), torch_state_dict=state_dict,
+        features=features, torch_state_dict=state_dict,
         torch_builder=torch_meta.get('builder'), raw=meta, batch_sizes=batch_sizes,
         batch_graphs=batch_graphs, future_frames=_future_frames(output, path),
-        current_features=tuple(current))
+        current_features=current)
 
 
 def _future_frames(output: Dict[str, Any], path: str) -> int:

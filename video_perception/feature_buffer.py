@@ -4,10 +4,9 @@ The paper's buffer "updates support-frame features with the current frame" (spec
 section 3.3): keep the per-frame features of the last N*dt frames, read [t-dt, t-2dt, ..., t-N*dt]
 (most recent first, the training order), then push frame t. At start-up the buffer is filled with
 copies of the first frame, which is what training does at fid = 0. Storage is preallocated once,
-so memory stays flat however long the node runs. What a frame's entry holds is the bundle's
-``history.features``: for StreamNet bundles exported with ``history.current``, each frame's
-long-path reductions (computed once by the encoder, 5-20 % of the neck maps' channels), not the
-neck maps the current step reads; for older bundles the neck maps themselves.
+so memory stays flat however long the node runs. A frame's entry holds the bundle's
+``history.features`` only: what its family's encoder computes once per frame for later steps,
+which need not be what the current step reads (the family's module says which is which).
 
 The entries are the frames the detector processed. When the camera outruns the model, frames are
 dropped before they are encoded, so t-dt is the previous *processed* frame, further back in time

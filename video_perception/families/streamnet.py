@@ -173,7 +173,9 @@ class StreamNetDetector(BaseDetector):
             history.append(det.buffer.history_inputs())
         inputs = {f.name: feats[f.name] for f in current_features(self.bundle)}
         for name in history[0]:
-            inputs[name] = np.concatenate([h[name] for h in history])
+            # one camera reads the buffer's slots in place; a batch needs them side by side
+            inputs[name] = history[0][name] if len(history) == 1 else \
+                np.concatenate([h[name] for h in history])
         out = self._graph('forecast', inputs)               # predictions [B, A, 5 + C]
         for det, own in zip(detectors, per_frame):
             det.buffer.push(own)
