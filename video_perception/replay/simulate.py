@@ -44,7 +44,9 @@ class Processed(Generic[T]):
 
 def simulate_stream(items: Iterable[T], arrival: Callable[[T], float],
                     run: Callable[[T], float],
-                    on_drop: Optional[Callable[[T], None]] = None) -> Iterator[Processed[T]]:
+                    on_drop: Optional[Callable[[T], None]] = None,
+                    wait: Optional[Callable[[float, float], bool]] = None
+                    ) -> Iterator[Processed[T]]:
     """Yields the detector runs of one stream, lazily (frames are pulled only when needed).
 
     Args:
@@ -53,6 +55,9 @@ def simulate_stream(items: Iterable[T], arrival: Callable[[T], float],
         run: processes a frame and returns its latency in seconds (>= 0, finite); called only
             for the frames that are processed, in order.
         on_drop: called with each frame that is overtaken while it waits.
+        wait: a scheduling policy (``streaming.schedule``): ``wait(free_at, arrival)`` when the
+            detector frees up with a frame that arrived before; True lets that frame go
+            (dropped) and the detector idles until the next one arrives.
     Raises:
         ValueError: arrivals going backwards, or a negative / non-finite latency.
     """
@@ -84,6 +89,16 @@ def simulate_stream(items: Iterable[T], arrival: Callable[[T], float],
                 on_drop(newest)
             newest = pending
             pending = pull()
+        if (wait is not None and pending is not None and start > float(arrival(newest))
+                and wait(start, float(arrival(newest)))):
+            if on_drop is not None:
+                on_drop(newest)
+            newest, pending = pending, pull()
+            start = float(arrival(newest))
+            while pending is not None and float(arrival(pending)) <= start:
+                if on_drop is not None:
+                    on_drop(newest)
+                newest, pending = pending, pull()
         latency = float(run(newest))
         if not (math.isfinite(latency) and latency >= 0):
             raise ValueError(f'replay: latency {latency} s; expected a finite value >= 0')
@@ -91,7 +106,8 @@ def simulate_stream(items: Iterable[T], arrival: Callable[[T], float],
         yield Processed(newest, float(arrival(newest)), start, free_at)
 
 
-def schedule(arrivals: List[float], latencies: Callable[[int], float]
+def schedule(arrivals: List[float], latencies: Callable[[int], float],
+             wait: Optional[Callable[[float, float], bool]] = None
              ) -> tuple[List[Processed[int]], List[int]]:
     """``simulate_stream`` over frame indices: (processed runs, dropped indices).
 
@@ -99,5 +115,5 @@ def schedule(arrivals: List[float], latencies: Callable[[int], float]
     """
     dropped: List[int] = []
     runs = list(simulate_stream(range(len(arrivals)), lambda j: arrivals[j], latencies,
-                                dropped.append))
+                                dropped.append, wait))
     return runs, dropped
