@@ -88,7 +88,7 @@ class MultiCameraCore:
         self.wait = LatencyStats()           # from the first pending frame to the batch
         self.batches = 0
         from video_perception.streaming.stage import StreamingStage   # a tracker per camera
-        self.streaming = StreamingStage(self.params, detector.detectors[0].bundle.future_frames,
+        self.streaming = StreamingStage(self.params, detector.detectors[0].bundle,
                                         len(self.cameras))
         self._cond = threading.Condition()
         self._stop = threading.Event()

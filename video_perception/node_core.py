@@ -207,7 +207,7 @@ class NodeCore:
         self.last_error = ''
         self.newest: Optional[tuple] = None     # (stamp, monotonic arrival) of the newest frame
         from video_perception.streaming.stage import StreamingStage
-        self.streaming = StreamingStage(self.params, detector.bundle.future_frames)
+        self.streaming = StreamingStage(self.params, detector.bundle)
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._lock = threading.Lock()

@@ -117,11 +117,14 @@ def plot_latency_histogram(latencies_s, path, title: str = 'Latency',
 
 def plot_latency_sweep(points: list[dict], ceiling_ap: float | None, path,
                        frame_period_s: float | None = None, sap_1: float | None = None,
-                       title: str = 'Streaming AP against latency') -> pathlib.Path:
+                       title: str = 'Streaming AP against latency',
+                       streamer: list[dict] | None = None,
+                       streamer_label: str = 'Streamer') -> pathlib.Path:
     """points: ``replay.scoring.sweep_point`` dicts (runtime_median_ms, AP, deadline_miss,
     stale, speed); ``ceiling_ap``: the offline AP with every frame processed (fraction), the
     streaming AP at zero latency; ``sap_1``: sAP_1 of every frame, the streaming AP of a
-    detector always done within one frame (above the offline AP for a forecasting model)."""
+    detector always done within one frame (above the offline AP for a forecasting model);
+    ``streamer``: the same speeds with Streamer's forecasting (and schedule), drawn beside."""
     pts = sorted((p for p in points if np.isfinite(p['runtime_median_ms'])),
                  key=lambda p: p['runtime_median_ms'])
     x = np.array([p['runtime_median_ms'] for p in pts])
@@ -136,6 +139,14 @@ def plot_latency_sweep(points: list[dict], ceiling_ap: float | None, path,
         top.annotate(f"x{p['speed']:g}", (xi, yi), textcoords='offset points', xytext=(0, 7),
                      ha='center', fontsize=8)
     tops = [np.nanmax(ap) if np.isfinite(ap).any() else 0.0]
+    if streamer:
+        spts = sorted((p for p in streamer if np.isfinite(p['runtime_median_ms'])),
+                      key=lambda p: p['runtime_median_ms'])
+        sap = np.array([np.nan if p['AP'] is None or p['AP'] < 0 else 100 * p['AP']
+                        for p in spts])
+        top.plot([p['runtime_median_ms'] for p in spts], sap, marker='D', lw=2,
+                 color='tab:brown', label=f'streaming AP, {streamer_label}')
+        tops.append(np.nanmax(sap) if np.isfinite(sap).any() else 0.0)
     if ceiling_ap is not None and ceiling_ap >= 0:
         top.axhline(100 * ceiling_ap, color='k', ls='--', lw=1.3,
                     label=f'offline AP, every frame ({100 * ceiling_ap:.1f})')

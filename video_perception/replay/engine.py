@@ -114,7 +114,8 @@ def _streams(frames: Iterable[SourceFrame]):
 def run_replay(frames: Iterable[SourceFrame], detector: Detector, latency: LatencyModel,
                pixel_format: str = 'bgr',
                on_output: Optional[Callable[[SourceFrame, np.ndarray, OutputRecord], None]] = None,
-               on_frame: Optional[Callable[[ReplayRun], None]] = None) -> ReplayRun:
+               on_frame: Optional[Callable[[ReplayRun], None]] = None,
+               schedule=None) -> ReplayRun:
     """Replays ``frames`` through ``detector`` (``detect`` and ``reset`` are used).
 
     Args:
@@ -122,6 +123,8 @@ def run_replay(frames: Iterable[SourceFrame], detector: Detector, latency: Laten
         on_output: called after every output with (frame, the image the detector saw, record),
             in finish order (so a bag writer gets increasing receive times).
         on_frame: called once per source frame consumed (processed, dropped or bad); progress.
+        schedule: a ``streaming.schedule.ShrinkingTail`` (None: take the newest frame at once);
+            its runtime mean runs on over the streams, the frame period is each stream's.
     Frames that fail to decode (``ImageDecodeError``) count as bad: no output, no time spent,
     as the node skips them.
     """
@@ -167,7 +170,9 @@ def run_replay(frames: Iterable[SourceFrame], detector: Detector, latency: Laten
             if on_frame is not None:
                 on_frame(run)
 
-        for p in simulate_stream(recorded(), arrival, process, dropped):
+        wait = None if schedule is None else _stream_wait(schedule, run, stream_no)
+        for p in simulate_stream(recorded(), arrival, process if schedule is None
+                                 else schedule.timed(process), dropped, wait):
             f = p.item
             if on_frame is not None:
                 on_frame(run)
@@ -185,6 +190,18 @@ def run_replay(frames: Iterable[SourceFrame], detector: Detector, latency: Laten
             if on_output is not None:
                 on_output(f, image, rec)
     return run
+
+
+def _stream_wait(schedule, run: ReplayRun, stream_no: int):
+    """The simulator's ``wait`` for one stream: the shrinking-tail rule with the period of the
+    stream's stamps read so far (the median step, in seconds, the simulator's unit)."""
+    def wait(free_at: float, newest_arrival: float) -> bool:
+        stamps = [f.stamp_ns for f in run.frames if f.stream == stream_no][-31:]
+        steps = np.diff(np.array(stamps, np.int64))
+        steps = steps[steps > 0]
+        period = float(np.median(steps)) / 1e9 if steps.size else None
+        return schedule.should_wait(free_at - newest_arrival, period)
+    return wait
 
 
 def latest_outputs(run: ReplayRun) -> dict[int, Optional[OutputRecord]]:

@@ -52,6 +52,17 @@ STREAMING_SPECS = [
 DEFAULT_RATE_HZ = 30.0
 
 
+def frames_ahead(bundle) -> int:
+    """Frame periods after its input frame that a bundle's boxes describe: ``future_frames``
+    for a family that forecasts (its node offers ``stamp_mode:=forecast``), else 0 (a detector
+    of the present frame; ``future_frames`` defaults to 1 in every bundle)."""
+    from video_perception.families import get_family
+    specs = {s.name: s for s in get_family(bundle.family, what='node').parameter_specs()}
+    stamp = specs.get('stamp_mode')
+    forecasts = stamp is not None and 'forecast' in (stamp.choices or ())
+    return int(bundle.future_frames) if forecasts else 0
+
+
 class TrackedDetections(Detections):
     """Detections with the track id [N] int64 of each box (``ros_convert`` writes it as the
     Detection2D ``id``)."""
@@ -74,9 +85,9 @@ class _Recent:
 class StreamingStage:
     """Streamer around one node's detector; ``params`` is the node's live parameter dict."""
 
-    def __init__(self, params: Dict[str, Any], future_frames: int = 0, cameras: int = 1):
+    def __init__(self, params: Dict[str, Any], bundle=None, cameras: int = 1):
         self.params = params
-        self.future_frames = int(future_frames or 0)
+        self.future_frames = 0 if bundle is None else frames_ahead(bundle)
         self.kalman = params.get('forecast', 'none') == 'kalman'
         config = ForecastConfig(max_age=int(params.get('track_max_age', 0)))
         self.forecasters = [TrackForecaster(config) for _ in range(cameras)] if self.kalman \

@@ -33,6 +33,15 @@ needed): ``speed_<s>/results.json`` and ``report.json`` per speed, ``sweep.json`
 ``plots/latency_sweep.png``, streaming AP against runtime with the offline AP of every frame as
 the ceiling; no bag or video.
 
+Streamer (Li, Wang and Ramanan 2020) around any detector: ``--forecast kalman`` scores every GT
+frame against the Kalman forecast of the tracks made for its time from the outputs finished by
+then (``streaming.offline``; ``results.json`` keeps the detector's outputs, each detection with
+its ``track_id``, and ``evaluate --forecast kalman`` on it gives the same streaming AP);
+``--schedule shrinking-tail`` lets the simulated worker wait for the next frame when that
+finishes earlier in its period (``streaming.schedule``). In a sweep each speed is also run as
+the Streamer (``speed_<s>/streamer/``, ``sweep.md`` rows "<s> streamer") and the plot draws both
+curves.
+
 Nothing is written half: everything goes into ``DIR.tmp-PID`` which is renamed to DIR at the end
 (an existing DIR is refused unless ``--force``); on any error the temporary folder is removed,
 one line goes to stderr and the exit status is 2.
@@ -46,6 +55,7 @@ import shutil
 import sys
 
 from video_perception.backends.base import BACKEND_NAMES
+from video_perception.streaming.stage import frames_ahead
 from video_perception.tools.cli_common import OneLineArgumentParser
 
 PROG = 'video-perception replay'
@@ -71,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
                         '(0.5,1,2,4,8) runs a latency sweep')
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the draws from a latency file (the same seed, the same run)')
+    p.add_argument('--forecast', choices=('none', 'kalman'), default='none',
+                   help="Streamer's forecasting: score each GT frame against the Kalman "
+                        'forecast of the tracks made for it; detections get track ids')
+    p.add_argument('--schedule', choices=('immediate', 'shrinking-tail'), default='immediate',
+                   help='immediate: the free worker takes the newest frame; shrinking-tail: it '
+                        'waits for the next frame when that finishes earlier in its period')
     p.add_argument('--topic', default=None, help='image topic of a bag with several')
     p.add_argument('--cameras', default=None,
                    help='image topics of a bag (TOPIC,TOPIC,...) replayed as separate cameras '
@@ -128,9 +144,11 @@ def _classes(args, class_names, gt, class_map):
 class _Scorer:
     """Matches the source's frames to the ground truth once and scores any run over them."""
 
-    def __init__(self, args, run, gt, source_is_gt, source_path, class_names, class_map):
+    def __init__(self, args, run, gt, source_is_gt, source_path, class_names, class_map,
+                 offset_frames: int = 0):
         from video_perception.replay import matching
         self.args, self.gt = args, gt
+        self.offset_frames = offset_frames
         self.match = matching.match_frames([f.stamp_ns for f in run.frames], gt,
                                            [f.image_id for f in run.frames], source_is_gt,
                                            args.gt_video, source_path)
@@ -142,9 +160,12 @@ class _Scorer:
         for line in self.classes.warnings():
             print(f'{PROG}: warning: {line}', file=sys.stderr)
 
-    def __call__(self, run, info: dict):
-        """(results, report, streaming CocoResult, latencies in s, sap_k) of ``run``."""
+    def __call__(self, run, info: dict, forecast: bool = False):
+        """(results, report, streaming CocoResult, latencies in s, sap_k) of ``run``; with
+        ``forecast`` scored on Streamer's forecasts, the results carrying track ids."""
         from video_perception.replay import outputs, scoring
+        from video_perception.streaming.offline import Forecaster
+        forecaster = Forecaster(offset_frames=self.offset_frames) if forecast else None
         results, left_out = outputs.build_results(run, self.cat_ids,
                                                   self.match.frame_to_image, self.gt)
         results.categories = {int(c['id']): str(c['name'])
@@ -153,14 +174,18 @@ class _Scorer:
                     matched_frames=len(self.match.frame_to_image), outputs_without_gt=left_out)
         report, coco, latencies, sap_k = scoring.score(
             self.gt_used, results, self.args.lesion_protocol, self.args.lesion_score_thr,
-            classes=self.classes.report(), **info)
+            classes=self.classes.report(), forecast=forecaster, **info)
+        if forecaster is not None:
+            results.track_ids = forecaster.last.track_ids
         return results, report, coco, latencies, sap_k
 
 
-def _run_info(args, run, latency, speed) -> dict:
+def _run_info(args, run, latency, speed, streamer: bool = False) -> dict:
     from video_perception.replay.latency_model import describe
+    schedule = args.schedule if streamer else 'immediate'
     return {'source': str(args.source), 'model': str(args.model),
-            'latency': describe(latency), 'speed': speed, 'frames': len(run.frames),
+            'latency': describe(latency), 'speed': speed, 'schedule': schedule,
+            'frames': len(run.frames),
             'processed': len(run.outputs), 'dropped': run.dropped, 'bad_frames': run.bad,
             'streams': run.streams}
 
@@ -184,13 +209,19 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, class
     from video_perception.replay import scoring
     from video_perception.replay.latency_model import describe
     from video_perception.replay.sweep import run_sweep
+    from video_perception.streaming.schedule import ShrinkingTail
+    streamer = args.forecast == 'kalman' or args.schedule == 'shrinking-tail'
+    tail = args.schedule == 'shrinking-tail'
     sweep = run_sweep(source.frames, detector, latency, speeds,
-                      detector.bundle.pixel_format, progress)
+                      detector.bundle.pixel_format, progress,
+                      ShrinkingTail if tail else None)
+    if streamer and not tail:      # the same schedule: only the scoring differs
+        sweep.streamer_runs = dict(sweep.runs)
     if not sweep.ceiling.frames:
         raise ValueError(f'source {args.source}: no frames')
     _write_latency_file(tmp / 'latency.json', sweep.ceiling, detector, args)
     score = _Scorer(args, sweep.ceiling, gt, source_is_gt, source.path, detector.class_names,
-                    class_map)
+                    class_map, frames_ahead(detector.bundle))
     _, ceiling, _, _, ceiling_sap_k = score(sweep.ceiling, {})
     sap_1 = (ceiling_sap_k or {}).get(1)
     points = []
@@ -200,6 +231,16 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, class
         save_results(folder / 'results.json', results)
         write_report(folder / 'report.json', report)
         points.append(scoring.sweep_point(speed, run, report))
+    streamer_points = []
+    for speed, run in sweep.streamer_runs.items():
+        results, report = score(run, _run_info(args, run, latency, speed, True),
+                                args.forecast == 'kalman')[:2]
+        folder = tmp / f'speed_{speed:g}' / 'streamer'
+        save_results(folder / 'results.json', results)
+        write_report(folder / 'report.json', report)
+        streamer_points.append(scoring.sweep_point(speed, run, report))
+    label = ' + '.join(x for x in (args.forecast if args.forecast != 'none' else '',
+                                   args.schedule if args.schedule != 'immediate' else '') if x)
     ceiling_ap = (ceiling.get('offline') or {}).get('AP')
     period = _frame_period_s(sweep.ceiling)
     write_json_atomic(tmp / 'sweep.json', {
@@ -207,20 +248,26 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, class
         'latency': describe(latency),
         'seed': args.seed, 'detector_rerun_per_speed': sweep.rerun,
         'ceiling_offline_AP': ceiling_ap, 'ceiling_sap_1': sap_1, 'frame_period_s': period,
-        'speeds': points})
+        'speeds': points, 'streamer': {'forecast': args.forecast, 'schedule': args.schedule,
+                                       'speeds': streamer_points} if streamer_points else None})
     rows = scoring.sweep_rows(points) + [
+        (f'{r[0]} streamer',) + tuple(r[1:]) for r in scoring.sweep_rows(streamer_points)] + [
         ('every frame, 0 ms', '0.0', '0.0', scoring.metrics.fmt_percent(ceiling.get('AP')),
          scoring.metrics.fmt_percent(ceiling_ap), '-', '-',
          f'{len(sweep.ceiling.outputs)}/{len(sweep.ceiling.frames)}')]
     (tmp / 'sweep.md').write_text(markdown(scoring.SWEEP_HEADER, rows) + '\n', encoding='utf-8')
     plots.plot_latency_sweep(points, ceiling_ap, tmp / 'plots' / 'latency_sweep.png', period,
-                             sap_1)
+                             sap_1, streamer=streamer_points or None,
+                             streamer_label=f'Streamer ({label})')
     return scoring.SWEEP_HEADER, rows
 
 
 def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
     """Does the work into ``tmp``; returns the summary table (header, rows)."""
     if args.cameras is not None:
+        if args.forecast != 'none' or args.schedule != 'immediate':
+            raise ValueError(f'--cameras: --forecast and --schedule take one camera (got '
+                             f'--forecast {args.forecast}, --schedule {args.schedule})')
         from video_perception.tools.replay_multi import replay_cameras
         return replay_cameras(args, tmp)
     from tqdm import tqdm
@@ -270,7 +317,10 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
         with bagio.write_bag(tmp / 'bag', storage=storage) as writer:
             sink = outputs.BagOutput(writer, detector.class_names, pixel_format,
                                      args.save_images, detector.score_threshold)
-            run = run_replay(source.frames(), detector, latency, pixel_format, sink, progress)
+            from video_perception.streaming.schedule import ShrinkingTail
+            tail = ShrinkingTail() if args.schedule == 'shrinking-tail' else None
+            run = run_replay(source.frames(), detector, latency, pixel_format, sink, progress,
+                             tail)
         _write_latency_file(tmp / 'latency.json', run, detector, args)
     finally:
         bar.close()
@@ -281,9 +331,9 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
     report = None
     if gt is not None:
         score = _Scorer(args, run, gt, source_is_gt, source.path, detector.class_names,
-                        class_map)
+                        class_map, frames_ahead(detector.bundle))
         results, report, coco, latencies, sap_k = score(
-            run, _run_info(args, run, latency, speeds[0]))
+            run, _run_info(args, run, latency, speeds[0], True), args.forecast == 'kalman')
         write_report(tmp / 'report.json', report)  # and report.md beside it
         plots.plot_report(tmp / 'plots', coco, latencies, sap_k,
                           frame_period_s=_frame_period_s(run))
@@ -291,6 +341,12 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
         names = list(detector.class_names)
         results, _ = outputs.build_results(run, list(range(len(names))))
         results.categories = dict(enumerate(names))
+        if args.forecast == 'kalman':
+            from video_perception.streaming.offline import track_run
+            ids = {f.index: f.image_id for f in run.frames}
+            results.track_ids = {
+                int(ids[i] if ids[i] is not None else i): t
+                for i, t in track_run(run, frames_ahead(detector.bundle)).items()}
     save_results(tmp / 'results.json', results)
     if args.video:
         fps = source.fps or (1.0 / _frame_period_s(run) if _frame_period_s(run) else 30.0)
