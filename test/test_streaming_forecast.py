@@ -189,15 +189,18 @@ SCHEDULE_SIM_MISMATCH = {(1.5, 'idle_free'): 29, (1.5, 'shrinking_tail'): 27,
 def test_simulator_with_shrinking_tail_matches_the_toolkits_schedule_sim(r, policy):
     n = 13
     tail = ShrinkingTail() if policy == 'shrinking_tail' else None
-    run = (lambda j: r) if tail is None else tail.timed(lambda j: r)
-    runs, _ = schedule([float(t) for t in range(n)], run,
-                       None if tail is None else tail.simulator_wait(1.0))
+    runtime = int(round(r * P))                              # integer ns, as the simulator
+    run = (lambda j: runtime) if tail is None else tail.timed(lambda j: runtime)
+    # one more frame after the 13 queried: the toolkit's sim has no end of video
+    runs, _ = schedule([t * P for t in range(n + 1)], run,
+                       None if tail is None else tail.simulator_wait(P))
     mismatch = 0
     for t in range(n):
-        done = [p for p in runs if p.finish < t]
+        done = [p for p in runs if p.finish_ns < t * P]
         if done:
-            mismatch += t - max(done, key=lambda p: p.finish).item
+            mismatch += t - max(done, key=lambda p: p.finish_ns).item
     assert mismatch == SCHEDULE_SIM_MISMATCH[(r, policy)]
     if tail is not None and r == 1.5:   # waits every time: frames 0, 2, 4, ... from arrival
-        assert [p.item for p in runs] == list(range(0, n, 2))
-        assert all(p.start == p.arrival for p in runs)
+        # (the last frame has no next one to wait for, so it is served after frame 12)
+        assert [p.item for p in runs] == list(range(0, n + 1, 2)) + [n]
+        assert all(p.start_ns == p.arrival_ns for p in runs[:-1])

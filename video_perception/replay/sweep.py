@@ -63,31 +63,26 @@ def reschedule(recorded: ReplayRun, latency: LatencyModel, tail=None) -> ReplayR
     run = ReplayRun(list(recorded.frames), [], bad=recorded.bad, streams=recorded.streams)
     for _, group in itertools.groupby(recorded.frames, key=lambda f: f.stream):
         frames = list(group)
-        first = frames[0].stamp_ns
 
-        def runtime(j: int, frames=frames) -> float:
+        def runtime(j: int, frames=frames) -> int:
             out = done.get(frames[j].index)
-            return 0.0 if out is None else latency.latency(out.wall_s)
-        arrivals = [(f.stamp_ns - first) / 1e9 for f in frames]
+            return 0 if out is None else latency.latency_ns(out.wall_s)
         wait = None
         if tail is not None:
             steps = np.diff(np.array([f.stamp_ns for f in frames], np.int64))
             steps = steps[steps > 0]
-            period = float(np.median(steps)) / 1e9 if steps.size else None
+            period = float(np.median(steps)) if steps.size else None
             runtime = tail.timed(runtime)
             wait = (lambda free_at, newest, period=period:
                     tail.should_wait(free_at - newest, period))
-        runs, dropped = schedule(arrivals, runtime, wait)
+        runs, dropped = schedule([f.stamp_ns for f in frames], runtime, wait)
         run.dropped += len(dropped)
         for p in runs:
             out = done.get(frames[p.item].index)
             if out is None:
                 continue
-            # ns anchored at the frame's own stamp, as the engine does
-            start_ns = out.stamp_ns + int(round((p.start - p.arrival) * 1e9))
-            finish_ns = start_ns + int(round(p.latency * 1e9))
-            run.outputs.append(dataclasses.replace(out, start_ns=start_ns, finish_ns=finish_ns,
-                                                   bag_ns=finish_ns))
+            run.outputs.append(dataclasses.replace(out, start_ns=p.start_ns,
+                                                   finish_ns=p.finish_ns, bag_ns=p.finish_ns))
     return run
 
 
@@ -97,7 +92,7 @@ def run_sweep(frames: Callable[[], Iterable[SourceFrame]], detector, latency: La
               streamer_schedule: Optional[Callable[[], object]] = None) -> Sweep:
     """Replays ``frames()`` (a fresh iterator per call) at each speed of ``speeds``;
     ``streamer_schedule``: with a Streamer, makes each speed's schedule for its second run (a
-    ``ShrinkingTail``, or None for the immediate one)."""
+    ``ShrinkingTail``)."""
     rerun = has_history(detector)
     ceiling = run_replay(frames(), detector, LatencyModel(0.0), pixel_format, None, on_frame)
     runs = {}
