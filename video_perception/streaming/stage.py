@@ -56,8 +56,8 @@ def frames_ahead(bundle) -> int:
     """Frame periods after its input frame that a bundle's boxes describe: ``future_frames``
     for a family that forecasts (its node offers ``stamp_mode:=forecast``), else 0 (a detector
     of the present frame; ``future_frames`` defaults to 1 in every bundle)."""
-    from video_perception.families import get_family
-    specs = {s.name: s for s in get_family(bundle.family, what='node').parameter_specs()}
+    from video_perception.families import bundle_family
+    specs = {s.name: s for s in bundle_family(bundle).parameter_specs()}
     stamp = specs.get('stamp_mode')
     forecasts = stamp is not None and 'forecast' in (stamp.choices or ())
     return int(bundle.future_frames) if forecasts else 0
