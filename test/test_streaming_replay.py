@@ -130,3 +130,29 @@ def test_replay_streamer_track_ids_schedule_and_evaluate_agree(tmp_path, capsys,
     assert (sweep / 'speed_2' / 'streamer' / 'results.json').is_file()
     assert (sweep / 'plots' / 'latency_sweep.png').stat().st_size > 10_000
     assert '0.5 streamer' in (sweep / 'sweep.md').read_text()
+
+
+def test_replay_bag_holds_what_a_kalman_node_publishes(tmp_path, capsys, bundles, square_set):
+    """At 9 or 11 ms (under the 40 ms period; two values: a fixed latency trips the latency
+    plot's histogram, a bug of its own) every frame is served; the bag's /detections are the
+    square's track forecast to the next frame, stamped at it, with its track id; once the filter
+    has locked on the box is the next frame's square (3 px right per frame), not this one's."""
+    out = tmp_path / 'bag_run'
+    (tmp_path / 'lat.json').write_text('[9.0, 11.0]')
+    rc, _, err = test_replay_cli.run_cli(
+        [square_set, '--model', bundles['v2i'], '--out', out, '--latency', tmp_path / 'lat.json',
+         '--forecast', 'kalman', '--backend', 'onnxruntime'], capsys)
+    assert rc == 0, err
+    msgs = [(t, m) for topic, t, m in test_replay_cli.read_bag(out / 'bag')
+            if topic == '/detections']
+    assert len(msgs) == 10
+    for k, (received, msg) in enumerate(msgs):
+        frame_ns = int(round(k * 0.04 * 1e9))
+        assert received - frame_ns in (9_000_000, 11_000_000)         # the finish time
+        assert test_replay_cli.stamp_ns(msg.header) == frame_ns + 40_000_000   # the next frame
+        (det,) = msg.detections
+        assert det.id == '0'
+        if k >= 5:
+            cx = 10 + 3 * (k + 1) + 8
+            assert det.bbox.center.position.x == pytest.approx(cx, abs=0.5)
+            assert det.bbox.size_x == pytest.approx(16, abs=0.5)

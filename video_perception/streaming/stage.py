@@ -127,10 +127,12 @@ class StreamingStage:
     # -- forecasting ------------------------------------------------------------------------------
     def apply(self, camera: int, dets: Detections, stamp_ns: int, period_ns: Optional[int],
               image_wh: Tuple[int, int], newest: Optional[Tuple[int, float]],
-              runtime_s: float) -> Tuple[Detections, Optional[int]]:
+              runtime_s: float, clock_ns: Optional[int] = None
+              ) -> Tuple[Detections, Optional[int]]:
         """(detections to publish, their stamp or None for the usual one) of one output;
         ``newest`` = (stamp, monotonic arrival) of the newest frame received, ``runtime_s``
-        the frame's processing time (the schedule's r)."""
+        the frame's processing time (the schedule's r); ``clock_ns``: the publishing time on
+        the input clock where it is known (replay), instead of ``newest``."""
         if self.tail is not None:
             self.tail.observe(runtime_s)
         if not self.kalman:
@@ -140,7 +142,7 @@ class StreamingStage:
         observed = int(stamp_ns + self.future_frames * period)
         fc.observe(box_xyxy_to_ltwh(dets.boxes_xyxy), dets.scores, dets.class_ids, observed,
                    period)
-        target = self.target_ns(stamp_ns, period, newest)
+        target = self.target_ns(stamp_ns, period, newest, clock_ns)
         out = fc.forecast(target, period, image_wh,
                           min_score=float(self.params.get('score_threshold', 0.0)))
         limit = int(self.params.get('max_detections', 100))
@@ -153,9 +155,11 @@ class StreamingStage:
         return Detections(boxes, out.scores[order], out.labels[order]), target
 
     def target_ns(self, stamp_ns: int, period: float,
-                  newest: Optional[Tuple[int, float]]) -> int:
+                  newest: Optional[Tuple[int, float]], clock_ns: Optional[int] = None) -> int:
         """The forecast target on the input clock (see the module docstring)."""
-        if newest is None or newest[0] is None or newest[0] < stamp_ns:
+        if clock_ns is not None:        # replay: frames on the period grid from this one
+            last, since_ns = stamp_ns, max(0.0, float(clock_ns - stamp_ns))
+        elif newest is None or newest[0] is None or newest[0] < stamp_ns:
             last, since_ns = stamp_ns, 0.0      # no newer frame known (or a new stream began)
         else:
             last, since_ns = newest[0], max(0.0, (time.monotonic() - newest[1]) * 1e9)

@@ -37,7 +37,9 @@ Streamer (Li, Wang and Ramanan 2020) around any detector: ``--forecast kalman`` 
 frame against the Kalman forecast of the tracks made for its time from the outputs finished by
 then (``streaming.offline``; ``results.json`` keeps the detector's outputs, each detection with
 its ``track_id``, and ``evaluate --forecast kalman`` on it gives the same streaming AP);
-``--schedule shrinking-tail`` lets the simulated worker wait for the next frame when that
+the bag's ``/detections`` are what a ``forecast:=kalman`` node publishes: each output's tracks
+forecast to the next frame after it finished, stamped at that frame, track ids as Detection2D
+ids. ``--schedule shrinking-tail`` lets the simulated worker wait for the next frame when that
 finishes earlier in its period (``streaming.schedule``). In a sweep each speed is also run as
 the Streamer (``speed_<s>/streamer/``, ``sweep.md`` rows "<s> streamer") and the plot draws both
 curves.
@@ -118,6 +120,34 @@ def _gt_of(args, source):
     if source.kind == 'dataset' and source.dataset.data['annotations']:
         return matching.load_gt(source.path), True
     return None, False
+
+
+def _streamer_sink(sink, progress, detector):
+    """(sink, progress) that write the node's Streamer output into the bag: each output's
+    tracks forecast to the next frame after its finish, on the input clock (the frame period:
+    the median step of its stream's stamps so far, which ``progress`` sees)."""
+    import dataclasses
+
+    import numpy as np
+
+    from video_perception.streaming.stage import StreamingStage
+    stage = StreamingStage({'forecast': 'kalman', 'score_threshold': detector.score_threshold,
+                            'max_detections': detector.max_detections}, detector.bundle)
+    seen = {}
+
+    def on_frame(run):
+        seen['run'] = run
+        progress(run)
+
+    def on_output(frame, image, rec):
+        stamps = [f.stamp_ns for f in seen['run'].frames if f.stream == rec.stream][-31:]
+        steps = np.diff(np.array(stamps, np.int64))
+        steps = steps[steps > 0]
+        period = int(np.median(steps)) if steps.size else None
+        dets, target = stage.apply(0, rec.dets, rec.stamp_ns, period,
+                                   (image.shape[1], image.shape[0]), None, 0.0, rec.finish_ns)
+        sink(frame, image, dataclasses.replace(rec, stamp_ns=target, dets=dets))
+    return on_output, on_frame
 
 
 def _write_latency_file(path, run, detector, args) -> None:
@@ -249,6 +279,8 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
                                      args.save_images, detector.score_threshold)
             from video_perception.streaming.schedule import ShrinkingTail
             tail = ShrinkingTail() if args.schedule == 'shrinking-tail' else None
+            if args.forecast == 'kalman':
+                sink, progress = _streamer_sink(sink, progress, detector)
             run = run_replay(source.frames(), detector, latency, pixel_format, sink, progress,
                              tail)
         _write_latency_file(tmp / 'latency.json', run, detector, args)
