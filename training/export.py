@@ -263,7 +263,7 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
 
 def family_of(name: str) -> str:
     zoo = _streamnet_names()
-    if name in zoo.STREAMNET_CONFIGS:
+    if name in zoo.STREAMNET_CONFIGS or name in zoo.STILL_CONFIGS:   # YOLOX: an N = 0 bundle
         return 'streamnet'
     try:
         from training.models.detr import zoo as detr_zoo
@@ -273,7 +273,7 @@ def family_of(name: str) -> str:
     except ImportError:
         detr_names = []
     raise ValueError(f'export: unknown model {name!r}; expected one of '
-                     f'{", ".join(list(zoo.STREAMNET_CONFIGS) + detr_names)}')
+                     f'{", ".join(list(zoo.MODELS) + detr_names)}')
 
 
 def build_from_bundle(bundle) -> nn.Module:

@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     'synth': ('training.data.synth', 'write a deterministic synthetic video benchmark'),
     'train': ('training.train', 'train or distil a model from an experiment file'),
     'export': ('training.export', 'export a model bundle (ONNX + model.json)'),
+    'import': ('training.import_weights',
+               'turn a released YOLOX / DAMO-StreamNet / DETR-family checkpoint into a bundle'),
     'check-bundle': ('training.check_bundle',
                      'compare a bundle on a backend with its torch reference on real frames'),
     'params': ('training.params', 'print trainable parameter counts of a named model'),
