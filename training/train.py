@@ -44,7 +44,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help='empty an existing run folder and start over (else resume=auto)')
     parser.add_argument('--dry-run', action='store_true',
                         help='one forward + backward on random input at the configured size; '
-                             'reads no data and no checkpoint')
+                             'reads no data; loads and reports init_checkpoint')
     return parser
 
 
@@ -58,6 +58,10 @@ def dry_run(exp) -> dict:
     torch.manual_seed(0)
     data = exp.dry_run_dataset()
     model = exp.build_model(data)
+    init = None
+    if getattr(exp.cfg, 'init_checkpoint', ''):   # loaded and reported as training would
+        from training.import_weights import load_init_checkpoint
+        init = load_init_checkpoint(model, exp.cfg.init_checkpoint)
     exp.set_train_mode(model)
     loss_fn = exp.build_loss_fn(model, data)
     batch = exp.dry_run_batch()
@@ -71,7 +75,8 @@ def dry_run(exp) -> dict:
     if trainable and all(p.grad is None for _, p in trainable):
         raise ValueError('dry run: no trainable parameter received a gradient')
     teacher = getattr(loss_fn, 'teacher', None)     # StreamNetLoss, V2IDistiller
-    return {'params': sum(p.numel() for _, p in trainable),
+    return {**({'init_checkpoint': init} if init else {}),
+            'params': sum(p.numel() for _, p in trainable),
             'teacher_params': sum(p.numel() for p in teacher.parameters()) if teacher else 0,
             'losses': {k: float(v.detach()) for k, v in losses.items() if torch.is_tensor(v)
                        and v.numel() == 1}}
