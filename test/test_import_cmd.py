@@ -72,6 +72,8 @@ def test_import_writes_a_bundle_the_node_serves(layout, tmp_path, capsys):
     assert bundle.variant == model and tuple(bundle.classes) == tuple(classes)
     meta = json.loads((out / 'model.json').read_text())
     assert meta['provenance']['imported']['layout'] == layout
+    if layout == 'yolox':   # a still detector: its boxes are stamped with the frame they saw
+        assert bundle.future_frames == 0 and bundle.history_frames == 0
     det = load_detector(str(out), 'onnxruntime', BackendOptions(threads=1), log=lambda s: None,
                         score_threshold=0.0)
     assert tuple(det.class_names) == tuple(classes)
@@ -82,6 +84,18 @@ def test_import_writes_a_bundle_the_node_serves(layout, tmp_path, capsys):
     names = [c.class_name for c in label_info_msg(det.class_names, Header()).class_map]
     assert names == list(classes)
     det.close()
+
+
+def test_each_official_layout_is_recognised_by_its_keys():
+    """The official state dicts' keys (from the official code, keys.json) give their layout;
+    our own models' give None (they load as our checkpoints)."""
+    from training.import_weights import detect_layout
+    from training.models.streamnet import zoo
+    for layout, (folder, *_) in CASES.items():
+        keys = [k for k, _ in load_fixture(folder)['key_shapes']]
+        assert detect_layout(dict.fromkeys(keys, torch.empty(0))) == layout, layout
+    for name in ('streamnet_tiny', 'yolox_nano'):
+        assert detect_layout(zoo.MODELS[name]().state_dict()) is None, name
 
 
 def _run(argv, capsys):
