@@ -55,6 +55,7 @@ def test_coco_tables():
 
 
 @pytest.mark.slow   # each exports and checks its graphs: ~1 min of CPU (R50: more)
+@pytest.mark.timeout(1800)   # SAM-DETR R50 took 10 min wall on 2 cores shared by 8 jobs
 @pytest.mark.parametrize('layout', list(CASES))
 def test_import_writes_a_bundle_the_node_serves(layout, tmp_path, capsys):
     from video_perception.backends.base import BackendOptions
