@@ -99,6 +99,19 @@ def test_each_official_layout_is_recognised_by_its_keys():
         assert detect_layout(zoo.MODELS[name]().state_dict()) is None, name
 
 
+def test_an_80_class_head_into_an_8_class_model_is_skipped_and_reported():
+    """--classes argoverse on a COCO YOLOX: the three cls_preds (80 rows) cannot land; the
+    summary names them with both shapes and says they stay at init."""
+    from training.import_weights import build_model, import_into, summary, unwrap
+    sd = unwrap(streamnet_family_checkpoint(load_fixture('yolox'), 'float32'))
+    model, family, _ = build_model('yolox', 'yolox_nano', sd, len(ARGOVERSE_CLASSES))
+    line = summary(import_into(model, sd, 'yolox'))
+    assert family == 'streamnet'
+    assert '6 skipped for shape (head.cls_preds.0.weight: shape [80, 64, 1, 1] != [8, 64, 1, 1]' \
+        in line
+    assert '6 of the model left at init (head.cls_preds.0.weight' in line
+
+
 def _run(argv, capsys):
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
