@@ -135,6 +135,8 @@ def load_init_checkpoint(model: nn.Module, path: str) -> str:
     (training run or state dict) with ``strict=False`` as before. Returns the report line;
     ValueError when nothing of the file fits the model (it would train from scratch silently)."""
     from training.engine.checkpoint import load_checkpoint, model_weights_from
+    if not os.path.isfile(path):
+        raise ValueError(f'init_checkpoint {path!r}: no such file')
     try:
         weights = model_weights_from(load_checkpoint(path))
     except ValueError:
