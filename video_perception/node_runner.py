@@ -90,11 +90,14 @@ class DetectorNode:
                                  engine_cache_dir=p['engine_cache_dir'],
                                  force_engine_update=p['force_engine_update'])
         settings = {k: p[k] for k in get_family(self.family).Detector.parameters if k in p}
+        from video_perception.multi_camera import build_multi_core, camera_layout
+        # the camera topics and names are checked before the model loads (ROS name rules,
+        # duplicates after resolution): a typo costs one line, not a model load and a traceback
+        self.cameras = camera_layout(p['cameras'], p['camera_names'],
+                                     getattr(self.t, 'resolve', None))
         self.detector = load_detector(p['model_path'], p['backend'], options, family=self.family,
                                       log=self.t.logger.info, **settings)
         bundle = self.detector.bundle
-        from video_perception.multi_camera import build_multi_core, camera_layout
-        self.cameras = camera_layout(p['cameras'], p['camera_names'])
         if self.cameras:
             self.core = build_multi_core(self.t.node_name, self.detector,
                                          [name for _, name in self.cameras],
