@@ -303,3 +303,29 @@ arg_nonnegative = arg_number(lo=0.0)                     # a rate where 0 means 
 arg_fraction = arg_number(lo=0.0, hi=1.0)                # a score threshold
 arg_count = arg_number(integer=True, lo=1)               # videos, frames, messages
 arg_natural = arg_number(integer=True, lo=0)             # a seed, a pixel value, an area
+
+
+# -- files a user writes by hand: a key given twice is a mistake, not "the last one wins" -------
+def unique_json_object(field: str, error: ErrorType = InputError):
+    """A ``json.loads(object_pairs_hook=...)`` that refuses a key given twice in one object."""
+    def hook(pairs):
+        distinct(f'{field}: key', [k for k, _ in pairs], error=error)
+        return dict(pairs)
+    return hook
+
+
+def load_yaml_unique(text: str, field: str, error: ErrorType = InputError):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (PyYAML keeps the last
+    in silence); yaml.YAMLError for text that is not YAML."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+        distinct(f'{field}: key', keys, error=error)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
