@@ -122,8 +122,14 @@ def load_params_file(path: str) -> Dict[str, Dict[str, Any]]:
     p = pathlib.Path(path)
     try:
         data = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise RosArgsError(f'--params-file {path}: cannot read ({str(exc).splitlines()[0]})')
+    except OSError as exc:
+        raise RosArgsError(f'--params-file {path}: cannot read ({exc.strerror or exc}); '
+                           'expected a ROS 2 parameter YAML file') from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        where = f'line {mark.line + 1}: ' if mark is not None else ''
+        problem = getattr(exc, 'problem', None) or str(exc).splitlines()[0]
+        raise RosArgsError(f'--params-file {path}: not valid YAML ({where}{problem})') from None
     if not isinstance(data, dict):
         raise RosArgsError(f'--params-file {path}: expected a mapping of node names, '
                            f'got {type(data).__name__}')
