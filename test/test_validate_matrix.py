@@ -142,13 +142,23 @@ CASES = [
 ]
 
 
+# one or two per class run in the default suite; the rest are marked slow (each case is a
+# process start of a few seconds on the shared 2-core machine)
+DEFAULT = {'node-param-nan', 'node-param-nan-rclpy', 'node-remap-space',
+           'node-remap-space-rclpy', 'node-camera-topic-space', 'node-cameras-twice',
+           'gt-category-names-twice', 'node-device-cuda', 'params-file-nan', 'bundle-pad-value',
+           'bundle-pixel-format', 'replay-fps-nan', 'publish-rate-nan', 'train-override-nan'}
+PARAMS = [pytest.param(c, id=c.id, marks=() if c.id in DEFAULT else pytest.mark.slow)
+          for c in CASES]
+
+
 def _cuda_here() -> bool:
     from video_perception.backends import onnxruntime_backend, tensorrt_backend, torch_backend
     return (tensorrt_backend.available() is None or onnxruntime_backend.has_cuda()
             or torch_backend.has_cuda())
 
 
-@pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize('case', PARAMS)
 def test_bad_value(case: Case, tmp_path, ros_domain):
     if case.env.get('VIDEO_PERCEPTION_TRANSPORT') == 'rclpy':
         import ros_tier
@@ -178,3 +188,4 @@ def test_bad_value(case: Case, tmp_path, ros_domain):
 
 def test_matrix_is_wide_enough():
     assert len(CASES) >= 20 and len({c.id for c in CASES}) == len(CASES)
+    assert DEFAULT <= {c.id for c in CASES}

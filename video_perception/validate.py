@@ -266,12 +266,12 @@ def ros_name(field: str, value: Any, kind: str = 'topic name',
              error: ErrorType = InputError) -> str:
     """``value`` if it is a valid ROS ``kind`` ('topic name', 'fully qualified topic name',
     'node name', 'namespace'); else one line: the field, the value and the rule it breaks."""
+    at = f'{field}: ' if field else ''
     if not isinstance(value, str):
-        raise error(f'{field}: expected a {kind} (string), got {type_name(value)} '
-                    f'{short(value)}')
+        raise error(f'{at}expected a {kind} (string), got {type_name(value)} {short(value)}')
     problem = _NAME_RULES[kind](value)
     if problem is not None:
-        raise error(f'{field}: {short(value)} is not a valid ROS {kind}: {problem}')
+        raise error(f'{at}{short(value)} is not a valid ROS {kind}: {problem}')
     return value
 
 
