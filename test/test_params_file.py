@@ -18,6 +18,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -125,6 +126,38 @@ def transport_env(request, tmp_path, ros_domain):
     return _env(dict(os.environ), 'dds')
 
 
+SET_NAN_RCLPY = """
+import json, math, rclpy
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+rclpy.init()
+node = rclpy.create_node('setter')
+client = node.create_client(SetParameters, '/robot/streamnet_node/set_parameters')
+assert client.wait_for_service(timeout_sec=30.0)
+value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=math.nan)
+future = client.call_async(SetParameters.Request(
+    parameters=[Parameter(name='score_threshold', value=value)]))
+rclpy.spin_until_future_complete(node, future, timeout_sec=30.0)
+result = future.result().results[0]
+print(json.dumps({'successful': result.successful, 'reason': result.reason}))
+"""
+
+
+def _set_nan_at_run_time(env) -> str:
+    """NaN for score_threshold through the transport's run-time path: rclpy's parameter
+    service (a child rclpy node, as ``ros2 param set`` does) or the DDS transport's
+    set_parameters_simple; the refusal text."""
+    if env['VIDEO_PERCEPTION_TRANSPORT'] == 'rclpy':
+        import ros_tier
+        result = ros_tier.last_json(ros_tier.start_python(SET_NAN_RCLPY, env), 60.0)
+        assert not result['successful']
+        return result['reason']
+    from video_perception.transport.dds_transport import set_parameters_remote
+    set_parameters_remote('/robot/streamnet_node', {'score_threshold': float('nan')},
+                          timeout=30.0)
+    return ''
+
+
 def test_params_file_end_to_end(tmp_path, transport_env):
     path = tmp_path / 'streamnet.yaml'
     path.write_text(PARAMS.format(threshold=0.45))
@@ -134,10 +167,18 @@ def test_params_file_end_to_end(tmp_path, transport_env):
             [sys.executable, '-m', 'video_perception.cli', 'echo', '/robot/detections/labels',
              '--type', 'vision_msgs/msg/LabelInfo', '--count', '1', '--timeout', '60',
              '--json'], env=transport_env, capture_output=True, text=True, timeout=120)
+        reason = _set_nan_at_run_time(transport_env) if echo.returncode == 0 else ''
+        time.sleep(1.0)                   # the DDS node logs the refusal on its own thread
     finally:
         node.terminate()
         err = node.communicate(timeout=30)[1]
     assert echo.returncode == 0, echo.stderr[-2000:] + err[-2000:]
+    # at run time NaN is refused alike on both transports, in one line naming the parameter
+    if transport_env['VIDEO_PERCEPTION_TRANSPORT'] == 'rclpy':
+        assert 'score_threshold' in reason and 'nan' in reason and '\n' not in reason, reason
+    else:
+        refusal = "parameter 'score_threshold': nan is not a finite number"
+        assert len([ln for ln in err.splitlines() if refusal in ln]) == 1, err[-2000:]
     label = json.loads(echo.stdout.strip().splitlines()[-1])
     assert label['threshold'] == pytest.approx(0.45)       # the namespaced key's, not /**'s
     assert [c['class_name'] for c in label['class_map']][:3] == ['person', 'bicycle', 'car']
