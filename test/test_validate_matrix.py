@@ -137,6 +137,8 @@ CASES = [
     Case('convert-fps-negative', lambda t: ['convert', 'frames', _frames(t), str(t / 'out'),
                                             '--fps', '-30'], 2, ['--fps', '-30', '> 0'],
          out='out'),
+    Case('check-bundle-tolerance-nan', lambda t: ['check-bundle', str(SN), '--score-tol', 'nan'],
+         2, ['--score-tol', 'nan', 'finite']),
     Case('train-override-nan', lambda t: ['train', 'toy_mlp', f'output_dir={t}/runs', 'lr=nan'],
          2, ['config "lr"', 'nan', 'finite'], out='runs'),
 ]
