@@ -118,6 +118,13 @@ CASES = [
         ['input', 'std'], [1.0, 0.0, 1.0]))), 2, ['input.std[1]', '0.0', '> 0'], out='OUT'),
     Case('bundle-classes-twice', lambda t: _replay(_frames(t), _bundle(t, _set(
         ['classes'], ['car'] * 8))), 2, ['classes', "'car'", 'twice'], out='OUT'),
+    # -- latency files: the first bad value named
+    Case('latency-file-nan', lambda t: _replay(_frames(t), str(SN), '--latency', _file(
+        t, 'lat.json', b'{"unit": "ms", "latencies": [12.5, NaN]}')), 2,
+         ['lat.json', 'value 1', 'nan', 'finite'], out='OUT'),
+    Case('latency-file-negative', lambda t: _replay(_frames(t), str(SN), '--latency', _file(
+        t, 'lat.csv', b'latency_ms\n5\n-3\n')), 2,
+         ['lat.csv', 'value 1', '-3.0', '>= 0'], out='OUT'),
     # -- flags of the commands
     Case('replay-fps-nan', lambda t: _replay(_frames(t), str(SN), '--fps', 'nan'), 2,
          ['--fps', 'nan', '> 0'], out='OUT'),
