@@ -20,7 +20,7 @@ import pathlib
 import shutil
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from video_perception import validate
 from video_perception.bundle import BundleError, load_bundle
@@ -56,6 +56,8 @@ NAMES = st.one_of(st.text(NAME_CHARS, max_size=14),
 
 @SETTINGS
 @given(NAMES)
+@example('~0')      # found by this test: rcl checks the character after '~' only before a third
+@example('~ab')
 def test_name_rules_agree_with_rcl_and_rmw(name):
     from rclpy.validate_full_topic_name import validate_full_topic_name
     from rclpy.validate_namespace import validate_namespace

@@ -189,7 +189,9 @@ def topic_name_problem(name: str) -> Optional[str]:
         return "topic name must not have an unmatched '{'"
     if _token_starts_with_digit(name) is not None:
         return 'topic name token must not start with a number'
-    if name[0] == '~' and len(name) > 1 and name[1] != '/':
+    # rcl looks at the character after '~' only when another follows it ('~a' passes rcl, and
+    # is left to the expansion; '~ab' does not): the same here, so both say the same
+    if name[0] == '~' and len(name) > 2 and name[1] != '/':
         return "topic name must not have a '~' that is not followed by '/'"
     return None
 
