@@ -19,6 +19,7 @@ tensor or a plain Python container, so it loads with ``torch.load(weights_only=T
 """
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import random
@@ -97,6 +98,21 @@ def best_on_disk(run_dir: str) -> Optional[float]:
     return float(best) if isinstance(best, (int, float)) else None
 
 
+def torch_save(obj, path: str) -> None:
+    """``torch.save`` whose write errors are OSErrors naming the file (torch raises a
+    RuntimeError such as 'unexpected pos 704 vs 598' when the disk is full)."""
+    try:
+        torch.save(obj, path)
+    except RuntimeError as exc:
+        try:
+            free = os.statvfs(os.path.dirname(os.path.abspath(path)) or '.').f_bavail
+        except OSError:
+            free = 1
+        code = errno.ENOSPC if free == 0 else errno.EIO
+        cause = os.strerror(code) if free == 0 else f'torch.save failed: {str(exc).strip()[:120]}'
+        raise OSError(code, cause, str(path)) from exc
+
+
 def save_checkpoint(path: str, state: Dict[str, Any]) -> str:
     """Write ``state`` to ``path`` atomically (temp file in the same dir, fsync, rename).
 
@@ -109,9 +125,8 @@ def save_checkpoint(path: str, state: Dict[str, Any]) -> str:
     remove_stale_temps(path)
     tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp{os.getpid()}')
     try:
-        with open(tmp, 'wb') as f:
-            torch.save(state, f)
-            f.flush()
+        torch_save(state, tmp)
+        with open(tmp, 'rb+') as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

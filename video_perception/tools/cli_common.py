@@ -38,7 +38,8 @@ def ros_tool_main(tool: str, argv: Optional[List[str]],
 
     Returns:
         ``body``'s status; 2 for malformed ``--ros-args``, 1 for a ValueError, BagError or
-        OSError (one line on stderr), 130 on Ctrl-C.
+        OSError (one line on stderr). Ctrl-C and SIGTERM propagate (after the transport is
+        closed) to the dispatcher, which prints the one line and exits 130 / 143.
     """
     from video_perception.bagio import BagError
     from video_perception.transport import make_transport
@@ -62,8 +63,6 @@ def ros_tool_main(tool: str, argv: Optional[List[str]],
     except (ValueError, BagError, OSError) as exc:
         print(f'{tool}: {exc}', file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
     finally:
         for transport in made:
             getattr(transport, 'close', transport.shutdown)()
