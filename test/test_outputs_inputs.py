@@ -27,8 +27,8 @@ def _frames(tmp, name='src', n=3):
     folder = tmp / name
     (folder / 'frames').mkdir(parents=True)
     for i in range(n):
-        cv2.imwrite(str(folder / 'frames' / f'{i:04d}.png'), np.full((48, 64, 3), 40 * i,
-                                                                      np.uint8))
+        image = np.full((48, 64, 3), 40 * i, np.uint8)
+        cv2.imwrite(str(folder / 'frames' / f'{i:04d}.png'), image)
     (folder / 'notes.txt').write_text('the user\'s own notes')
     return folder
 

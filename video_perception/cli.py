@@ -14,6 +14,9 @@ import os
 import signal
 import sys
 
+# one class for the dispatcher and the tools (this module may run as __main__, a second copy)
+from video_perception.tools.cli_common import on_sigterm, Terminated
+
 # name -> (module, one-line help)
 SUBCOMMANDS = {
     'publish': ('video_perception.tools.publish',
@@ -33,15 +36,6 @@ SUBCOMMANDS = {
                      'compare a bundle on a backend with its torch reference on real frames'),
     'params': ('training.params', 'print trainable parameter counts of a named model'),
 }
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be."""
-
-
-def _on_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one must not cut the cleanup
-    raise Terminated()
 
 
 def _usage() -> str:
@@ -64,7 +58,7 @@ def main(argv=None) -> int:
         return 2
     previous = signal.getsignal(signal.SIGTERM)
     if previous in (signal.SIG_DFL, None):  # an embedding program's own handler stays
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return _run(name, rest)
     finally:

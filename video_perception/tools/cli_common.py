@@ -9,10 +9,21 @@ for it, turns expected errors into one line and always closes the transport.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Callable, List, Optional
 
 NODE_NAME_PREFIX = 'video_perception_'
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be (``video_perception.cli`` installs ``on_sigterm``),
+    so every cleanup path that honours Ctrl-C honours it; the dispatcher exits 143."""
+
+
+def on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one must not cut the cleanup
+    raise Terminated()
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
