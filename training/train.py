@@ -103,6 +103,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from training.engine.trainer import train
     from training.engine.checkpoint import has_checkpoint
     from video_perception.outdir import check_apart, output_dir
+    cfg = None
     try:
         exp_cls = load_exp(args.exp)
         cfg = apply_overrides(exp_cls.config, args.overrides)
@@ -130,6 +131,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f'video-perception train: {msg}', file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a write error: the run failed (checkpoints are atomic)
+        from video_perception.outdir import error_line
+        print(f'video-perception train: {error_line(exc, cfg and cfg.output_dir)}', file=sys.stderr)
+        return 1
     if os.environ.get('RANK', '0') == '0' and result is not None:
         print(json.dumps({'step': result['step'], 'run_dir': result['run_dir'],
                           'metrics': result['metrics']}))
