@@ -246,3 +246,20 @@ def test_unset_inputs_are_skipped_and_the_first_overlap_is_named(tmp_path):
             check_apart({'--out': tmp_path}, {'SOURCE': '/elsewhere', '--gt': tmp_path / 'g'})
     finally:
         os.chdir(old)
+
+
+@pytest.mark.parametrize('argv,expect', [
+    (['--out', 'cache/report.md', '--bundle-dir', 'cache'], ['--out', 'lies inside --bundle-dir']),
+    (['--out', 'r.md', '--json', 'r.md'], ['--json', 'is --out']),
+], ids=['bench-out-inside-cache', 'bench-json-is-out'])
+def test_bench_outputs_apart(argv, expect, tmp_path):
+    """scripts/bench.py (``make bench``): the report, the JSON and the bundle cache apart."""
+    import subprocess
+    import sys
+    from engine_subprocess import child_env, REPO
+    r = subprocess.run([sys.executable, str(REPO / 'scripts' / 'bench.py'), *argv], cwd=tmp_path,
+                       env=child_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert [ln for ln in r.stderr.splitlines() if all(e in ln for e in expect)] != []
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

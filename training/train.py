@@ -133,7 +133,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     except OSError as exc:  # a full disk, a write error: the run failed (checkpoints are atomic)
         from video_perception.outdir import error_line
-        print(f'video-perception train: {error_line(exc, cfg and cfg.output_dir)}', file=sys.stderr)
+        line = error_line(exc, cfg and cfg.output_dir)
+        print(f'video-perception train: {line}', file=sys.stderr)
         return 1
     if os.environ.get('RANK', '0') == '0' and result is not None:
         print(json.dumps({'step': result['step'], 'run_dir': result['run_dir'],
