@@ -12,6 +12,13 @@ Every command that writes a folder (``synth``, ``convert``, ``export``, ``train`
 - ``in_place=True`` is for outputs that must survive a crash (a training run's checkpoints, for
   ``resume=auto``): the command writes into OUT itself, and on failure OUT is removed only when
   this call created it and ``keep(OUT)`` finds nothing worth keeping.
+
+Every command that writes (``replay``, ``convert``, ``synth``, ``export``, ``import``, ``train``,
+``evaluate --out``, ``scripts/bench.py``) first calls ``check_apart(outputs, inputs)``: an output
+that is, contains or lies inside one of its inputs (or is or contains the current folder) is
+refused before any work, ``--force`` or not, in one line naming both (``OverlapError``, a
+ValueError; the commands exit 2). ``error_line`` is the one line a command prints for an error,
+naming the file and the cause of a write error (a full disk).
 """
 from __future__ import annotations
 
@@ -89,8 +96,16 @@ def error_line(exc: BaseException, out=None) -> str:
     if isinstance(exc, OSError) and exc.strerror and (exc.filename or out is not None):
         verb = 'cannot write' if exc.errno in WRITE_ERRNOS else 'failed'
         where = exc.filename if exc.filename else f'{out} (a file in it)'
-        return f'{where}: {verb} ({exc.strerror})'
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        line = f'{where}: {verb} ({exc.strerror})'
+    else:
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if out is not None:  # the path the user gave, not the temporary sibling that is gone
+        line = line.replace(str(_partial(pathlib.Path(out))), str(out))
+    return line
+
+
+def _partial(path: pathlib.Path) -> pathlib.Path:
+    return path.parent / f'.{path.name}.partial-{os.getpid()}'
 
 
 def check_writable(path, force: bool = False, what: str = 'output folder',
@@ -154,7 +169,7 @@ def output_dir(path, force: bool = False, what: str = 'output folder', in_place:
                 _remove(parents or path)
             raise
         return
-    tmp = path.parent / f'.{path.name}.partial-{os.getpid()}'
+    tmp = _partial(path)
     _remove(tmp)  # left by an earlier process with this pid that was killed
     tmp.mkdir()
     try:
