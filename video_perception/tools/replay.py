@@ -332,7 +332,10 @@ def main(argv: list[str]) -> int:
         if out.exists():  # --force: swapped out first, so OUT is never missing or mixed
             os.replace(out, old)
         os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.exists():  # --force over a file
+            old.unlink()
     except (ValueError, OSError, KeyError, BackendError) as e:
         shutil.rmtree(made[-1] if made else tmp, ignore_errors=True)
         line = error_line(e, out).replace(str(tmp), str(out))  # the path the user gave
