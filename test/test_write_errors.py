@@ -179,3 +179,13 @@ def test_write_error(case, tmp_path, disk):
     case.preexec = preexec
     run_case(case, tmp_path)
     assert sorted(os.listdir(folder)) in ([], ['filler']), os.listdir(folder)
+
+
+def test_a_constant_latency_histogram_is_drawn(tmp_path):
+    """README's ``replay ... --latency 0.02``: every latency equal up to float noise made numpy
+    fail "Too many bins for data range" after the whole clip."""
+    from video_perception.eval.plots import plot_latency_histogram
+    import numpy as np
+    lat = [0.02, float(np.nextafter(0.02, 1))] * 40  # one ulp apart, as rounding leaves them
+    path = plot_latency_histogram(lat, tmp_path / 'latency.png', frame_period_s=1 / 30)
+    assert path.stat().st_size > 1000
