@@ -111,7 +111,8 @@ def _params():
     out = []
     for bid, commands in BLOCKS:
         slow = any(c.startswith(SLOW) for c in commands if c not in NOT_HERE)
-        out.append(pytest.param(commands, id=bid, marks=[pytest.mark.slow] if slow else []))
+        marks = [pytest.mark.slow, pytest.mark.timeout(3600)] if slow else []  # CPU exports
+        out.append(pytest.param(commands, id=bid, marks=marks))
     return out
 
 
