@@ -94,9 +94,10 @@ def _assert_clean(rc, out, err, tmp, before, name, sig=signal.SIGTERM):
         assert snapshot(tmp / 'OUT') == before, 'the previous output changed'
 
 
-@pytest.mark.parametrize('sig', [signal.SIGTERM, pytest.param(signal.SIGINT,
-                                                                marks=pytest.mark.slow)],
-                         ids=['term', 'int'])
+SIGNALS = [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize('sig', SIGNALS, ids=['term', 'int'])
 def test_replay(clip, tmp_path, sig):
     before = snapshot(_previous(tmp_path))
     rc, out, err = _stop(['replay', str(clip), '--model', str(SN), '--out', 'OUT', '--force',
