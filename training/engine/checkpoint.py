@@ -98,11 +98,13 @@ def best_on_disk(run_dir: str) -> Optional[float]:
     return float(best) if isinstance(best, (int, float)) else None
 
 
-def torch_save(obj, path: str) -> None:
-    """``torch.save`` whose write errors are OSErrors naming the file (torch raises a
-    RuntimeError such as 'unexpected pos 704 vs 598' when the disk is full)."""
+def torch_save(obj, target, path: Optional[str] = None) -> None:
+    """``torch.save(obj, target)`` (a path or an open file; ``path`` names the file) whose write
+    errors are OSErrors naming the file: torch raises a RuntimeError such as 'unexpected pos 704
+    vs 598' when the disk is full."""
+    path = str(target) if path is None else path
     try:
-        torch.save(obj, path)
+        torch.save(obj, target)
     except RuntimeError as exc:
         try:
             free = os.statvfs(os.path.dirname(os.path.abspath(path)) or '.').f_bavail
@@ -125,8 +127,9 @@ def save_checkpoint(path: str, state: Dict[str, Any]) -> str:
     remove_stale_temps(path)
     tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp{os.getpid()}')
     try:
-        torch_save(state, tmp)
-        with open(tmp, 'rb+') as f:
+        with open(tmp, 'wb') as f:
+            torch_save(state, f, tmp)
+            f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
