@@ -82,13 +82,33 @@ def dry_run(exp) -> dict:
                        and v.numel() == 1}}
 
 
+def train_inputs(cfg, run_dir: str, force: bool) -> dict:
+    """The files a run reads (datasets, checkpoints), by config field; a run folder must stay
+    apart from them. ``resume`` inside the run folder is the normal resume, unless ``--force``
+    would empty that folder before the checkpoint is read."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if not isinstance(value, str) or not value or f.name == 'output_dir':
+            continue
+        if f.name == 'resume':
+            if value == 'auto' or (not force and os.path.realpath(value).startswith(
+                    os.path.realpath(run_dir) + os.sep)):
+                continue
+        elif not f.name.endswith(('_json', '_checkpoint', '_root', '_path', '_dir')):
+            continue
+        out[f.name] = value
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = get_args_parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     # Imported late: `--help` should not pay for torch.
     from training.engine.exp import exp_name_of, load_exp
     from training.engine.trainer import train
     from training.engine.checkpoint import has_checkpoint
-    from video_perception.outdir import output_dir
+    from video_perception.outdir import check_apart, output_dir
+    cfg = None
     try:
         exp_cls = load_exp(args.exp)
         cfg = apply_overrides(exp_cls.config, args.overrides)
@@ -106,7 +126,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.print_config:
             return 0
-        with output_dir(os.path.join(cfg.output_dir, cfg.exp_name), args.force, 'run folder',
+        run_dir = os.path.join(cfg.output_dir, cfg.exp_name)
+        check_apart({'run folder': run_dir}, train_inputs(cfg, run_dir, args.force))
+        with output_dir(run_dir, args.force, 'run folder',
                         in_place=True, reuse=bool(cfg.resume), keep=has_checkpoint,
                         hint='pass resume=auto to continue that run, or --force to start over'):
             result = train(exp_cls(cfg))
@@ -114,6 +136,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f'video-perception train: {msg}', file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a write error: the run failed (checkpoints are atomic)
+        from video_perception.outdir import error_line
+        line = error_line(exc, cfg and cfg.output_dir)
+        print(f'video-perception train: {line}', file=sys.stderr)
+        return 1
     if os.environ.get('RANK', '0') == '0' and result is not None:
         print(json.dumps({'step': result['step'], 'run_dir': result['run_dir'],
                           'metrics': result['metrics']}))
