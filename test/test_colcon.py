@@ -24,7 +24,8 @@ import pytest
 import node_check
 import ros_helpers
 
-pytestmark = [pytest.mark.ros_tier, pytest.mark.xdist_group('ros_tier')]
+# one xdist group for the colcon and Python-tier tests (each heavy), beside the ros_tier group
+pytestmark = [pytest.mark.ros_tier, pytest.mark.xdist_group('workspace_tiers')]
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
