@@ -34,7 +34,8 @@ fi
 t0=$(date +%s)
 rm -rf "$venv" "$here/build/vision_msgs-py$ver"
 "$py" -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$here/requirements.txt" \
+"$venv/bin/python" -m pip install -q --no-compile --disable-pip-version-check \
+  -r "$here/requirements.txt" \
   "numpy<2" -r "$here/requirements-ros.txt"
 "$here/scripts/build_vision_msgs.sh" "$venv" "$here/build/vision_msgs-py$ver" "$jobs"
 touch "$stamp"
