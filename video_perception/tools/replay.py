@@ -49,6 +49,7 @@ from video_perception.backends.base import BACKEND_NAMES
 from video_perception.tools.cli_common import OneLineArgumentParser
 from video_perception.tools.replay_common import (PROG, _classes, _frame_period_s, _run_info,
                                                   _Scorer)
+from video_perception.validate import arg_fraction, arg_natural, arg_number, arg_positive
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,25 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--speed', default='1',
                    help='hardware speed: runtime is divided by it (2 = twice as fast); a list '
                         '(0.5,1,2,4,8) runs a latency sweep')
-    p.add_argument('--seed', type=int, default=0,
+    p.add_argument('--seed', type=arg_natural, default=0,
                    help='seed of the draws from a latency file (the same seed, the same run)')
     p.add_argument('--topic', default=None, help='image topic of a bag with several')
     p.add_argument('--cameras', default=None,
                    help='image topics of a bag (TOPIC,TOPIC,...) replayed as separate cameras '
                         'through one batched detector; outputs per camera (replay_multi)')
-    p.add_argument('--fps', type=float, default=None,
+    p.add_argument('--fps', type=arg_positive, default=None,
                    help='frame rate of an image folder (default 30) or to override a video')
     p.add_argument('--backend', choices=BACKEND_NAMES,
                    default='auto')
-    p.add_argument('--threads', type=int, default=0, help='CPU threads (0: runtime default)')
-    p.add_argument('--score-threshold', type=float, default=None,
+    p.add_argument('--threads', type=arg_number(integer=True, lo=0, hi=256), default=0,
+                   help='CPU threads (0: runtime default)')
+    p.add_argument('--score-threshold', type=arg_fraction, default=None,
                    help="detector score threshold (default: the node's)")
     p.add_argument('--save-images', action='store_true', help='annotated images in the bag')
     p.add_argument('--video', action='store_true', help='write DIR/replay.mp4')
     p.add_argument('--storage', choices=('sqlite3', 'mcap'), default=None,
                    help='output bag storage (default: the input bag\'s, else sqlite3)')
     p.add_argument('--lesion-protocol', choices=('centroid', 'iou'), default='centroid')
-    p.add_argument('--lesion-score-thr', type=float, default=0.5)
+    p.add_argument('--lesion-score-thr', type=arg_fraction, default=0.5)
     p.add_argument('--force', action='store_true', help='replace an existing DIR')
     return p
 
