@@ -27,6 +27,7 @@ from video_perception.eval.kstep import K_RANGE
 from video_perception.eval.lesion import PROTOCOLS
 from video_perception.eval.report import build_report, markdown_table, write_report
 from video_perception.eval.results import load_ground_truth, load_results
+from video_perception.outdir import check_apart, error_line
 from video_perception.tools.cli_common import OneLineArgumentParser
 from video_perception.validate import arg_fraction, arg_natural, arg_positive
 
@@ -107,12 +108,15 @@ def run(args, warn=_warn) -> dict:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.out:  # REPORT.json and REPORT.md beside it
+            check_apart({'--out': args.out,
+                         '--out (its .md)': str(pathlib.Path(args.out).with_suffix('.md'))},
+                        {'GT': args.gt, 'RESULTS': args.results, '--class-map': args.class_map})
         report = run(args)
         if args.out:
             write_report(args.out, report)
     except (ValueError, OSError, KeyError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f'{PROG}: error: {msg}', file=sys.stderr)
+        print(f'{PROG}: error: {error_line(e, args.out)}', file=sys.stderr)
         return 2
     print(markdown_table(report), end='')
     return 0
