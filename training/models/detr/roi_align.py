@@ -45,7 +45,7 @@ def _axis_weights(start: torch.Tensor, size: torch.Tensor, n: int, count: torch.
     pos = (start[..., None, None] + p_bin[:, None] * bin_size[..., None, None]
            + (u + 0.5) * bin_size[..., None, None] / cnt[..., None, None])
     used = u < count[..., None, None].to(dtype)
-    valid = used & (pos >= -1.0) & (pos <= float(length))                 # else the sample is 0
+    valid = used & (pos >= -1.0) & (pos <= length)                 # else the sample is 0
     pos = pos.clamp(min=0.0)
     low = pos.floor()
     at_end = low >= length - 1              # torchvision: y_low = y_high = H - 1, y = y_low
