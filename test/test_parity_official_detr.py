@@ -133,7 +133,7 @@ def test_onnx_graph_matches_official(layout, tmp_path):
 def test_sam_detr_drift_of_the_old_choices():
     """What the two SAM-DETR fixes are worth, float64 against the official outputs: a fixed
     RoIAlign ratio of 2 (kept as an option) and DETR's position encoding (the old code) each move
-    the outputs far beyond the parity tolerance, so the parity test sees both."""
+    the outputs beyond the float64 tolerance, so the parity test sees both."""
     from training.models.detr.position_encoding import PositionEmbeddingSine
     model, fx = imported_model('sam_detr', torch.float64)
     drift = {}
@@ -149,4 +149,6 @@ def test_sam_detr_drift_of_the_old_choices():
             out = model(*_inputs(fx, torch.float64))
         drift[name] = max_diffs(out['pred_logits'].numpy(), out['pred_boxes'].numpy(), fx, 'f64')
     print('SAM-DETR float64 max |diff| (logits, boxes) vs official:', drift)
-    assert min(min(d) for d in drift.values()) > 1e-4, drift
+    # measured: ratio 2 (1.2e-4, 1.4e-5), DETR's encoding (0.12, 0.012); the float64 test
+    # (1e-6) fails on either
+    assert min(max(d) for d in drift.values()) > 10 * TOL['f64'], drift
