@@ -78,3 +78,28 @@ def test_exported_roi_align_adapts_per_roi_on_onnx_runtime(tmp_path):
     out, = sess.run(None, {'features': ref['features'].astype(np.float32),
                            'boxes': ref['boxes_xyxy'].astype(np.float32)})
     assert np.abs(out - ref['out_adaptive']).max() <= 1e-5
+
+
+def test_position_encoding_is_sam_detrs_form():
+    """SAM-DETR's models/position_encoding.py, step by step in numpy float32: sums shifted by
+    0.5, divided by (last - 0.5) + eps + 0.5, x 2 pi; sin/cos interleaved, (y, x) stacked."""
+    from training.models.detr.position_encoding import PositionEmbeddingSine
+    mask = np.ones((2, 5, 7), bool)
+    mask[0, :5, :7] = False
+    mask[1, :3, :4] = False
+    got = PositionEmbeddingSine(8, offset=True, eps_after_offset=True)(torch.from_numpy(mask))
+    f32 = np.float32
+    not_mask = (~mask).astype(f32)
+    y = not_mask.cumsum(1, dtype=f32) - f32(0.5)
+    x = not_mask.cumsum(2, dtype=f32) - f32(0.5)
+    y = y / (y[:, -1:, :] + f32(1e-6) + f32(0.5)) * f32(2 * np.pi)
+    x = x / (x[:, :, -1:] + f32(1e-6) + f32(0.5)) * f32(2 * np.pi)
+    dim_t = f32(10000) ** (2 * (np.arange(8, dtype=f32) // 2) / f32(8))
+    want = np.zeros((2, 16, 5, 7), f32)
+    for c in range(8):
+        fn = np.sin if c % 2 == 0 else np.cos
+        want[:, c] = fn(y / dim_t[c])
+        want[:, 8 + c] = fn(x / dim_t[c])
+    assert np.abs(got.numpy() - want).max() <= 1e-6
+    detr = PositionEmbeddingSine(8, offset=False)(torch.from_numpy(mask)).numpy()
+    assert np.abs(detr - want).max() > 0.1        # DETR's form (the old SAM-DETR code) is not it
