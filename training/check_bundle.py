@@ -127,7 +127,7 @@ def check_bundle(path: str, frames: Optional[List[np.ndarray]] = None,
                  box_tol: float = BOX_TOL, options: Optional[BackendOptions] = None,
                  out=None) -> int:
     """Print one line per frame and the verdict; returns 0 (agrees) or 1 (differs)."""
-    from training.export import build_from_bundle
+    from training.twin import build_from_bundle
     from video_perception.backends.select import load_backend
     bundle = load_bundle(path)
     twin = build_from_bundle(bundle).eval()
