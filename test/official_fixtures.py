@@ -104,3 +104,20 @@ def fixture_state_dict(fixture: Dict) -> Dict[str, np.ndarray]:
         raise AssertionError(f'{fixture["dir"]}: regenerated weights sha256 {digest}, '
                              f'expected {want}')
     return state
+
+
+# --- StreamNet family (YOLOX, DAMO-StreamNet) -------------------------------------------------
+# Same folder format; the official state dicts hold BatchNorm ``num_batches_tracked`` counters,
+# which are left out of keys.json (no value to draw) and put back as the int64 zeros they are in
+# a fresh model, one beside each ``running_var``.
+
+def streamnet_family_checkpoint(fixture: Dict, dtype: str = 'float64') -> Dict:
+    """``{'model': state dict}`` as the official trainers save it (torch tensors of ``dtype``,
+    counters included), from a yolox / damo_streamnet fixture."""
+    import torch
+    out = {}
+    for k, v in fixture_state_dict(fixture).items():
+        out[k] = torch.from_numpy(np.asarray(v, dtype=dtype))
+        if k.endswith('.running_var'):
+            out[k[:-len('running_var')] + 'num_batches_tracked'] = torch.tensor(0)
+    return {'model': out}

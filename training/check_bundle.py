@@ -34,6 +34,7 @@ import torch
 from video_perception.backends.base import BACKEND_NAMES, BackendOptions, graph_input_names
 from video_perception.bundle import Bundle, BundleError, load_bundle
 from video_perception.letterbox import letterbox, preprocess
+from video_perception.validate import arg_nonnegative
 
 SCORE_TOL = 0.02      # FP16-sized; FP32 backends agree to ~1e-5
 BOX_TOL = 2.0         # network pixels
@@ -176,8 +177,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='backend to check against the torch reference')
     parser.add_argument('--device', default='auto', help='auto, cpu or cuda')
     parser.add_argument('--fp32', action='store_true', help='TensorRT: an FP32 engine')
-    parser.add_argument('--score-tol', type=float, default=SCORE_TOL)
-    parser.add_argument('--box-tol', type=float, default=BOX_TOL, help='network pixels')
+    parser.add_argument('--score-tol', type=arg_nonnegative, default=SCORE_TOL)
+    parser.add_argument('--box-tol', type=arg_nonnegative, default=BOX_TOL,
+                        help='network pixels')
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         frames = read_images(args.image) or None
