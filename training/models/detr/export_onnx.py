@@ -19,6 +19,18 @@ import torch.nn as nn
 INPUT_NAMES = ['image', 'valid_hw']
 OUTPUT_NAMES = ['pred_logits', 'pred_boxes']
 
+# INT8 bundles (training/quantize.py): layer groups as regexes on node / weight names, and the
+# groups kept in float, chosen by quantising one group at a time (docs/BENCHMARKS.md, INT8)
+INT8_FLOAT_GROUPS = {
+    'backbone_stem': (r'backbone\.0[./]body[./]conv1[./]',),
+    'input_proj': (r'input_proj',),
+    'sampling_offsets': (r'sampling_offsets',),       # MSDA (Deformable DETR)
+    'attention_weights': (r'attention_weights',),
+    'class_head': (r'class_embed',),
+    'box_mlp': (r'bbox_embed',),                      # the decoder's box MLP
+}
+INT8_KEEP_FLOAT = ('backbone_stem',)
+
 
 class _ExportWrapper(nn.Module):
     def __init__(self, model: nn.Module):
