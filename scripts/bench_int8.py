@@ -26,8 +26,7 @@ from typing import Dict, List
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import fmt, md_table, measure_interleaved, summary_ms  # noqa: E402
+from bench_common import fmt, md_table, measure_interleaved, summary_ms
 
 REF_SCORE = 0.1
 

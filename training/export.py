@@ -403,6 +403,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         size = parse_size(args.size) if args.size else None
         batch_sizes = parse_batch(args.batch)
+        if args.int8:   # a bad calibration source fails before minutes of export
+            from training.calibration import CalibSource
+            CalibSource(args.calib, args.calib_frames, args.calib_topic)
         ckpt = read_checkpoint(args.checkpoint) if args.checkpoint else None
         name = model_name_of(args.name, ckpt)
         family = family_of(name)
