@@ -99,8 +99,8 @@ def groups(args) -> str:
     head = (f'{bundle.variant} ({args.bundle}), calibrated on {calib.describe()["frames"]} frames '
             f'of {args.calib} ({args.method}), drift on {len(ev.picked)} frames of {args.eval}; '
             f'load {open("/proc/loadavg").read().split()[:3]}\n\n')
-    return head + md_table(['quantised', 'score max |diff|', f'box mean |diff| px (ref score '
-                            f'>= {REF_SCORE})', 'box max |diff| px', 'boxes', 'float nodes '
+    return head + md_table(['quantised', 'score max abs diff', f'box mean abs diff px (ref score '
+                            f'>= {REF_SCORE})', 'box max abs diff px', 'boxes', 'float nodes '
                             '(last graph)'], rows)
 
 
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     la.add_argument('--calib-lesion', required=True)
     la.add_argument('--calib-frames', type=int, default=8)
     la.add_argument('--cache', default='runs/bench_cache')
-    la.add_argument('--threads', type=int, default=2)
+    la.add_argument('--threads', type=int, default=1)
     la.add_argument('--reps', type=int, default=0)
     la.add_argument('--only', default='')
     a = sub.add_parser('accuracy')

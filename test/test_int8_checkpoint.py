@@ -60,6 +60,7 @@ def _run(path, feeds):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)    # two exports; minutes each on a loaded 2-core machine
 def test_reexport_from_model_pt_equals_shipped_graphs_and_int8_from_folder(tmp_path):
     root = int8_bundles.SHIPPED_TINY
     assert export_main(['--checkpoint', str(root / 'model.pt'), '--out',
