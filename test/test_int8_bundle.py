@@ -163,3 +163,30 @@ def test_int8_bundle_serves_in_replay(int8, held_out, tmp_path):
         ap[k] = headline(json.loads((tmp_path / k / 'report.json').read_text()))['offline_AP']
     assert ap['fp32'] > 0.05, ap
     assert abs(ap['int8'] - ap['fp32']) <= 0.05, ap
+
+
+def test_cpu_u8_rewrite_is_exact_and_fuses(int8, tmp_path):
+    """backends/qdq_cpu.py: activation zero points int8 0 -> uint8 128 leave every real value
+    as it was (reference: ONNX Runtime's plain Q/DQ ops, no fusion, on the graph as exported)
+    and let ONNX Runtime fuse the convolutions (QLinearConv in its optimised graph)."""
+    import onnxruntime as ort
+    from video_perception.backends.qdq_cpu import activations_to_u8
+    path = str(int8 / 'encoder.onnx')
+    u8 = activations_to_u8(path)
+    assert u8 is not None
+    x = np.random.default_rng(0).uniform(0, 255, (1, 3, 192, 320)).astype(np.float32)
+
+    def run(src, level, save=None):
+        so = ort.SessionOptions()
+        so.graph_optimization_level = level
+        so.intra_op_num_threads = 1
+        if save:
+            so.optimized_model_filepath = save
+        return ort.InferenceSession(src, so, providers=['CPUExecutionProvider']).run(
+            None, {'image': x})
+    off = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    for a, b in zip(run(path, off), run(u8, off)):
+        np.testing.assert_array_equal(a, b)
+    run(u8, ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, str(tmp_path / 'opt.onnx'))
+    ops = [n.op_type for n in onnx.load(tmp_path / 'opt.onnx').graph.node]
+    assert ops.count('QLinearConv') >= 20
