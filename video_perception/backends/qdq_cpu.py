@@ -4,11 +4,13 @@ An int8 bundle's graphs carry signed symmetric activations (int8, zero point 0: 
 TensorRT's explicit quantisation takes; training/quantize.py). ONNX Runtime's x86 kernels fuse
 DequantizeLinear -> Conv -> QuantizeLinear into QLinearConv for unsigned activations (U8S8:
 AVX2's vpmaddubsw multiplies u8 by s8); with signed ones the Q/DQ pairs stay apart and the
-convolutions run in float, plus the Q/DQ work (measured on the largest encoder of the
-INT8 section of docs/BENCHMARKS.md, 600x960, one thread, load 17: fp32 13.3 s, int8 as
-exported 16.2 s, rewritten 8.5 s). The rewrite moves each activation's zero point from int8 0
-to uint8 128: q_u8 = q_s8 + 128, so (q_u8 - 128) * s = q_s8 * s, the same real values. Weights stay int8. It is applied to
-the bytes handed to ONNX Runtime; the bundle's file (and what TensorRT reads) is unchanged. It
+convolutions run in float, plus the Q/DQ work (measured on the largest encoder of the INT8
+section of docs/BENCHMARKS.md, 600x960, one thread, load 17: fp32 13.3 s, int8 as exported
+16.2 s, rewritten 8.5 s).
+
+The rewrite moves each activation's zero point from int8 0 to uint8 128: q_u8 = q_s8 + 128, so
+(q_u8 - 128) * s = q_s8 * s, the same real values. Weights stay int8. It is applied to the
+bytes handed to ONNX Runtime; the bundle's file (and what TensorRT reads) is unchanged. It
 needs the ``onnx`` package (installed with the training extras); without it the graph runs as
 exported. Not applied on ARM, whose kernels take S8S8.
 """
