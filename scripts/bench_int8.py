@@ -100,8 +100,8 @@ def groups(args) -> str:
             f'of {args.calib} ({args.method}), drift on {len(ev.picked)} frames of {args.eval}; '
             f'load {open("/proc/loadavg").read().split()[:3]}\n\n')
     return head + md_table(['quantised', 'score max abs diff', f'box mean abs diff px (ref score '
-                            f'>= {REF_SCORE})', 'box max abs diff px', 'boxes', 'float nodes '
-                            '(last graph)'], rows)
+                            f'>= {REF_SCORE})', 'box max abs diff px', 'boxes', 'float nodes in '
+                            'the forecast / student'], rows)
 
 
 CASES = [('streamnet_tiny', 192, 320, 'driving', 30), ('streamnet_s', 600, 960, 'driving', 8),

@@ -114,13 +114,17 @@ def test_model_json_records_precision_and_calibration(int8, bag):
 
 
 def test_check_bundle_passes_int8_tolerance_fails_fp32(int8, held_out, capsys):
+    """check-bundle's precision comes from model.json (int8): it passes; asked for fp32's
+    tolerances it fails (raw outputs and decoded detections)."""
     from training.check_bundle import check_bundle
     from training.quantize import INT8_BOX_TOL, INT8_SCORE_TOL
     frames = held_out[1][8:12]
     assert check_bundle(str(int8), frames=frames, score_tol=INT8_SCORE_TOL,
                         box_tol=INT8_BOX_TOL) == 0
-    assert check_bundle(str(int8), frames=frames) == 1     # fp32's (FP16-sized) tolerances
-    assert 'FAIL' in capsys.readouterr().out
+    assert 'int8 tolerance' in capsys.readouterr().out
+    assert check_bundle(str(int8), frames=frames, precision='fp32') == 1
+    out = capsys.readouterr().out
+    assert 'FAIL' in out and 'OUTSIDE' in out
 
 
 def _iou(a, b):

@@ -11,7 +11,9 @@ It emits opset 18 and converts down to 17; the graphs come out static and free o
 ConstantOfShape / Expand plumbing that the TorchScript exporter leaves around ``grid_sample``
 and sized nearest upsampling. Every export is checked on the spot (onnx_check.py): the ONNX
 checker, every op in TensorRT 10's ONNX parser list, every shape static, and ONNX Runtime
-against torch on a random frame (max abs <= 1e-3).
+against torch on a random frame; then check-bundle on non-square frames. Both compare every
+output element by element with Polygraphy's rule |ort - torch| <= atol + rtol |torch| at the
+fp32 row of ``training.output_compare.TOLERANCES``.
 
 Without ``--checkpoint`` the weights are random (a loud warning says so): enough for benchmarks
 and for checking the graphs, useless for detection.
@@ -362,8 +364,9 @@ def _weights_mismatch(checkpoint: str, variant: str, exc: RuntimeError) -> Value
 
 
 def _int8_check_args(args) -> Dict:
-    """check-bundle's frames and tolerances for an int8 bundle: frames of the calibration
-    source and the int8 tolerances (training/quantize.py); nothing for fp32."""
+    """check-bundle's frames and decoded-detection tolerances for an int8 bundle: frames of the
+    calibration source and the int8 tolerances (training/quantize.py); the raw outputs use the
+    int8 row of output_compare.TOLERANCES. Nothing for fp32."""
     if not args.int8:
         return {}
     from training.calibration import check_frames
@@ -425,6 +428,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if not args.no_check:   # non-square frames, the padding mask, the runtime's feeding
                 from training.check_bundle import check_bundle as check_against_torch
                 if check_against_torch(str(tmp), backend_name='onnxruntime',
+                                       precision='int8' if args.int8 else 'fp32',
                                        **_int8_check_args(args)) != 0:
                     raise ValueError('the exported graphs disagree with the torch model on '
                                      'non-square frames (check-bundle above); nothing written')

@@ -55,22 +55,18 @@ def reschedule(recorded: ReplayRun, latency: LatencyModel) -> ReplayRun:
     run = ReplayRun(list(recorded.frames), [], bad=recorded.bad, streams=recorded.streams)
     for _, group in itertools.groupby(recorded.frames, key=lambda f: f.stream):
         frames = list(group)
-        first = frames[0].stamp_ns
 
-        def runtime(j: int, frames=frames) -> float:
+        def runtime(j: int, frames=frames) -> int:
             out = done.get(frames[j].index)
-            return 0.0 if out is None else latency.latency(out.wall_s)
-        runs, dropped = schedule([(f.stamp_ns - first) / 1e9 for f in frames], runtime)
+            return 0 if out is None else latency.latency_ns(out.wall_s)
+        runs, dropped = schedule([f.stamp_ns for f in frames], runtime)
         run.dropped += len(dropped)
         for p in runs:
             out = done.get(frames[p.item].index)
             if out is None:
                 continue
-            # ns anchored at the frame's own stamp, as the engine does
-            start_ns = out.stamp_ns + int(round((p.start - p.arrival) * 1e9))
-            finish_ns = start_ns + int(round(p.latency * 1e9))
-            run.outputs.append(dataclasses.replace(out, start_ns=start_ns, finish_ns=finish_ns,
-                                                   bag_ns=finish_ns))
+            run.outputs.append(dataclasses.replace(out, start_ns=p.start_ns,
+                                                   finish_ns=p.finish_ns, bag_ns=p.finish_ns))
     return run
 
 
