@@ -31,7 +31,7 @@ CASES = [('streamnet_s', 600, 960), ('streamnet_l', 1200, 1920),
 
 def _streamnet_step(name, h, w, dtype):
     import torch
-    from training.export import _build_streamnet
+    from training.twin import _build_streamnet
     from training.models.streamnet.blocks import fuse_repconv
     from training.models.streamnet.export_onnx import StreamNetGraphs
     from training.models.streamnet.zoo import ARGOVERSE_CLASSES
@@ -51,7 +51,7 @@ def _streamnet_step(name, h, w, dtype):
 
 def _v2i_step(name, h, w, dtype):
     import torch
-    from training.export import V2IGraph
+    from training.twin import V2IGraph
     from training.models.detr import zoo
     graph = V2IGraph(zoo.build(name, 1).eval()).eval().cuda().to(dtype)
     x = torch.rand(1, 3, h, w, device='cuda', dtype=dtype)

@@ -17,7 +17,7 @@ V2I = REPO / 'models' / 'v2i_distill_tiny_vocalfolds'
 
 @pytest.mark.parametrize('which', ['folder', 'model.pt'])
 def test_bundle_reads_as_a_checkpoint(which):
-    from training.export import _build_streamnet
+    from training.twin import _build_streamnet
     from training.models.streamnet.blocks import fuse_repconv
     root = int8_bundles.SHIPPED_TINY
     ck = read_checkpoint(str(root if which == 'folder' else root / 'model.pt'))

@@ -212,7 +212,7 @@ def check_bundle(path: str, frames: Optional[List[np.ndarray]] = None,
                  rtol: Optional[float] = None) -> int:
     """Print the raw-output tables, one line per frame's detections and the verdict; returns 0
     (agrees) or 1 (differs). ``precision`` None: ``default_precision``."""
-    from training.export import build_from_bundle
+    from training.twin import build_from_bundle
     from video_perception.backends.select import load_backend
     bundle = load_bundle(path)
     precision = precision or default_precision(bundle, backend_name, options)

@@ -49,11 +49,9 @@ import json
 import os
 from typing import Any, Dict, Optional
 
+from video_perception.errors import BundleError  # noqa: F401 - its public home is here
+
 FORMAT_VERSION = 1
-
-
-class BundleError(ValueError):
-    """A bundle that cannot be used; the message names the file and what was expected."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +90,9 @@ class Bundle:
     batch_graphs: Dict[int, Dict[str, str]] = dataclasses.field(default_factory=dict)
     # history.current: features of the current frame only, not buffered (families/streamnet.py)
     current_features: tuple = ()
+    # the family object ``load_bundle`` resolved (or was handed): what the detector, the bundle
+    # check and the backends ask, so one node resolves its family once (families.bundle_family)
+    family_module: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     def graph(self, role: str, batch: int = 1) -> str:
         """The graph of ``role`` for batch size ``batch`` (one of ``batch_sizes``)."""
@@ -127,8 +128,12 @@ def _feature_specs(items: list) -> tuple:
     return tuple(FeatureSpec(str(f['name']), tuple(int(s) for s in f['shape'])) for f in items)
 
 
-def load_bundle(root: str) -> Bundle:
-    """Read and validate ``root/model.json``; every graph file it names must exist."""
+def load_bundle(root: str, family: Any = None) -> Bundle:
+    """Read and validate ``root/model.json``; every graph file it names must exist.
+
+    ``family``: the family object the caller resolved (a node: its own); the bundle must be of
+    that family, and the registry is not asked again. None: the registry resolves model.json's.
+    """
     from video_perception.model_paths import resolve_model_path  # a NAME: an installed bundle
     root = resolve_model_path(root)
     path = os.path.join(root, 'model.json')
@@ -149,8 +154,13 @@ def load_bundle(root: str) -> Bundle:
         raise BundleError(f'{path}: format_version {version} is not supported '
                           f'(this runtime reads {FORMAT_VERSION})')
     from video_perception.families import get_family
+    fam = family
     family = _require(meta, 'family', path, str)
-    fam = get_family(family, what=f'{path}:')
+    if fam is None:
+        fam = get_family(family, what=f'{path}:')
+    elif family != fam.NAME:
+        raise BundleError(f'model bundle {root} is a "{family}" model; this node runs '
+                          f'"{fam.NAME}" bundles')
     inp = _require(meta, 'input', path, dict)
     classes = _require(meta, 'classes', path, list)
     graphs_raw = _require(meta, 'graphs', path, dict)
@@ -201,7 +211,7 @@ def load_bundle(root: str) -> Bundle:
         features=features, torch_state_dict=state_dict,
         torch_builder=torch_meta.get('builder'), raw=meta, batch_sizes=batch_sizes,
         batch_graphs=batch_graphs, future_frames=_future_frames(output, path),
-        current_features=current)
+        current_features=current, family_module=fam)
 
 
 def _future_frames(output: Dict[str, Any], path: str) -> int:

@@ -21,22 +21,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from video_perception.families import bundle_family
 from video_perception.feature_buffer import StampMonitor
 from video_perception.node_core import (LatencyStats, _header_with_stamp, _OneLineLog,
                                         default_parameters, frame_decoder, output_stamp_ns,
                                         stamp_ns_of)
-from video_perception.transport.base import ParameterError, ParameterSpec
+from video_perception.transport.base import ParameterError
 
 DEAD_PERIODS = 3.0          # a camera silent for this many of its periods is not waited for
-# the node parameters of this mode (``node_core.parameter_specs`` lists them with the others)
-CAMERA_SPECS = [
-    ParameterSpec('cameras', [], 'image topics of several cameras served by one batched model '
-                  '(empty: the one "image" topic)', read_only=True),
-    ParameterSpec('camera_names', [], 'one name per camera (default cam0, cam1, ...): outputs '
-                  'on <name>/detections', read_only=True),
-    ParameterSpec('batch_timeout_ms', 10.0, 'cameras: wait at most this long after the first '
-                  'frame for the batch to fill', min_value=0.0, max_value=1000.0),
-]
 
 
 class CameraState:
@@ -293,7 +285,7 @@ def build_multi_core(node_name: str, detector, names: Sequence[str],
     """The MultiCameraCore of a loaded detector (``CameraBatch`` of len(names) cameras made
     here), as ``node_core.build_core`` makes the single-camera one."""
     from video_perception.detector import CameraBatch
-    values = default_parameters(detector.bundle.family)
+    values = default_parameters(bundle_family(detector.bundle))
     values.update(params or {})
     return MultiCameraCore(node_name, names, values, CameraBatch(detector, len(names)),
                            frame_decoder(detector.bundle.pixel_format), publish,

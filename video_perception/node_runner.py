@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -64,12 +64,16 @@ def image_to_msg(frame: np.ndarray, header, pixel_format: str) -> msgs.Image:
 
 
 class DetectorNode:
-    """One detector node on a transport; ``family`` is a registered family's name."""
+    """One detector node on a transport; ``family`` is a registered family's name or a family
+    object. It is resolved here, once, and the object is handed down (parameters, bundle,
+    detector): nothing below asks the registry again."""
 
-    def __init__(self, transport: Transport, family: str):
+    def __init__(self, transport: Transport, family: Any):
+        from video_perception.families import resolve
         self.t = transport
-        self.family = family
-        self.params = {s.name: transport.declare_parameter(s) for s in parameter_specs(family)}
+        self.family = resolve(family, 'node')
+        self.params = {s.name: transport.declare_parameter(s)
+                       for s in parameter_specs(self.family)}
         self.detector = None
         self.core: Optional[NodeCore] = None
         self.subscriptions = []
@@ -84,12 +88,11 @@ class DetectorNode:
     def configure(self) -> None:
         """Load the bundle and backend (TensorRT builds its engine here); raise on failure."""
         from video_perception.detector import load_detector
-        from video_perception.families import get_family
         p = self.params
         options = BackendOptions(device=p['device'], threads=p['threads'], fp16=p['fp16'],
                                  engine_cache_dir=p['engine_cache_dir'],
                                  force_engine_update=p['force_engine_update'])
-        settings = {k: p[k] for k in get_family(self.family).Detector.parameters if k in p}
+        settings = {k: p[k] for k in self.family.Detector.parameters if k in p}
         self.detector = load_detector(p['model_path'], p['backend'], options, family=self.family,
                                       log=self.t.logger.info, **settings)
         bundle = self.detector.bundle
