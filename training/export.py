@@ -30,6 +30,7 @@ import torch
 
 from training.families import family_of, get_family
 from training.models.streamnet.export_onnx import StreamNetGraphs, export_streamnet_onnx
+from training.engine.checkpoint import torch_save
 from training.onnx_check import TRT_OPS_FILE, check_graph
 # the torch twin of a bundle lives below this module and check_bundle.py (training/twin.py);
 # model.json's builder names it here, as bundles exported before the move do
@@ -37,7 +38,7 @@ from training.twin import (V2IGraph, _build_streamnet, _streamnet_names,  # noqa
                            build_from_bundle)
 from video_perception.bundle import batched_graph_name, load_bundle, write_model_json
 from video_perception.bundle_check import check_bundle
-from video_perception.outdir import output_dir
+from video_perception.outdir import check_apart, error_line, output_dir
 
 OPSET = 17
 BUILDER = 'training.export:build_from_bundle'
@@ -196,7 +197,7 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
             more = export_streamnet_onnx(graphs, h, w, out, OPSET, check=check, seed=seed,
                                          batch=b)
             result['report'].update({f'{r}_b{b}': v for r, v in more['report'].items()})
-    torch.save(graphs.state_dict(), os.path.join(out, 'model.pt'))
+    torch_save(graphs.state_dict(), os.path.join(out, 'model.pt'))
     meta = {
         'family': 'streamnet', 'variant': variant,
         'input': {'height': h, 'width': w, 'pixel_format': 'bgr', 'scale': 1.0,
@@ -258,7 +259,7 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
             path_b = os.path.join(out, batched_graph_name('student.onnx', b))
             export_student_onnx(model, h, w, path_b, opset=OPSET, check=check,
                                 trt_ops_json=TRT_OPS_FILE, batch=b)
-    torch.save(graph.state_dict(), os.path.join(out, 'model.pt'))
+    torch_save(graph.state_dict(), os.path.join(out, 'model.pt'))
     write_model_json(out, {
         'family': 'v2i', 'variant': variant,
         'input': {'height': h, 'width': w, **V2I_INPUT, 'valid_hw': True},
@@ -337,6 +338,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.int8 != bool(args.calib):
         parser.error('--int8 and --calib go together (an int8 bundle is calibrated on frames)')
     try:
+        check_apart({'--out': args.out}, {'--checkpoint': args.checkpoint})
         size = parse_size(args.size) if args.size else None
         batch_sizes = parse_batch(args.batch)
         if args.int8:   # a bad calibration source fails before minutes of export
@@ -366,7 +368,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     raise ValueError('the exported graphs disagree with the torch model on '
                                      'non-square frames (check-bundle above); nothing written')
     except (ValueError, OSError) as exc:
-        print(f'video-perception export: {str(exc).splitlines()[0]}', file=sys.stderr)
+        print(f'video-perception export: {error_line(exc, args.out)}', file=sys.stderr)
         return 2
     for role, r in report.items():
         print(f'{role}: {r["nodes"]} nodes, opset {r["opset"]}, TensorRT ops ok, static I/O '

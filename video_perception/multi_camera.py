@@ -256,26 +256,43 @@ class MultiCameraCore:
                 ('model_ms', f'{det.model_ms:.2f}')]
 
 
-def camera_layout(topics: Sequence[str], names: Sequence[str]) -> List[tuple]:
+def camera_layout(topics: Sequence[str], names: Sequence[str],
+                  resolve: Optional[Callable[[str], str]] = None) -> List[tuple]:
     """(topic, name) per camera from the ``cameras`` and ``camera_names`` parameters (names
-    default to cam0, cam1, ...); ParameterError, one line, when they do not fit."""
+    default to cam0, cam1, ...); ParameterError, one line, when they do not fit: a topic or a
+    name that breaks the ROS name rules, a topic given twice (``resolve``, the transport's
+    name resolution, makes ``image`` and ``/image`` one topic in the root namespace), a name
+    given twice. Checked before the model loads."""
+    from video_perception import validate
     topics, names = list(topics), list(names)
     if not topics:
         if names:
             raise ParameterError("parameter 'camera_names' is set but 'cameras' is empty: "
                                  'expected one image topic per name')
         return []
-    if any(not isinstance(t, str) or not t for t in topics):
-        raise ParameterError(f"parameter 'cameras': {topics!r}: expected non-empty topic names")
+    for topic in topics:
+        validate.ros_name("parameter 'cameras'", topic, 'topic name', error=ParameterError)
+    resolved = dict(zip(topics, topics))
+    if resolve is not None:
+        try:
+            resolved = {t: resolve(t) for t in topics}
+        except ValueError as exc:
+            raise ParameterError(f"parameter 'cameras': {exc}") from None
+    validate.distinct("parameter 'cameras'", topics, error=ParameterError, key=resolved.get)
     names = names or [f'cam{i}' for i in range(len(topics))]
     if len(names) != len(topics):
         raise ParameterError(f"parameter 'camera_names': {len(names)} names for "
                              f'{len(topics)} cameras; expected one per camera')
-    if len(set(names)) != len(names) or any(not isinstance(n, str) or not n.strip('/')
-                                            for n in names):
-        raise ParameterError(f"parameter 'camera_names': {names!r}: expected distinct, "
-                             'non-empty names')
-    return list(zip(topics, (n.strip('/') for n in names)))
+    for name in names:
+        # a name is the prefix of its outputs: <name>/detections must be a valid topic
+        validate.string("parameter 'camera_names'", name.strip('/') if isinstance(name, str)
+                        else name, error=ParameterError)
+        if validate.remappable_topic_problem(name.strip('/') + '/detections') is not None:
+            validate.ros_name("parameter 'camera_names'", name.strip('/'), 'topic name',
+                              error=ParameterError)
+    names = validate.distinct("parameter 'camera_names'", [n.strip('/') for n in names],
+                              error=ParameterError)
+    return list(zip(topics, names))
 
 
 def build_multi_core(node_name: str, detector, names: Sequence[str],

@@ -93,11 +93,14 @@ class DetectorNode:
                                  engine_cache_dir=p['engine_cache_dir'],
                                  force_engine_update=p['force_engine_update'])
         settings = {k: p[k] for k in self.family.Detector.parameters if k in p}
+        from video_perception.multi_camera import build_multi_core, camera_layout
+        # the camera topics and names are checked before the model loads (ROS name rules,
+        # duplicates after resolution): a typo costs one line, not a model load and a traceback
+        self.cameras = camera_layout(p['cameras'], p['camera_names'],
+                                     getattr(self.t, 'resolve', None))
         self.detector = load_detector(p['model_path'], p['backend'], options, family=self.family,
                                       log=self.t.logger.info, **settings)
         bundle = self.detector.bundle
-        from video_perception.multi_camera import build_multi_core, camera_layout
-        self.cameras = camera_layout(p['cameras'], p['camera_names'])
         if self.cameras:
             self.core = build_multi_core(self.t.node_name, self.detector,
                                          [name for _, name in self.cameras],
@@ -301,16 +304,24 @@ def _close(transport: Transport) -> None:
         transport.shutdown()
 
 
+def _node_name(text: str) -> str:
+    """argparse type: a node name by the ROS rules (one line, exit 2, before anything loads)."""
+    import argparse
+    from video_perception import validate
+    return validate.ros_name('', text, 'node name', error=argparse.ArgumentTypeError)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m video_perception.node_runner --family NAME [--node-name NODE] --ros-args ...``:
     the node of any registered family (default node name ``<NAME>_node``)."""
-    import argparse
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index('--ros-args') if '--ros-args' in argv else len(argv)
-    p = argparse.ArgumentParser(prog='python -m video_perception.node_runner',
-                                description='a detector node of any registered family')
+    from video_perception.tools.cli_common import OneLineArgumentParser
+    p = OneLineArgumentParser(prog='python -m video_perception.node_runner',
+                              description='a detector node of any registered family')
     p.add_argument('--family', required=True, help='a registered family (model.json "family")')
-    p.add_argument('--node-name', default=None, help='node name (default: <family>_node)')
+    p.add_argument('--node-name', default=None, type=_node_name,
+                   help='node name (default: <family>_node)')
     args = p.parse_args(argv[:cut])
     return run_node(args.family, args.node_name or f'{args.family}_node', argv[cut:])
 

@@ -97,8 +97,13 @@ def plot_latency_histogram(latencies_s, path, title: str = 'Latency',
     lat_ms = 1000 * np.asarray(latencies_s, dtype=np.float64)
     stats = latency_stats(lat_ms)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist(lat_ms, bins=min(60, max(10, len(lat_ms) // 10)), color='tab:blue', alpha=0.75,
-            label=f'{stats["n"]} outputs')
+    # a fixed latency (--latency 0.02) gives values equal up to float noise, which numpy cannot
+    # split into finite bins ("Too many bins for data range"): give such data a 1 ms range
+    span = (float(lat_ms.min()), float(lat_ms.max())) if lat_ms.size else (0.0, 1.0)
+    if span[1] - span[0] < 1e-3:
+        span = (span[0] - 0.5, span[1] + 0.5)
+    ax.hist(lat_ms, bins=min(60, max(10, len(lat_ms) // 10)), range=span, color='tab:blue',
+            alpha=0.75, label=f'{stats["n"]} outputs')
     if stats['n']:
         ax.axvline(stats['median'], color='k', lw=1.5,
                    label=f"median {stats['median']:.1f} ms")

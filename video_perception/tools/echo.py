@@ -13,6 +13,7 @@ import dataclasses
 import json
 import pathlib
 import queue
+import signal
 import sys
 import threading
 import time
@@ -20,6 +21,7 @@ import time
 from video_perception import msgs
 from video_perception.tools.cli_common import OneLineArgumentParser, ros_tool_main
 from video_perception.transport.base import QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA
+from video_perception.validate import arg_count, arg_positive
 
 QOS_CHOICES = {'sensor': QOS_SENSOR_DATA, 'default': QOS_DEFAULT, 'latched': QOS_LATCHED}
 
@@ -30,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--type', default='sensor_msgs/msg/Image',
                    help='message type, e.g. Image, sensor_msgs/msg/CompressedImage, '
                         'vision_msgs/msg/Detection2DArray')
-    p.add_argument('--count', type=int, default=None)
-    p.add_argument('--timeout', type=float, default=None, metavar='S')
+    p.add_argument('--count', type=arg_count, default=None)
+    p.add_argument('--timeout', type=arg_positive, default=None, metavar='S')
     p.add_argument('--qos', choices=tuple(QOS_CHOICES), default=None,
                    help='default: sensor for images, latched for LabelInfo, else default')
     p.add_argument('--json', action='store_true', help='one JSON object per message')
@@ -131,13 +133,17 @@ def run(args, transport) -> int:
     finally:
         spun_out.set()
         printer.join()
+    stopped_by = getattr(transport, 'stopped_by', None)
+    if stopped_by is not None:  # the dispatcher prints the one line, exit 130 / 143
+        from video_perception.tools.cli_common import Terminated
+        raise Terminated() if stopped_by == signal.SIGTERM else KeyboardInterrupt()
     return status[0] if status else 130
 
 
 def _print_until_done(args, inbox: queue.Queue, spun_out: threading.Event, stop) -> int:
     """Print messages until ``--count``/``--timeout`` (then ``stop()``) or the spin ends."""
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    received = 0
+    received, interrupted = 0, False
     try:
         while (args.count is None or received < args.count) and not spun_out.is_set():
             wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
@@ -149,9 +155,11 @@ def _print_until_done(args, inbox: queue.Queue, spun_out: threading.Event, stop)
                 continue
             _emit(msg, args.json)
             received += 1
+        interrupted = spun_out.is_set()  # a signal ended the spin: not a timeout to report
     finally:
         stop()
-    if args.timeout is not None and (received == 0 or (args.count and received < args.count)):
+    short = received == 0 or (args.count and received < args.count)
+    if not interrupted and args.timeout is not None and short:
         want = f'{args.count}' if args.count else 'any'
         print(f'echo: received {received} of {want} message(s) on {args.topic} within '
               f'{args.timeout:g} s', file=sys.stderr)

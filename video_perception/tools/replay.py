@@ -46,9 +46,11 @@ import shutil
 import sys
 
 from video_perception.backends.base import BACKEND_NAMES
+from video_perception.outdir import check_apart, error_line
 from video_perception.tools.cli_common import OneLineArgumentParser
 from video_perception.tools.replay_common import (PROG, _classes, _frame_period_s, _run_info,
                                                   _Scorer)
+from video_perception.validate import arg_fraction, arg_natural, arg_number, arg_positive
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,27 +71,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--speed', default='1',
                    help='hardware speed: runtime is divided by it (2 = twice as fast); a list '
                         '(0.5,1,2,4,8) runs a latency sweep')
-    p.add_argument('--seed', type=int, default=0,
+    p.add_argument('--seed', type=arg_natural, default=0,
                    help='seed of the draws from a latency file (the same seed, the same run)')
     p.add_argument('--topic', default=None, help='image topic of a bag with several')
     p.add_argument('--cameras', default=None,
                    help='image topics of a bag (TOPIC,TOPIC,...) replayed as separate cameras '
                         'through one batched detector; outputs per camera (replay_multi)')
-    p.add_argument('--fps', type=float, default=None,
+    p.add_argument('--fps', type=arg_positive, default=None,
                    help='frame rate of an image folder (default 30) or to override a video')
     p.add_argument('--backend', choices=BACKEND_NAMES,
                    default='auto')
-    p.add_argument('--threads', type=int, default=0, help='CPU threads (0: runtime default)')
-    p.add_argument('--score-threshold', type=float, default=None,
+    p.add_argument('--threads', type=arg_number(integer=True, lo=0, hi=256), default=0,
+                   help='CPU threads (0: runtime default)')
+    p.add_argument('--score-threshold', type=arg_fraction, default=None,
                    help="detector score threshold (default: the node's)")
     p.add_argument('--save-images', action='store_true', help='annotated images in the bag')
     p.add_argument('--video', action='store_true', help='write DIR/replay.mp4')
     p.add_argument('--storage', choices=('sqlite3', 'mcap'), default=None,
                    help='output bag storage (default: the input bag\'s, else sqlite3)')
     p.add_argument('--lesion-protocol', choices=('centroid', 'iou'), default='centroid')
-    p.add_argument('--lesion-score-thr', type=float, default=0.5)
+    p.add_argument('--lesion-score-thr', type=arg_fraction, default=0.5)
     p.add_argument('--force', action='store_true', help='replace an existing DIR')
     return p
+
+
+def input_paths(args) -> dict:
+    """What the replay reads, by flag: an output must stay apart from all of it."""
+    paths = {'SOURCE': args.source, '--model': args.model, '--class-map': args.class_map}
+    for i, gt in enumerate(str(args.gt).split(',') if args.gt else []):
+        paths[f'--gt[{i}]' if ',' in str(args.gt) else '--gt'] = gt.strip()
+    if os.path.exists(str(args.latency)):  # a latency file, not 'measured' or seconds
+        paths['--latency'] = args.latency
+    return paths
 
 
 def _gt_of(args, source):
@@ -242,28 +255,35 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from video_perception.backends.base import BackendError
     out = pathlib.Path(args.out)
+    try:
+        check_apart({'--out': out}, input_paths(args))
+    except ValueError as e:
+        print(f'{PROG}: error: {e}', file=sys.stderr)
+        return 2
     if out.exists() and not args.force:
         print(f'{PROG}: error: --out {out} already exists (remove it or pass --force)',
               file=sys.stderr)
         return 2
     tmp = out.parent / f'{out.name}.tmp-{os.getpid()}'
+    made = [p for p in out.absolute().parents if not p.exists()]  # removed again on failure
     try:
         tmp.mkdir(parents=True)
         header, rows = replay(args, tmp)
-        if out.exists():
-            shutil.rmtree(out)
+        old = out.parent / f'.{out.name}.old-{os.getpid()}'
+        if out.exists():  # --force: swapped out first, so OUT is never missing or mixed
+            os.replace(out, old)
         os.replace(tmp, out)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.exists():  # --force over a file
+            old.unlink()
     except (ValueError, OSError, KeyError, BackendError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        text = str(e).strip().splitlines()
-        print(f'{PROG}: error: {text[0] if text else type(e).__name__}', file=sys.stderr)
+        shutil.rmtree(made[-1] if made else tmp, ignore_errors=True)
+        line = error_line(e, out).replace(str(tmp), str(out))  # the path the user gave
+        print(f'{PROG}: error: {line}', file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        shutil.rmtree(tmp, ignore_errors=True)
-        print(f'{PROG}: interrupted; nothing written', file=sys.stderr)
-        return 130
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:  # Ctrl-C, SIGTERM (cli.py): the dispatcher prints the one line
+        shutil.rmtree(made[-1] if made else tmp, ignore_errors=True)
         raise
     from video_perception.eval.report import markdown
     print(markdown(header, rows))

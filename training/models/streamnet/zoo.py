@@ -55,6 +55,7 @@ class StillConfig:
     act: str = 'silu'
     tal_tau: float = 0.5
     tal_nu: float = 1.6
+    history_step: int = 1                   # served as an N = 0 bundle
     input_size: Tuple[int, int] = (640, 640)
 
 
@@ -104,6 +105,9 @@ STREAMNET_CONFIGS.update({
 STILL_CONFIGS: Dict[str, StillConfig] = {
     'still_teacher_l': StillConfig(depth=1.0, width=1.0, num_classes=8, dfp=True,
                                    input_size=(600, 960)),
+    # the released YOLOX sizes (exps/default/yolox_{nano,tiny,s,m,l}.py), COCO's 80 classes
+    'yolox_nano': StillConfig(depth=0.33, width=0.25, depthwise=True, input_size=(416, 416)),
+    'yolox_tiny': StillConfig(depth=0.33, width=0.375, input_size=(416, 416)),
     'yolox_s': StillConfig(depth=0.33, width=0.50),
     'yolox_m': StillConfig(depth=0.67, width=0.75),
     'yolox_l': StillConfig(depth=1.0, width=1.0),
