@@ -76,6 +76,10 @@ test-all: setup ros pytiers
 bench: setup
 	$(PY) scripts/bench.py --out docs/BENCHMARKS.md
 
+.PHONY: gpu-check
+gpu-check: setup  # torch CUDA latency, the torch-cuda node path, check-bundle on CUDA (< 8 min)
+	$(PY) scripts/gpu_check.py --out runs/gpu_check.md
+
 .PHONY: soak
 soak: setup  # both nodes at 2x their rate, 10 min at 1920x1200; SOAK_ARGS=--force to redo
 	$(PY) scripts/soak.py --out docs/soak $(SOAK_ARGS)

@@ -6,8 +6,8 @@ An element passes when ``|got - ref| <= atol + rtol * |ref|`` (Polygraphy's ``--
 of the reference is there, with its shape, and nothing else is. NaN never passes; equal
 infinities do.
 
-The tolerances per precision are one table (``TOLERANCES``); PROVISIONAL values in this
-commit, to be replaced by measured ones (the comment above the table will give the figures).
+The tolerances per precision are one table (``TOLERANCES``), measured with
+``scripts/measure_output_tolerances.py`` (figures in the comment above the table).
 """
 from __future__ import annotations
 
@@ -31,10 +31,35 @@ class Tolerance:
                 raise ValueError(f'--{name} {value}: expected a finite tolerance >= 0')
 
 
+# Measured by scripts/measure_output_tolerances.py on the shipped models/streamnet_tiny_synth
+# (encoder features up to 15, forecast predictions up to 314: boxes in pixels), the shipped
+# models/v2i_distill_tiny_vocalfolds (logits up to 6.7, boxes in [0, 1]) and a random-weight
+# streamnet_tiny whose BatchNorm statistics take activations to 66 and predictions to 454
+# (test_check_bundle.py), every output of every graph against the fp32 torch twin on
+# check-bundle's frames. "Needed atol at rtol r" = max over elements of |got - ref| - r |ref|.
+# * fp32 (ONNX Runtime CPU): needed atol at rtol 1e-3 <= 1.2e-5 (V2I: 0). atol 1e-4 leaves 8x
+#   for thread counts and CPUs; the bundle's largest weight tensor x 1.1 needs >= 1.3e-3 (V2I
+#   boxes) to 1.8 (StreamNet features): 13x and more above, caught on every bundle.
+# * fp16 (torch twin all-half on CPU, V2I under CPU autocast fp16: a TensorRT FP16 engine keeps
+#   some layers and its accumulators in fp32, so it errs less): needed atol at rtol 0.02 <= 0.11
+#   (all-half StreamNet, features up to 66), 0.045 on its predictions, 0 for V2I. atol 0.2
+#   leaves 2x. The x 1.1 StreamNet needs >= 0.85 there: caught; the x 1.1 V2I backbone tensor
+#   moves logits by only 0.035 at rtol 0.02 after its frozen-BN backbone and transformer: NOT
+#   caught at fp16 (it is at fp32).
+# * int8 (ONNX Runtime static QDQ, per-channel int8 weights, MinMax calibration on two other
+#   frames): needed atol at rtol 0.2 <= 2.9 on the shipped StreamNet, 0 on V2I, 4.4 on the
+#   large-activation features and 20 on its predictions (per-tensor steps of ~3.6 at 454).
+#   atol 5, rtol 0.2 passes the trained bundles; at int8 the raw rule only catches gross
+#   errors (a swapped or broken graph: a x 1.1 tensor needs about the same atol as int8 itself),
+#   so accuracy at int8 rests on the decoded detections and an evaluation. The int8 bundles
+#   `export --int8` writes (training/quantize.py: symmetric activations, 7-bit per-channel
+#   weights, calibrated from 8 frames of a rosbag2): largest |got - ref| 1.02 on the shipped
+#   StreamNet's encoder features and 1.46 on its predictions over 4 held-out frames, so atol 5
+#   at rtol 0.2 keeps a 3x margin (docs/BENCHMARKS.md, INT8).
 TOLERANCES: Dict[str, Tolerance] = {
     'fp32': Tolerance(atol=1e-4, rtol=1e-3),
-    'fp16': Tolerance(atol=2e-2, rtol=2e-2),
-    'int8': Tolerance(atol=0.5, rtol=0.2),
+    'fp16': Tolerance(atol=0.2, rtol=0.02),
+    'int8': Tolerance(atol=5.0, rtol=0.2),
 }
 PRECISIONS = tuple(TOLERANCES)
 

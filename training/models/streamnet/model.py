@@ -55,16 +55,22 @@ def pyramid_sizes(height: int, width: int) -> List[Tuple[int, int]]:
 
 
 class StreamNet(nn.Module):
-    """CSPDarknet -> DRFPN per frame, dual-path fusion of N past frames, YOLOX/TAL head."""
+    """CSPDarknet -> DRFPN (or YOLOX PAFPN) per frame, dual-path fusion of N past frames,
+    YOLOX/TAL head."""
 
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
         self.backbone = CSPDarknet(cfg.depth, cfg.width, act=cfg.act)
         chans = self.backbone.out_channels
-        self.neck = DRFPN(chans, cfg.neck_depth, cfg.hidden_ratio, cfg.act, dcn=cfg.dcn)
+        if cfg.neck == 'pafpn':   # the StreamYOLO / LongShortNet baselines (DAMO Table 2)
+            self.neck = PAFPN(chans, cfg.depth, False, cfg.act)
+        elif cfg.neck == 'drfpn':
+            self.neck = DRFPN(chans, cfg.neck_depth, cfg.hidden_ratio, cfg.act, dcn=cfg.dcn)
+        else:
+            raise ValueError(f"StreamNet: neck {cfg.neck!r}; expected 'drfpn' or 'pafpn'")
         self.dual = DualPath(chans, cfg.short_channels, cfg.long_groups, cfg.fusion,
-                             cfg.shortcut, cfg.act)
+                             cfg.shortcut, cfg.act, shared=cfg.shared_reduction)
         self.head = YOLOXHead(cfg.num_classes, cfg.width, chans, cfg.strides, act=cfg.act)
         self.history_frames = self.dual.history_frames
         self.strides = tuple(cfg.strides)
