@@ -153,6 +153,11 @@ def load_init_checkpoint(model: nn.Module, path: str) -> str:
     return (f'init from {path}: {len(missing)} missing, {len(unexpected)} unexpected keys')
 
 
+def _class_file(spec: str) -> Optional[str]:
+    """The file --classes names, or None for the built-in tables."""
+    return None if spec in ('auto', 'coco', 'argoverse') else spec
+
+
 def read_classes(spec: str, kind: str, head_classes: Optional[int]) -> List[str]:
     """--classes: auto (from the checkpoint's class head), coco, argoverse or a FILE with one
     name per line (line i names class index i: DETR's ids, 'N/A' for unused ones)."""
@@ -231,8 +236,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from training.check_bundle import check_bundle as check_against_torch
     from video_perception.bundle import load_bundle, write_model_json
     from video_perception.bundle_check import check_bundle
-    from video_perception.outdir import check_writable, output_dir
+    from training.families import get_family
+    from video_perception.outdir import check_apart, check_writable, output_dir
     try:
+        # before any work: an --out that is or holds the checkpoint (or a class file) would be
+        # deleted by --force, or read back half-written
+        check_apart({'--out': args.out}, {'CHECKPOINT': args.checkpoint,
+                                          '--classes': _class_file(args.classes)})
         check_writable(args.out, args.force, '--out')
         size = ex.parse_size(args.size) if args.size else None
         sd = read_official(args.checkpoint)
@@ -248,7 +258,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         report = import_into(model, sd, layout)
         ckpt = ex.Checkpoint(args.checkpoint, model.state_dict(), {
             'model': args.model, 'class_names': classes, 'model_kwargs': kwargs}, {})
-        export = ex.export_streamnet if family == 'streamnet' else ex.export_v2i
+        export = get_family(family).export
         with output_dir(args.out, args.force, '--out') as tmp:
             export(args.model, str(tmp), size=size, checkpoint=ckpt)
             with open(os.path.join(tmp, 'model.json'), encoding='utf-8') as f:
