@@ -35,7 +35,7 @@ def ensure_bundle(name: str, height: int, width: int, cache_dir: str,
     The export's own checks (ONNX Runtime vs torch, TensorRT ops) are skipped here: they are the
     export step's tests. A folder whose model.json has another input size is exported again.
     """
-    from training.export import export_streamnet, export_v2i, family_of
+    from training.families import family_for_model
     from video_perception.bundle import BundleError, load_bundle
     batches = tuple(sorted(set(batch_sizes) | {1}))
     suffix = '_b' + '-'.join(str(b) for b in batches) if batches != (1,) else ''
@@ -48,8 +48,8 @@ def ensure_bundle(name: str, height: int, width: int, cache_dir: str,
         pass
     tmp = path + '.partial'
     shutil.rmtree(tmp, ignore_errors=True)
-    export = export_streamnet if family_of(name) == 'streamnet' else export_v2i
-    export(name, tmp, size=(height, width), check=False, batch_sizes=batches)
+    family_for_model(name).export(name, tmp, size=(height, width), check=False,
+                                  batch_sizes=batches)
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
     return path

@@ -47,6 +47,7 @@ from video_perception.backends.base import (BACKEND_NAMES, BackendOptions, graph
                                             graph_output_names)
 from video_perception.bundle import Bundle, BundleError, load_bundle
 from video_perception.letterbox import letterbox, preprocess
+from video_perception.validate import arg_nonnegative
 
 SCORE_TOL = 0.02      # FP16-sized; FP32 backends agree to ~1e-5
 BOX_TOL = 2.0         # network pixels
@@ -212,7 +213,7 @@ def check_bundle(path: str, frames: Optional[List[np.ndarray]] = None,
                  rtol: Optional[float] = None) -> int:
     """Print the raw-output tables, one line per frame's detections and the verdict; returns 0
     (agrees) or 1 (differs). ``precision`` None: ``default_precision``."""
-    from training.export import build_from_bundle
+    from training.twin import build_from_bundle
     from video_perception.backends.select import load_backend
     bundle = load_bundle(path)
     precision = precision or default_precision(bundle, backend_name, options)
@@ -281,10 +282,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--precision', choices=PRECISIONS,
                         help='tolerance row for the raw outputs (default: model.json '
                              '"precision", else fp32; fp16 for a TensorRT FP16 engine)')
-    parser.add_argument('--atol', type=float, help='raw outputs: absolute tolerance override')
-    parser.add_argument('--rtol', type=float, help='raw outputs: relative tolerance override')
-    parser.add_argument('--score-tol', type=float, default=SCORE_TOL)
-    parser.add_argument('--box-tol', type=float, default=BOX_TOL, help='network pixels')
+    parser.add_argument('--atol', type=arg_nonnegative,
+                        help='raw outputs: absolute tolerance override')
+    parser.add_argument('--rtol', type=arg_nonnegative,
+                        help='raw outputs: relative tolerance override')
+    parser.add_argument('--score-tol', type=arg_nonnegative, default=SCORE_TOL)
+    parser.add_argument('--box-tol', type=arg_nonnegative, default=BOX_TOL,
+                        help='network pixels')
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         frames = read_images(args.image) or None

@@ -27,10 +27,14 @@ import sys
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
-from torch import nn
 
+from training.families import family_of, get_family
 from training.models.streamnet.export_onnx import StreamNetGraphs, export_streamnet_onnx
 from training.onnx_check import TRT_OPS_FILE, check_graph
+# the torch twin of a bundle lives below this module and check_bundle.py (training/twin.py);
+# model.json's builder names it here, as bundles exported before the move do
+from training.twin import (V2IGraph, _build_streamnet, _streamnet_names,  # noqa: F401
+                           build_from_bundle)
 from video_perception.bundle import batched_graph_name, load_bundle, write_model_json
 from video_perception.bundle_check import check_bundle
 from video_perception.outdir import output_dir
@@ -113,21 +117,6 @@ def model_name_of(name: Optional[str], checkpoint: Optional[Checkpoint]) -> str:
     return name or recorded
 
 
-def _streamnet_names():
-    from training.models.streamnet import zoo
-    return zoo
-
-
-def _build_streamnet(variant: str, num_classes: int, model_kwargs: Dict) -> nn.Module:
-    zoo = _streamnet_names()
-    kwargs = {k: (tuple(tuple(g) if isinstance(g, list) else g for g in v)
-                  if isinstance(v, list) else v) for k, v in (model_kwargs or {}).items()}
-    if 'long_groups' in kwargs:   # JSON turns ((3, (5, 10, 21)),) into nested lists
-        kwargs['long_groups'] = tuple((int(n), tuple(int(c) for c in ch))
-                                      for n, ch in kwargs['long_groups'])
-    return zoo.MODELS[variant](num_classes=num_classes, **kwargs)
-
-
 def _specs_json(specs) -> list:
     """[(name, shape)] -> model.json's [{"name", "shape"}]."""
     return [{'name': nm, 'shape': list(shape)} for nm, shape in specs]
@@ -186,19 +175,6 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
     }
     write_model_json(out, meta)
     return result['report']
-
-
-class V2IGraph(nn.Module):
-    """A DETR-family student with the graph's signature: (image, valid_hw) -> (pred_logits,
-    pred_boxes); without valid_hw the whole canvas is the picture (bundles from before the
-    mask input)."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: torch.Tensor, valid_hw: Optional[torch.Tensor] = None):
-        return self.model.forward_export(image, valid_hw)
 
 
 # DETR's input convention (torchvision ImageNet normalisation of RGB in [0, 1]).
@@ -263,49 +239,6 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
                                    static_intermediates=False)}
 
 
-def family_of(name: str) -> str:
-    zoo = _streamnet_names()
-    if name in zoo.STREAMNET_CONFIGS:
-        return 'streamnet'
-    try:
-        from training.models.detr import zoo as detr_zoo
-        if name in detr_zoo.MODELS:
-            return 'v2i'
-        detr_names = list(detr_zoo.MODELS)
-    except ImportError:
-        detr_names = []
-    raise ValueError(f'export: unknown model {name!r}; expected one of '
-                     f'{", ".join(list(zoo.STREAMNET_CONFIGS) + detr_names)}')
-
-
-def build_from_bundle(bundle) -> nn.Module:
-    """The torch twin of a bundle's graphs, rebuilt from model.json (weights loaded too).
-
-    StreamNet: a ``StreamNetGraphs`` (encode / forecast with the graphs' flat signatures),
-    RepConv fused like the exported model.pt. V2I: the DETR family's own builder.
-    """
-    torch_meta = bundle.raw.get('torch') or {}
-    if bundle.family == 'v2i':
-        from training.models.detr import zoo as detr_zoo
-        graph = V2IGraph(detr_zoo.build(bundle.variant, len(bundle.classes),
-                                        **(torch_meta.get('model_kwargs') or {}))).eval()
-        if bundle.torch_state_dict and os.path.isfile(bundle.torch_state_dict):
-            graph.load_state_dict(torch.load(bundle.torch_state_dict, map_location='cpu',
-                                             weights_only=True))
-        return graph
-    from training.models.streamnet.blocks import fuse_repconv
-    model = _build_streamnet(bundle.variant, len(bundle.classes),
-                             torch_meta.get('model_kwargs') or {}).eval()
-    if torch_meta.get('fused_repconv', True):
-        fuse_repconv(model)
-    # a bundle without history.current has the layout before the buffered reductions
-    graphs = StreamNetGraphs(model, cached=bool(bundle.current_features)).eval()
-    if bundle.torch_state_dict and os.path.isfile(bundle.torch_state_dict):
-        graphs.load_state_dict(torch.load(bundle.torch_state_dict, map_location='cpu',
-                                          weights_only=True))
-    return graphs
-
-
 def _weights_mismatch(checkpoint: str, variant: str, exc: RuntimeError) -> ValueError:
     # torch's message: a heading line, then one line of key names per kind of mismatch
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
@@ -340,7 +273,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print('=' * 78 + f'\nWARNING: no --checkpoint: exporting {name} with RANDOM '
                   'weights.\nThe bundle is good for benchmarks and graph checks only; it will '
                   'not detect anything.\n' + '=' * 78, file=sys.stderr)
-        export = export_streamnet if family == 'streamnet' else export_v2i
+        export = get_family(family).export     # training/families/<family>.py
         with output_dir(args.out, args.force, '--out') as tmp:
             report = export(name, str(tmp), size=size, checkpoint=ckpt, check=not args.no_check,
                             batch_sizes=batch_sizes)

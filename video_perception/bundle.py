@@ -49,11 +49,9 @@ import json
 import os
 from typing import Any, Dict, Optional
 
+from video_perception.errors import BundleError  # noqa: F401 - its public home is here
+
 FORMAT_VERSION = 1
-
-
-class BundleError(ValueError):
-    """A bundle that cannot be used; the message names the file and what was expected."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +90,9 @@ class Bundle:
     batch_graphs: Dict[int, Dict[str, str]] = dataclasses.field(default_factory=dict)
     # history.current: features of the current frame only, not buffered (families/streamnet.py)
     current_features: tuple = ()
+    # the family object ``load_bundle`` resolved (or was handed): what the detector, the bundle
+    # check and the backends ask, so one node resolves its family once (families.bundle_family)
+    family_module: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     def graph(self, role: str, batch: int = 1) -> str:
         """The graph of ``role`` for batch size ``batch`` (one of ``batch_sizes``)."""
@@ -127,8 +128,87 @@ def _feature_specs(items: list) -> tuple:
     return tuple(FeatureSpec(str(f['name']), tuple(int(s) for s in f['shape'])) for f in items)
 
 
-def load_bundle(root: str) -> Bundle:
-    """Read and validate ``root/model.json``; every graph file it names must exist."""
+PIXEL_FORMATS = ('bgr', 'rgb')
+PRECISIONS = ('fp32', 'fp16', 'int8')
+
+
+def check_fields(meta: Dict[str, Any], path: str) -> None:
+    """Every field of ``model.json`` the runtime reads, by type and range (``validate``): a
+    bundle that loads can serve every frame. BundleError (one line: the field, its value, what
+    was expected) at the first bad one; the graphs are set against these by ``bundle_check``."""
+    from video_perception import validate
+    from video_perception.letterbox import LETTERBOX_MODES
+
+    def at(field):
+        return f'{path}: {field}'
+
+    def num(field, value, **kw):
+        return validate.number(at(field), value, error=BundleError, **kw)
+
+    def seq(field, value, n=None):
+        if not isinstance(value, list) or (n is not None and len(value) != n):
+            want = f'a list of {n}' if n else 'a list'
+            raise BundleError(f'{at(field)}: {validate.short(value)}: expected {want}')
+        return value
+
+    if 'variant' in meta:
+        validate.string(at('variant'), meta['variant'], nonempty=False, error=BundleError)
+    inp = meta['input']
+    for key in ('height', 'width'):
+        num(f'input.{key}', inp.get(key), integer=True, lo=1, hi=16384)
+    validate.choice(at('input.pixel_format'), inp.get('pixel_format', 'bgr'), PIXEL_FORMATS,
+                    error=BundleError)
+    num('input.scale', inp.get('scale', 1.0), lo=0.0, lo_open=True)
+    for i, v in enumerate(seq('input.mean', inp.get('mean', [0.0, 0.0, 0.0]), 3)):
+        num(f'input.mean[{i}]', v)
+    for i, v in enumerate(seq('input.std', inp.get('std', [1.0, 1.0, 1.0]), 3)):
+        num(f'input.std[{i}]', v, lo=0.0, lo_open=True)
+    validate.choice(at('input.letterbox'), inp.get('letterbox', 'top_left'), LETTERBOX_MODES,
+                    error=BundleError)
+    num('input.pad_value', inp.get('pad_value', 114), integer=True, lo=0, hi=255)
+    classes = seq('classes', meta['classes'])
+    if not classes:
+        raise BundleError(f'{at("classes")}: []: expected at least one class name')
+    for name in classes:
+        validate.string(at('classes'), name, error=BundleError)
+    validate.distinct(at('classes'), classes, error=BundleError)
+    output = meta['output']
+    if output.get('num_queries') is not None:
+        num('output.num_queries', output['num_queries'], integer=True, lo=1)
+    if 'strides' in output:
+        for v in seq('output.strides', output['strides']):
+            num('output.strides', v, integer=True, lo=1)
+    if 'precision' in meta:
+        validate.choice(at('precision'), meta['precision'], PRECISIONS, error=BundleError)
+    history = meta.get('history') or {}
+    if not isinstance(history, dict):
+        raise BundleError(f'{at("history")}: {validate.short(history)}: expected an object')
+    num('history.frames', history.get('frames', 0), integer=True, lo=0, hi=1000)
+    num('history.step', history.get('step', 1), integer=True, lo=1, hi=1000)
+    for group in ('features', 'current'):
+        items = seq(f'history.{group}', history.get(group, []))
+        for i, item in enumerate(items):
+            field = f'history.{group}[{i}]'
+            if not isinstance(item, dict):
+                raise BundleError(f'{at(field)}: {validate.short(item)}: expected '
+                                  '{"name": ..., "shape": [...]}')
+            validate.string(at(field + '.name'), item.get('name'), error=BundleError)
+            for v in seq(field + '.shape', item.get('shape')):
+                num(field + '.shape', v, integer=True, lo=1)
+        validate.distinct(at(f'history.{group} names'), [f['name'] for f in items],
+                          error=BundleError)
+    torch_meta = meta.get('torch') or {}
+    for key in ('state_dict', 'builder'):
+        if torch_meta.get(key) is not None:
+            validate.string(at(f'torch.{key}'), torch_meta[key], error=BundleError)
+
+
+def load_bundle(root: str, family: Any = None) -> Bundle:
+    """Read and validate ``root/model.json``; every graph file it names must exist.
+
+    ``family``: the family object the caller resolved (a node: its own); the bundle must be of
+    that family, and the registry is not asked again. None: the registry resolves model.json's.
+    """
     from video_perception.model_paths import resolve_model_path  # a NAME: an installed bundle
     root = resolve_model_path(root)
     path = os.path.join(root, 'model.json')
@@ -149,8 +229,13 @@ def load_bundle(root: str) -> Bundle:
         raise BundleError(f'{path}: format_version {version} is not supported '
                           f'(this runtime reads {FORMAT_VERSION})')
     from video_perception.families import get_family
+    fam = family
     family = _require(meta, 'family', path, str)
-    fam = get_family(family, what=f'{path}:')
+    if fam is None:
+        fam = get_family(family, what=f'{path}:')
+    elif family != fam.NAME:
+        raise BundleError(f'model bundle {root} is a "{family}" model; this node runs '
+                          f'"{fam.NAME}" bundles')
     inp = _require(meta, 'input', path, dict)
     classes = _require(meta, 'classes', path, list)
     graphs_raw = _require(meta, 'graphs', path, dict)
@@ -159,6 +244,7 @@ def load_bundle(root: str) -> Bundle:
     if kind not in fam.OUTPUT_KINDS:
         raise BundleError(f'{path}: output.kind "{kind}" unknown; expected one of '
                           f'{fam.OUTPUT_KINDS}')
+    check_fields(meta, path)
     graphs = {}
     for role in fam.GRAPHS:
         name = _require(graphs_raw, role, path + ' graphs', str)
@@ -201,7 +287,7 @@ def load_bundle(root: str) -> Bundle:
         features=features, torch_state_dict=state_dict,
         torch_builder=torch_meta.get('builder'), raw=meta, batch_sizes=batch_sizes,
         batch_graphs=batch_graphs, future_frames=_future_frames(output, path),
-        current_features=current)
+        current_features=current, family_module=fam)
 
 
 def _future_frames(output: Dict[str, Any], path: str) -> int:

@@ -72,7 +72,7 @@ def check_bundle(bundle: Bundle, sigs: Optional[Dict[str, Tuple[Signature, Signa
         except ImportError:
             return
         sigs = {role: graph_signature(path) for role, path in bundle.graphs.items()}
-    from video_perception.families import get_family
-    family = get_family(bundle.family)
+    from video_perception.families import bundle_family
+    family = bundle_family(bundle)
     if hasattr(family, 'check_graphs'):      # optional: what this family's graphs must declare
         family.check_graphs(bundle, sigs)

@@ -14,7 +14,8 @@ shared backend, the newest frame of each camera run as one batch.
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
+from typing import (Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple,
+                    runtime_checkable)
 
 import numpy as np
 
@@ -245,26 +246,26 @@ class CameraBatch:
 
 
 def load_detector(model_path: str, backend: str = 'auto',
-                  options: Optional[BackendOptions] = None, family: Optional[str] = None,
+                  options: Optional[BackendOptions] = None, family: Any = None,
                   log: Callable[[str], None] = print, warmup: bool = True,
                   **settings) -> Detector:
     """Load a bundle, pick its backend and build its family's detector (warmed up unless told
     not to). ``settings``: node parameters (thresholds, ``simulate_latency_ms``); those the
     family's detector does not read are ignored, as its node does not declare them.
 
+    ``family``: the family the bundle must be of: a family object (a node hands down the one it
+    resolved) or a registered name; None: the bundle's own, resolved once by ``load_bundle``.
+
     Raises BundleError (bad bundle, wrong or unknown family) or BackendError, one line each.
     """
     from video_perception.backends.select import load_backend
     from video_perception.bundle_check import check_bundle
-    from video_perception.families import get_family
+    from video_perception.families import resolve
     if not model_path:
         raise BundleError('model_path is empty: pass -p model_path:=DIR (a bundle folder made '
                           'by `video-perception export`)')
-    bundle = load_bundle(model_path)
-    if family is not None and bundle.family != family:
-        raise BundleError(f'model bundle {model_path} is a "{bundle.family}" model; this node '
-                          f'runs "{family}" bundles')
-    cls = get_family(bundle.family).Detector
+    bundle = load_bundle(model_path, None if family is None else resolve(family, 'node'))
+    cls = bundle.family_module.Detector
     check_bundle(bundle)  # model.json against the graphs: one line, not an ORT traceback later
     be = load_backend(bundle, backend, options, log=log)
     det = cls(bundle, be)

@@ -21,22 +21,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from video_perception.families import bundle_family
 from video_perception.feature_buffer import StampMonitor
 from video_perception.node_core import (LatencyStats, _header_with_stamp, _OneLineLog,
                                         default_parameters, frame_decoder, output_stamp_ns,
                                         stamp_ns_of)
-from video_perception.transport.base import ParameterError, ParameterSpec
+from video_perception.transport.base import ParameterError
 
 DEAD_PERIODS = 3.0          # a camera silent for this many of its periods is not waited for
-# the node parameters of this mode (``node_core.parameter_specs`` lists them with the others)
-CAMERA_SPECS = [
-    ParameterSpec('cameras', [], 'image topics of several cameras served by one batched model '
-                  '(empty: the one "image" topic)', read_only=True),
-    ParameterSpec('camera_names', [], 'one name per camera (default cam0, cam1, ...): outputs '
-                  'on <name>/detections', read_only=True),
-    ParameterSpec('batch_timeout_ms', 10.0, 'cameras: wait at most this long after the first '
-                  'frame for the batch to fill', min_value=0.0, max_value=1000.0),
-]
 
 
 class CameraState:
@@ -264,26 +256,43 @@ class MultiCameraCore:
                 ('model_ms', f'{det.model_ms:.2f}')]
 
 
-def camera_layout(topics: Sequence[str], names: Sequence[str]) -> List[tuple]:
+def camera_layout(topics: Sequence[str], names: Sequence[str],
+                  resolve: Optional[Callable[[str], str]] = None) -> List[tuple]:
     """(topic, name) per camera from the ``cameras`` and ``camera_names`` parameters (names
-    default to cam0, cam1, ...); ParameterError, one line, when they do not fit."""
+    default to cam0, cam1, ...); ParameterError, one line, when they do not fit: a topic or a
+    name that breaks the ROS name rules, a topic given twice (``resolve``, the transport's
+    name resolution, makes ``image`` and ``/image`` one topic in the root namespace), a name
+    given twice. Checked before the model loads."""
+    from video_perception import validate
     topics, names = list(topics), list(names)
     if not topics:
         if names:
             raise ParameterError("parameter 'camera_names' is set but 'cameras' is empty: "
                                  'expected one image topic per name')
         return []
-    if any(not isinstance(t, str) or not t for t in topics):
-        raise ParameterError(f"parameter 'cameras': {topics!r}: expected non-empty topic names")
+    for topic in topics:
+        validate.ros_name("parameter 'cameras'", topic, 'topic name', error=ParameterError)
+    resolved = dict(zip(topics, topics))
+    if resolve is not None:
+        try:
+            resolved = {t: resolve(t) for t in topics}
+        except ValueError as exc:
+            raise ParameterError(f"parameter 'cameras': {exc}") from None
+    validate.distinct("parameter 'cameras'", topics, error=ParameterError, key=resolved.get)
     names = names or [f'cam{i}' for i in range(len(topics))]
     if len(names) != len(topics):
         raise ParameterError(f"parameter 'camera_names': {len(names)} names for "
                              f'{len(topics)} cameras; expected one per camera')
-    if len(set(names)) != len(names) or any(not isinstance(n, str) or not n.strip('/')
-                                            for n in names):
-        raise ParameterError(f"parameter 'camera_names': {names!r}: expected distinct, "
-                             'non-empty names')
-    return list(zip(topics, (n.strip('/') for n in names)))
+    for name in names:
+        # a name is the prefix of its outputs: <name>/detections must be a valid topic
+        validate.string("parameter 'camera_names'", name.strip('/') if isinstance(name, str)
+                        else name, error=ParameterError)
+        if validate.remappable_topic_problem(name.strip('/') + '/detections') is not None:
+            validate.ros_name("parameter 'camera_names'", name.strip('/'), 'topic name',
+                              error=ParameterError)
+    names = validate.distinct("parameter 'camera_names'", [n.strip('/') for n in names],
+                              error=ParameterError)
+    return list(zip(topics, names))
 
 
 def build_multi_core(node_name: str, detector, names: Sequence[str],
@@ -293,7 +302,7 @@ def build_multi_core(node_name: str, detector, names: Sequence[str],
     """The MultiCameraCore of a loaded detector (``CameraBatch`` of len(names) cameras made
     here), as ``node_core.build_core`` makes the single-camera one."""
     from video_perception.detector import CameraBatch
-    values = default_parameters(detector.bundle.family)
+    values = default_parameters(bundle_family(detector.bundle))
     values.update(params or {})
     return MultiCameraCore(node_name, names, values, CameraBatch(detector, len(names)),
                            frame_decoder(detector.bundle.pixel_format), publish,

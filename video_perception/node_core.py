@@ -24,15 +24,28 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from video_perception.backends.base import BACKEND_NAMES
+from video_perception.families import bundle_family
 from video_perception.feature_buffer import StampMonitor
 from video_perception.transport.base import ParameterSpec
 
+# the node parameters of several cameras in one node (multi_camera.py serves them); here, below
+# multi_camera, so that the parameter list needs no import of it
+CAMERA_SPECS = [
+    ParameterSpec('cameras', [], 'image topics of several cameras served by one batched model '
+                  '(empty: the one "image" topic)', read_only=True),
+    ParameterSpec('camera_names', [], 'one name per camera (default cam0, cam1, ...): outputs '
+                  'on <name>/detections', read_only=True),
+    ParameterSpec('batch_timeout_ms', 10.0, 'cameras: wait at most this long after the first '
+                  'frame for the batch to fill', min_value=0.0, max_value=1000.0),
+]
 
-def parameter_specs(family: str) -> List[ParameterSpec]:
-    """Every parameter a node of ``family`` declares, with description and range: the common
-    ones, then the family's (``families/<family>.py``; one with a common name replaces it)."""
-    from video_perception.families import get_family
-    own = get_family(family, what='node').parameter_specs()
+
+def parameter_specs(family: Any) -> List[ParameterSpec]:
+    """Every parameter a node of ``family`` (a family object, or a registered name) declares,
+    with description and range: the common ones, then the family's (``families/<family>.py``;
+    one with a common name replaces it)."""
+    from video_perception.families import resolve
+    own = resolve(family, what='node').parameter_specs()
     ro = dict(read_only=True)
     specs = [
         ParameterSpec('model_path', '', 'model bundle directory (model.json + ONNX graphs)', **ro),
@@ -64,14 +77,13 @@ def parameter_specs(family: str) -> List[ParameterSpec]:
         ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied)',
                       choices=('input',)),
     ]
-    from video_perception.multi_camera import CAMERA_SPECS
     specs += CAMERA_SPECS
     replaced = {o.name: o for o in own}
     return ([replaced.pop(c.name, c) for c in specs]
             + [o for o in own if o.name in replaced])
 
 
-def default_parameters(family: str) -> Dict[str, Any]:
+def default_parameters(family: Any) -> Dict[str, Any]:
     return {s.name: s.default for s in parameter_specs(family)}
 
 
@@ -335,7 +347,7 @@ def build_core(node_name: str, detector,
                log_warning: Callable[[str], None] = print) -> NodeCore:
     """The NodeCore of a loaded detector (node, node bench, scripts/bench): its family's
     defaults updated by ``params``; images decoded in the bundle's pixel order."""
-    values = default_parameters(detector.bundle.family)
+    values = default_parameters(bundle_family(detector.bundle))
     values.update(params or {})
     return NodeCore(node_name, values, detector, frame_decoder(detector.bundle.pixel_format),
                     publish_detections, log_warning=log_warning)

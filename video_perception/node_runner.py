@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import numpy as np
 
@@ -64,12 +64,16 @@ def image_to_msg(frame: np.ndarray, header, pixel_format: str) -> msgs.Image:
 
 
 class DetectorNode:
-    """One detector node on a transport; ``family`` is a registered family's name."""
+    """One detector node on a transport; ``family`` is a registered family's name or a family
+    object. It is resolved here, once, and the object is handed down (parameters, bundle,
+    detector): nothing below asks the registry again."""
 
-    def __init__(self, transport: Transport, family: str):
+    def __init__(self, transport: Transport, family: Any):
+        from video_perception.families import resolve
         self.t = transport
-        self.family = family
-        self.params = {s.name: transport.declare_parameter(s) for s in parameter_specs(family)}
+        self.family = resolve(family, 'node')
+        self.params = {s.name: transport.declare_parameter(s)
+                       for s in parameter_specs(self.family)}
         self.detector = None
         self.core: Optional[NodeCore] = None
         self.subscriptions = []
@@ -84,17 +88,19 @@ class DetectorNode:
     def configure(self) -> None:
         """Load the bundle and backend (TensorRT builds its engine here); raise on failure."""
         from video_perception.detector import load_detector
-        from video_perception.families import get_family
         p = self.params
         options = BackendOptions(device=p['device'], threads=p['threads'], fp16=p['fp16'],
                                  engine_cache_dir=p['engine_cache_dir'],
                                  force_engine_update=p['force_engine_update'])
-        settings = {k: p[k] for k in get_family(self.family).Detector.parameters if k in p}
+        settings = {k: p[k] for k in self.family.Detector.parameters if k in p}
+        from video_perception.multi_camera import build_multi_core, camera_layout
+        # the camera topics and names are checked before the model loads (ROS name rules,
+        # duplicates after resolution): a typo costs one line, not a model load and a traceback
+        self.cameras = camera_layout(p['cameras'], p['camera_names'],
+                                     getattr(self.t, 'resolve', None))
         self.detector = load_detector(p['model_path'], p['backend'], options, family=self.family,
                                       log=self.t.logger.info, **settings)
         bundle = self.detector.bundle
-        from video_perception.multi_camera import build_multi_core, camera_layout
-        self.cameras = camera_layout(p['cameras'], p['camera_names'])
         if self.cameras:
             self.core = build_multi_core(self.t.node_name, self.detector,
                                          [name for _, name in self.cameras],
@@ -298,16 +304,24 @@ def _close(transport: Transport) -> None:
         transport.shutdown()
 
 
+def _node_name(text: str) -> str:
+    """argparse type: a node name by the ROS rules (one line, exit 2, before anything loads)."""
+    import argparse
+    from video_perception import validate
+    return validate.ros_name('', text, 'node name', error=argparse.ArgumentTypeError)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """``python -m video_perception.node_runner --family NAME [--node-name NODE] --ros-args ...``:
     the node of any registered family (default node name ``<NAME>_node``)."""
-    import argparse
     argv = list(sys.argv[1:] if argv is None else argv)
     cut = argv.index('--ros-args') if '--ros-args' in argv else len(argv)
-    p = argparse.ArgumentParser(prog='python -m video_perception.node_runner',
-                                description='a detector node of any registered family')
+    from video_perception.tools.cli_common import OneLineArgumentParser
+    p = OneLineArgumentParser(prog='python -m video_perception.node_runner',
+                              description='a detector node of any registered family')
     p.add_argument('--family', required=True, help='a registered family (model.json "family")')
-    p.add_argument('--node-name', default=None, help='node name (default: <family>_node)')
+    p.add_argument('--node-name', default=None, type=_node_name,
+                   help='node name (default: <family>_node)')
     args = p.parse_args(argv[:cut])
     return run_node(args.family, args.node_name or f'{args.family}_node', argv[cut:])
 

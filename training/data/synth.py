@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from video_perception.dataset import DatasetBuilder, write_video_dataset
 from video_perception.outdir import final_path, output_dir
+from video_perception.validate import arg_count, arg_natural, arg_positive
 
 PRESETS = {
     'driving': ('training.data.synth_driving', (192, 320)),
@@ -53,12 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 description='Write a deterministic synthetic video benchmark.')
     p.add_argument('preset', choices=sorted(PRESETS), help=', '.join(sorted(PRESETS)))
     p.add_argument('out', type=pathlib.Path, help='output folder')
-    p.add_argument('--seed', type=int, default=0, help='same seed, same bytes')
-    p.add_argument('--videos', type=int, default=4, help='number of videos')
-    p.add_argument('--frames', type=int, default=60, help='frames per video')
+    p.add_argument('--seed', type=arg_natural, default=0, help='same seed, same bytes')
+    p.add_argument('--videos', type=arg_count, default=4, help='number of videos')
+    p.add_argument('--frames', type=arg_count, default=60, help='frames per video')
     p.add_argument('--size', type=parse_size, default=None,
                    help='HxW (default 192x320 driving, 256x256 lesion)')
-    p.add_argument('--fps', type=float, default=30.0, help='frame rate of the timestamps')
+    p.add_argument('--fps', type=arg_positive, default=30.0, help='frame rate of the timestamps')
     p.add_argument('--image-format', choices=('png', 'jpg'), default='png')
     p.add_argument('--bag', choices=('sqlite3', 'mcap'), default=None,
                    help='also write one rosbag2 per video under OUT/bags/')

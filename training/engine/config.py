@@ -95,9 +95,13 @@ def _cast(name: str, text: str, kind) -> Any:
         raise ValueError(f'config "{name}": expected a boolean (true/false), got {text!r}')
     if kind in (int, float):
         try:
-            return kind(text) if kind is float else int(text, 0)
+            value = kind(text) if kind is float else int(text, 0)
         except ValueError:
             raise ValueError(f'config "{name}": expected {kind.__name__}, got {text!r}') from None
+        # no field of a run takes NaN or an infinity (NaN would pass every range check below)
+        from video_perception.validate import number
+        return number(f'config "{name}"', value, integer=kind is int, error=ValueError,
+                      want=kind.__name__)
     if kind is str:
         return text
     raise ValueError(f'config "{name}": cannot set a field of type {kind} from the command line')

@@ -42,8 +42,8 @@ class BackendOptions:
 def graph_inputs(bundle: Bundle, role: str, batch: int = 1) -> Dict[str, tuple]:
     """Input name -> static shape of a graph, in the order of the bundle contract (also the
     torch call order), as the bundle's family states it; ``batch`` replaces the leading 1."""
-    from video_perception.families import get_family
-    family = get_family(bundle.family)
+    from video_perception.families import bundle_family
+    family = bundle_family(bundle)
     if role not in family.GRAPHS:
         raise BackendError(f'graph role "{role}" unknown; expected one of {family.GRAPHS}')
     return {n: (batch,) + tuple(s[1:]) for n, s in family.graph_inputs(bundle, role).items()}
@@ -77,9 +77,9 @@ def graph_input_names(bundle: Bundle, role: str) -> List[str]:
 
 
 def graph_output_names(bundle: Bundle, role: str) -> List[str]:
-    from video_perception.families import get_family
+    from video_perception.families import bundle_family
     graph_inputs(bundle, role)          # the role check
-    return get_family(bundle.family).graph_outputs(bundle, role)
+    return bundle_family(bundle).graph_outputs(bundle, role)
 
 
 def graph_roles(bundle: Bundle) -> List[str]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import Callable, List, Optional, Tuple
 
 from video_perception.backends import onnxruntime_backend, tensorrt_backend, torch_backend
-from video_perception.backends.base import BACKEND_NAMES, Backend, BackendError, BackendOptions
+from video_perception.backends.base import (BACKEND_NAMES, DEVICES, Backend, BackendError,
+                                            BackendOptions)
 from video_perception.bundle import Bundle
 
 
@@ -29,9 +30,28 @@ def auto_order(bundle: Bundle, device: str = 'auto') -> List[Tuple[str, str, str
             out.append(('torch', 'cuda', 'torch sees a CUDA GPU and the bundle has a state dict'))
         else:
             skipped.append('torch-cuda: no CUDA torch or no state dict in the bundle')
+    if device == 'cuda':
+        # explicit means explicit: a user who asked for CUDA never gets the CPU
+        if not out:
+            raise BackendError(f'device "cuda" asked for but no backend can run on CUDA here '
+                               f'({"; ".join(skipped)}); expected a CUDA GPU with TensorRT, '
+                               'onnxruntime-gpu or CUDA torch (device:=auto falls back to the '
+                               'CPU)')
+        return out
     why = 'fallback on CPU' + (f' ({"; ".join(skipped)})' if skipped else '')
     out.append(('onnxruntime', 'cpu', why))
     return out
+
+
+def check_request(backend: str, device: str) -> None:
+    """Refuse, before anything loads, a backend and device that cannot go together."""
+    from video_perception import validate
+    if backend not in BACKEND_NAMES:
+        raise BackendError(f'backend "{backend}" unknown; expected one of {BACKEND_NAMES}')
+    validate.choice('device', device, DEVICES, error=BackendError)
+    if backend == 'tensorrt' and device == 'cpu':
+        raise BackendError('backend "tensorrt" runs on a CUDA GPU only but device "cpu" was '
+                           'asked for; expected device auto or cuda, or another backend')
 
 
 def load_backend(bundle: Bundle, backend: str = 'auto', options: Optional[BackendOptions] = None,
@@ -39,11 +59,12 @@ def load_backend(bundle: Bundle, backend: str = 'auto', options: Optional[Backen
     """Load ``backend`` ('auto', 'tensorrt', 'onnxruntime', 'torch') for ``bundle``.
 
     With 'auto' a candidate that fails to load is logged and the next one tried, so a broken
-    CUDA install degrades to CPU instead of stopping the robot; a named backend that fails raises.
+    CUDA install degrades to CPU instead of stopping the robot (with device 'auto' only: device
+    'cuda' tries the CUDA candidates and raises when none loads); a named backend that fails
+    raises.
     """
     options = options or BackendOptions()
-    if backend not in BACKEND_NAMES:
-        raise BackendError(f'backend "{backend}" unknown; expected one of {BACKEND_NAMES}')
+    check_request(backend, options.device)
     loaders = {'tensorrt': lambda dev: tensorrt_backend.TensorRTBackend(
                    bundle, _with(options, dev), log=log),
                'onnxruntime': lambda dev: onnxruntime_backend.OnnxRuntimeBackend(

@@ -79,8 +79,8 @@ class TorchBackend(Backend):
             raise BackendError(f'{bundle.torch_state_dict} does not fit the model built by '
                                f'{bundle.torch_builder}: {str(exc).splitlines()[0]}') from None
         self.model = model.eval().to(self.device)
-        from video_perception.families import get_family
-        names = getattr(get_family(bundle.family), 'TORCH_METHODS', {})
+        from video_perception.families import bundle_family
+        names = getattr(bundle_family(bundle), 'TORCH_METHODS', {})
         self.methods = {role: getattr(model, names.get(role, '__call__'), None)
                         for role in bundle.graphs}
         for role in bundle.graphs:

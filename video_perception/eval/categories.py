@@ -53,8 +53,13 @@ def load_class_map(path) -> dict[str, Optional[str]]:
         raise ValueError(f'{WHAT} {p}: file not found') from None
     except (IsADirectoryError, UnicodeDecodeError, PermissionError) as e:
         raise ValueError(f'{WHAT} {p}: cannot read it as text ({type(e).__name__})') from None
+    from video_perception import validate
     try:
-        data = json.loads(text) if p.suffix.lower() == '.json' else yaml.safe_load(text)
+        # a model class given twice is refused (JSON and YAML would keep the last in silence)
+        data = (json.loads(text, object_pairs_hook=validate.unique_json_object(f'{WHAT} {p}',
+                                                                               ValueError))
+                if p.suffix.lower() == '.json' else
+                validate.load_yaml_unique(text, f'{WHAT} {p}', ValueError))
     except json.JSONDecodeError as e:
         raise ValueError(f'{WHAT} {p}: not valid JSON ({e})') from None
     except yaml.YAMLError as e:
@@ -85,6 +90,7 @@ class ClassMapping:
     dropped: list[str]
     unmapped: dict[str, int]
     renamed: dict[str, str]
+    merged: dict[str, list] = dataclasses.field(default_factory=dict)
 
     def report(self) -> dict:
         """The report's ``classes`` entry."""
@@ -96,7 +102,10 @@ class ClassMapping:
         """One line per GT category that has annotations and no model class."""
         return [f"GT category '{name}' ({n} annotations) has no model class mapped to it: its AP "
                 'is 0 and counts in the mean (COCO averages over every category with ground '
-                f'truth); map one to it with {WHAT}' for name, n in self.unmapped.items() if n]
+                f'truth); map one to it with {WHAT}' for name, n in self.unmapped.items() if n] + [
+            f"model classes {_short(names)} all score as GT category '{target}' (some by their "
+            f'own name): their detections are merged; map each in {WHAT} if that is meant, or '
+            'map one to null' for target, names in sorted(self.merged.items())]
 
 
 def _check_names(class_map: dict, model: Sequence[str], gt: dict, source) -> None:
@@ -128,7 +137,7 @@ def map_classes(model_names: Sequence[str], categories: list[dict],
         ValueError: bad names in the map, or nothing can be put in line (one line).
     """
     model_names = [str(n) for n in model_names]
-    by_name = {str(c.get('name')): int(c['id']) for c in categories}
+    by_name = _categories_by_name(categories)
     class_map = dict(class_map or {})
     _check_names(class_map, model_names, by_name, source)
     targets = [class_map[n] if n in class_map else (n if n in by_name else None)
@@ -151,7 +160,27 @@ def map_classes(model_names: Sequence[str], categories: list[dict],
     unmapped = {n: counts[i] for n, i in by_name.items() if i not in set(cat_ids)}
     dropped = [n for n, t in zip(model_names, targets) if t is None]
     renamed = {n: t for n, t in zip(model_names, targets) if t is not None and t != n}
-    return ClassMapping(cat_ids, method, dropped, unmapped, renamed)
+    merged = {}
+    for target in {t for t in targets if t is not None}:
+        sources = [n for n, t in zip(model_names, targets) if t == target]
+        # several classes on one category: meant when the map says so for each of them; one
+        # that arrives by its name beside a mapped one may be an oversight (a warning)
+        if len(sources) > 1 and any(n not in class_map for n in sources):
+            merged[target] = sources
+    return ClassMapping(cat_ids, method, dropped, unmapped, renamed, merged)
+
+
+def _categories_by_name(categories: list[dict]) -> dict[str, int]:
+    """GT category name -> id; two categories with one name is a one-line error (a class
+    matched by that name would score against one of them at random)."""
+    by_name: dict[str, int] = {}
+    for c in categories:
+        name = str(c.get('name'))
+        if name in by_name:
+            raise ValueError(f"ground truth: categories {by_name[name]} and {c['id']} are both "
+                             f"named '{name}'; expected distinct category names")
+        by_name[name] = int(c['id'])
+    return by_name
 
 
 def results_on_gt(results, categories: list[dict], class_map: Optional[dict] = None,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Dict, List, Protocol, Tuple
+from typing import Any, Dict, List, Protocol, Tuple, Union
 
-from video_perception.bundle import BundleError
+from video_perception.errors import BundleError
 
 ENV_VAR = 'VIDEO_PERCEPTION_FAMILIES'
 # The built-in families, imported on first use (the one place the runtime names them).
@@ -101,3 +101,15 @@ def get_family(name: str, what: str = 'model') -> Family:
         raise UnknownFamilyError(f'{what} family "{name}" unknown; expected one of '
                                  f'{", ".join(known_families())}')
     return family
+
+
+def resolve(family: Union[str, Family], what: str = 'model') -> Family:
+    """A family object as it is (resolved once by its caller), a name through ``get_family``."""
+    return get_family(family, what) if isinstance(family, str) else family
+
+
+def bundle_family(bundle) -> Family:
+    """The family a bundle was loaded with (``Bundle.family_module``; the registry's entry for
+    a bundle built by hand)."""
+    fam = getattr(bundle, 'family_module', None)
+    return fam if fam is not None else get_family(bundle.family)

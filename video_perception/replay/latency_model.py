@@ -46,8 +46,11 @@ def _checked(values, path, scale: float) -> np.ndarray:
         raise ValueError(f'latency file {path}: expected numbers') from None
     if x.size == 0:
         raise ValueError(f'latency file {path}: no latencies')
-    if not (np.isfinite(x).all() and (x >= 0).all()):
-        raise ValueError(f'latency file {path}: expected finite latencies >= 0')
+    bad = np.flatnonzero(~(np.isfinite(x) & (x >= 0)))
+    if bad.size:     # the first bad one named, through the validation layer's wording
+        from video_perception.validate import number
+        number(f'latency file {path}: value {int(bad[0])}', float(x[bad[0]]) / scale, lo=0.0,
+               error=ValueError, want='latency')
     return x
 
 
@@ -80,9 +83,10 @@ def _from_csv(text: str, path) -> np.ndarray:
                                  f'latency_ms ({header})')
             column = header.index('latency_ms')
     try:
-        return _checked([float(r[column]) for r in rows], path, _UNITS['ms'])
+        values = [float(r[column]) for r in rows]
     except (IndexError, ValueError):
         raise ValueError(f'latency file {path}: expected one number (ms) per line') from None
+    return _checked(values, path, _UNITS['ms'])
 
 
 def load_latency_file(path) -> np.ndarray:

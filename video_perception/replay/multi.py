@@ -163,8 +163,8 @@ def run_multi_replay(cameras: Sequence[Iterable[SourceFrame]], names: Sequence[s
 def camera_names(topics: Sequence[str]) -> List[str]:
     """Folder names of the cameras: the topic without slashes ('/cam_a/image' -> cam_a_image)."""
     names = [t.strip('/').replace('/', '_') or 'camera' for t in topics]
-    if len(set(topics)) != len(topics):
-        raise ValueError(f"--cameras {','.join(topics)}: a topic is repeated")
+    from video_perception import validate
+    validate.distinct('--cameras', topics, error=ValueError)   # the nodes' rule for cameras
     if len(set(names)) != len(names):
         raise ValueError(f"--cameras {','.join(topics)}: two topics give the same folder name")
     return names

@@ -20,6 +20,7 @@ import time
 from video_perception import msgs
 from video_perception.tools.cli_common import OneLineArgumentParser, ros_tool_main
 from video_perception.transport.base import QOS_DEFAULT, QOS_LATCHED, QOS_SENSOR_DATA
+from video_perception.validate import arg_count, arg_positive
 
 QOS_CHOICES = {'sensor': QOS_SENSOR_DATA, 'default': QOS_DEFAULT, 'latched': QOS_LATCHED}
 
@@ -30,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--type', default='sensor_msgs/msg/Image',
                    help='message type, e.g. Image, sensor_msgs/msg/CompressedImage, '
                         'vision_msgs/msg/Detection2DArray')
-    p.add_argument('--count', type=int, default=None)
-    p.add_argument('--timeout', type=float, default=None, metavar='S')
+    p.add_argument('--count', type=arg_count, default=None)
+    p.add_argument('--timeout', type=arg_positive, default=None, metavar='S')
     p.add_argument('--qos', choices=tuple(QOS_CHOICES), default=None,
                    help='default: sensor for images, latched for LabelInfo, else default')
     p.add_argument('--json', action='store_true', help='one JSON object per message')

@@ -28,6 +28,7 @@ from video_perception.eval.lesion import PROTOCOLS
 from video_perception.eval.report import build_report, markdown_table, write_report
 from video_perception.eval.results import load_ground_truth, load_results
 from video_perception.tools.cli_common import OneLineArgumentParser
+from video_perception.validate import arg_fraction, arg_natural, arg_positive
 
 PROG = 'video-perception evaluate'
 
@@ -37,25 +38,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('gt', help='ground truth: CocoVID JSON (or a folder with dataset.json)')
     p.add_argument('results', help='results file ({"outputs", "detections"} or a COCO list)')
     p.add_argument('--mode', choices=metrics.MODES, default='offline')
-    p.add_argument('--k', type=int, default=1, help='kstep: score output t against GT t+K')
+    p.add_argument('--k', type=arg_natural, default=1, help='kstep: score output t against GT t+K')
     p.add_argument('--sweep', action='store_true', help=f'also sAP_K for K = {list(K_RANGE)}')
     p.add_argument('--class-map', default=None,
                    help='YAML/JSON: model class name -> GT category name (e.g. person: '
                         'pedestrian); needs a results file that names its categories')
     p.add_argument('--bdd-plus-one', action='store_true',
                    help="BDD100K's convention: +1 pixel on predicted width and height")
-    p.add_argument('--fps', type=float, default=None,
+    p.add_argument('--fps', type=arg_positive, default=None,
                    help='frame rate for images without timestamp (t = frame_id / fps)')
     p.add_argument('--lesion-protocol', choices=PROTOCOLS, default=None,
                    help='also lesion P/R/F1/F2 (v2i_detr.md 6.3)')
-    p.add_argument('--score-thr', type=float, default=0.5, help='lesion score threshold')
+    p.add_argument('--score-thr', type=arg_fraction, default=0.5, help='lesion score threshold')
     p.add_argument('--negative-frames', choices=('count', 'skip'), default='count',
                    help='lesion: detections on frames without lesions are FPs, or skipped')
     p.add_argument('--out', default=None, help='REPORT.json (REPORT.md is written beside it)')
     p.add_argument('--plots', default=None, help='folder for PNG plots')
     p.add_argument('--frames', default=None, help='folder for annotated frames and clip.mp4')
     p.add_argument('--video-id', default=None, help='--frames: which video (default the first)')
-    p.add_argument('--draw-thr', type=float, default=0.3, help='--frames: score to draw')
+    p.add_argument('--draw-thr', type=arg_fraction, default=0.3, help='--frames: score to draw')
     return p
 
 

@@ -24,6 +24,7 @@ from video_perception import msgs
 from video_perception.sources import open_source, SourceFrame
 from video_perception.tools.cli_common import OneLineArgumentParser, ros_tool_main
 from video_perception.transport.base import QOS_DEFAULT, QOS_SENSOR_DATA
+from video_perception.validate import arg_count, arg_nonnegative
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,9 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
                               description=__doc__.split('\n')[0])
     p.add_argument('source', help='image folder, video file, rosbag2, sim:WxH or camera-sim')
     p.add_argument('--topic', default='/camera/image_raw')
-    p.add_argument('--rate', type=float, default=10.0, help='frames per second (0: as fast)')
+    p.add_argument('--rate', type=arg_nonnegative, default=10.0,
+                   help='frames per second (0: as fast)')
     p.add_argument('--loop', action='store_true', help='start again at the end of the source')
-    p.add_argument('--count', type=int, default=None, help='stop after N messages')
+    p.add_argument('--count', type=arg_count, default=None, help='stop after N messages')
     p.add_argument('--encoding', default=None,
                    help='Image encoding (bgr8, rgb8, mono8, ...; default bgr8, or as recorded '
                    'for a bag)')
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--times', default=None, metavar='FILE',
                    help='write one line per message: header stamp (ns) and CLOCK_MONOTONIC (ns) '
                         'just before publishing, for end-to-end latency on this machine')
-    p.add_argument('--wait-subscribers', type=float, default=2.0, metavar='S',
+    p.add_argument('--wait-subscribers', type=arg_nonnegative, default=2.0, metavar='S',
                    help='wait up to S s for a subscriber before the first frame')
     return p
 

@@ -47,8 +47,9 @@ import sys
 
 from video_perception.backends.base import BACKEND_NAMES
 from video_perception.tools.cli_common import OneLineArgumentParser
-
-PROG = 'video-perception replay'
+from video_perception.tools.replay_common import (PROG, _classes, _frame_period_s, _run_info,
+                                                  _Scorer)
+from video_perception.validate import arg_fraction, arg_natural, arg_number, arg_positive
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,35 +70,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--speed', default='1',
                    help='hardware speed: runtime is divided by it (2 = twice as fast); a list '
                         '(0.5,1,2,4,8) runs a latency sweep')
-    p.add_argument('--seed', type=int, default=0,
+    p.add_argument('--seed', type=arg_natural, default=0,
                    help='seed of the draws from a latency file (the same seed, the same run)')
     p.add_argument('--topic', default=None, help='image topic of a bag with several')
     p.add_argument('--cameras', default=None,
                    help='image topics of a bag (TOPIC,TOPIC,...) replayed as separate cameras '
                         'through one batched detector; outputs per camera (replay_multi)')
-    p.add_argument('--fps', type=float, default=None,
+    p.add_argument('--fps', type=arg_positive, default=None,
                    help='frame rate of an image folder (default 30) or to override a video')
     p.add_argument('--backend', choices=BACKEND_NAMES,
                    default='auto')
-    p.add_argument('--threads', type=int, default=0, help='CPU threads (0: runtime default)')
-    p.add_argument('--score-threshold', type=float, default=None,
+    p.add_argument('--threads', type=arg_number(integer=True, lo=0, hi=256), default=0,
+                   help='CPU threads (0: runtime default)')
+    p.add_argument('--score-threshold', type=arg_fraction, default=None,
                    help="detector score threshold (default: the node's)")
     p.add_argument('--save-images', action='store_true', help='annotated images in the bag')
     p.add_argument('--video', action='store_true', help='write DIR/replay.mp4')
     p.add_argument('--storage', choices=('sqlite3', 'mcap'), default=None,
                    help='output bag storage (default: the input bag\'s, else sqlite3)')
     p.add_argument('--lesion-protocol', choices=('centroid', 'iou'), default='centroid')
-    p.add_argument('--lesion-score-thr', type=float, default=0.5)
+    p.add_argument('--lesion-score-thr', type=arg_fraction, default=0.5)
     p.add_argument('--force', action='store_true', help='replace an existing DIR')
     return p
-
-
-def _frame_period_s(run) -> float | None:
-    import numpy as np
-    stamps = np.array([f.stamp_ns for f in run.frames], np.int64)
-    steps = np.diff(stamps)
-    steps = steps[steps > 0]
-    return float(np.median(steps)) / 1e9 if steps.size else None
 
 
 def _gt_of(args, source):
@@ -110,59 +104,6 @@ def _gt_of(args, source):
     if source.kind == 'dataset' and source.dataset.data['annotations']:
         return matching.load_gt(source.path), True
     return None, False
-
-
-def _classes(args, class_names, gt, class_map):
-    """The model's classes as GT categories (``ClassMapping``; None without ground truth), so a
-    bad class map fails before the clip is run."""
-    from video_perception.eval.categories import map_classes
-    if gt is None:
-        if class_map is not None:
-            raise ValueError(f'--class-map {args.class_map}: needs ground truth (--gt, or a '
-                             'dataset SOURCE with annotations)')
-        return None
-    return map_classes(class_names, gt.dataset['categories'], class_map,
-                       gt.dataset['annotations'], args.class_map)
-
-
-class _Scorer:
-    """Matches the source's frames to the ground truth once and scores any run over them."""
-
-    def __init__(self, args, run, gt, source_is_gt, source_path, class_names, class_map):
-        from video_perception.replay import matching
-        self.args, self.gt = args, gt
-        self.match = matching.match_frames([f.stamp_ns for f in run.frames], gt,
-                                           [f.image_id for f in run.frames], source_is_gt,
-                                           args.gt_video, source_path)
-        self.gt_used = matching.restrict_gt(gt, self.match.videos,
-                                            self.match.frame_to_image.values())
-        # the warnings and the report count annotations of the replayed videos only
-        self.classes = _classes(args, class_names, self.gt_used, class_map)
-        self.cat_ids = self.classes.cat_ids
-        for line in self.classes.warnings():
-            print(f'{PROG}: warning: {line}', file=sys.stderr)
-
-    def __call__(self, run, info: dict):
-        """(results, report, streaming CocoResult, latencies in s, sap_k) of ``run``."""
-        from video_perception.replay import outputs, scoring
-        results, left_out = outputs.build_results(run, self.cat_ids,
-                                                  self.match.frame_to_image, self.gt)
-        results.categories = {int(c['id']): str(c['name'])
-                              for c in self.gt.dataset['categories']}
-        info = dict(info, match=self.match.method,
-                    matched_frames=len(self.match.frame_to_image), outputs_without_gt=left_out)
-        report, coco, latencies, sap_k = scoring.score(
-            self.gt_used, results, self.args.lesion_protocol, self.args.lesion_score_thr,
-            classes=self.classes.report(), **info)
-        return results, report, coco, latencies, sap_k
-
-
-def _run_info(args, run, latency, speed) -> dict:
-    from video_perception.replay.latency_model import describe
-    return {'source': str(args.source), 'model': str(args.model),
-            'latency': describe(latency), 'speed': speed, 'frames': len(run.frames),
-            'processed': len(run.outputs), 'dropped': run.dropped, 'bad_frames': run.bad,
-            'streams': run.streams}
 
 
 def _write_latency_file(path, run, detector, args) -> None:

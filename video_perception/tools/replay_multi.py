@@ -66,7 +66,8 @@ def replay_cameras(args, tmp) -> tuple:
                                                        parse_speeds)
     from video_perception.replay.multi import camera_names, run_multi_replay
     from video_perception.sources import FrameSource
-    from video_perception.tools.replay import _classes, _frame_period_s, _run_info, _Scorer
+    from video_perception.tools.replay_common import (_classes, _frame_period_s,
+                                                      _run_info, _Scorer)
 
     topics = _check(args)
     names = camera_names(topics)

@@ -6,61 +6,44 @@ import sys
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
+from video_perception import validate
 from video_perception.transport.base import ParameterError, ParameterSpec
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return 'bool'
-    if isinstance(value, int):
-        return 'integer'
-    if isinstance(value, float):
-        return 'double'
-    if isinstance(value, str):
-        return 'string'
-    if isinstance(value, (list, tuple)):
-        return 'array'
-    return type(value).__name__
+from video_perception.validate import short, type_name
 
 
 def check_value(spec: ParameterSpec, value: Any) -> Any:
     """``value`` converted to the type of ``spec.default``, or ParameterError.
 
     An integer is accepted for a double parameter (``-p thr:=1`` means 1.0); everything else must
-    match the default's type, as ROS 2 requires.
+    match the default's type, as ROS 2 requires. The checks are ``video_perception.validate``'s:
+    a double must be finite (rclpy refuses NaN through its range; here the same holds on DDS and
+    for parameters without a range), numbers within the spec's range, strings among its choices.
     """
+    field = f"parameter '{spec.name}'"
     default = spec.default
-    expected = _type_name(default)
-    given = _type_name(value)
-    if isinstance(default, float) and given == 'integer':
-        value = float(value)
-    elif isinstance(default, (list, tuple)):
+    expected, given = type_name(default), type_name(value)
+    if isinstance(default, (list, tuple)):
         if not isinstance(value, (list, tuple)):
-            raise ParameterError(f"parameter '{spec.name}': expected {expected}, got {given} "
-                                 f'{value!r}')
+            raise ParameterError(f'{field}: expected {expected}, got {given} {short(value)}')
+        value = list(value)
         if default:
             elem = default[0]
             for item in value:
-                if _type_name(item) != _type_name(elem) and not (
-                        isinstance(elem, float) and _type_name(item) == 'integer'):
-                    raise ParameterError(
-                        f"parameter '{spec.name}': expected array of {_type_name(elem)}, got "
-                        f'element {item!r} ({_type_name(item)})')
-            if isinstance(elem, float):
-                value = [float(v) for v in value]
-        value = list(value)
-    elif given != expected:
-        raise ParameterError(f"parameter '{spec.name}': expected {expected}, got {given} "
-                             f'{value!r}')
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if spec.min_value is not None and value < spec.min_value:
-            raise ParameterError(f"parameter '{spec.name}': {value} is below the minimum "
-                                 f'{spec.min_value} (range [{spec.min_value}, {spec.max_value}])')
-        if spec.max_value is not None and value > spec.max_value:
-            raise ParameterError(f"parameter '{spec.name}': {value} is above the maximum "
-                                 f'{spec.max_value} (range [{spec.min_value}, {spec.max_value}])')
+                if type_name(item) != type_name(elem) and not (
+                        isinstance(elem, float) and type_name(item) == 'integer'):
+                    raise ParameterError(f'{field}: expected array of {type_name(elem)}, got '
+                                         f'element {short(item)} ({type_name(item)})')
+            if isinstance(elem, (int, float)) and not isinstance(elem, bool):
+                value = [validate.number(f'{field} element', v, integer=isinstance(elem, int),
+                                         error=ParameterError) for v in value]
+        return value
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return validate.number(field, value, integer=isinstance(default, int),
+                               lo=spec.min_value, hi=spec.max_value, error=ParameterError)
+    if given != expected:
+        raise ParameterError(f'{field}: expected {expected}, got {given} {short(value)}')
     if spec.choices is not None and value not in spec.choices:
-        raise ParameterError(f"parameter '{spec.name}': '{value}' is not one of "
+        raise ParameterError(f"{field}: '{value}' is not one of "
                              f"{', '.join(map(str, spec.choices))}")
     return value
 

@@ -119,6 +119,14 @@ class RclpyTransport(Transport):
     def __init__(self, node_name: str, argv: Optional[List[str]] = None):
         import rclpy
         from rclpy.signals import SignalHandlerOptions
+        from video_perception.transport import ros_args
+        try:
+            # the same checks and one-line errors as on DDS (names by the ROS rules, parameter
+            # files read and their node keys checked), before rcl prints its own multi-line ones
+            ros_args.parse(list(argv or []))
+        except ros_args.RosArgsError as exc:
+            if not exc.unknown_token:
+                raise
         self._context = rclpy.Context()
         try:
             rclpy.init(args=['video_perception'] + list(argv or []), context=self._context,
@@ -205,6 +213,13 @@ class RclpyTransport(Transport):
             sub = self._node.create_subscription(*args)
         lost.append(_Sub(self._node, sub))
         return lost[0]
+
+    def resolve(self, topic: str) -> str:
+        """``topic`` as this node resolves it (namespace, ``~``, remaps); ValueError if invalid."""
+        try:
+            return self._node.resolve_topic_name(topic)
+        except Exception as exc:  # noqa: BLE001 - rclpy raises its own exception types
+            raise ValueError(' '.join(str(exc).split())) from None
 
     def create_publisher(self, msg_type, topic, qos) -> Publisher:
         return _Pub(self._node, self._node.create_publisher(ros_class(msg_type), topic,

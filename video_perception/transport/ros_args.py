@@ -10,17 +10,21 @@ program's own arguments. One parameter YAML thus serves the rclpy and the DDS tr
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import pathlib
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
+
+from video_perception import validate
 
 LOG_LEVELS = ('debug', 'info', 'warn', 'warning', 'error', 'fatal')
 
 
 class RosArgsError(ValueError):
     """A malformed or unknown ``--ros-args`` token; the message names it."""
+
+    unknown_token = False
 
 
 @dataclasses.dataclass
@@ -62,14 +66,28 @@ def join_name(namespace: str, name: str) -> str:
 
 
 def _node_key_matches(key: str, node_name: str, fqn: str) -> bool:
-    key = key.strip()
-    if key in ('/**', '**', node_name, fqn, fqn.lstrip('/')):
-        return True
-    # '/**/node', '/ns/*' and similar wildcards: ** spans any namespaces (none included)
-    pattern = '/' + key.lstrip('/')
-    if pattern.startswith('/**/') and fnmatch.fnmatchcase('/' + node_name, pattern[3:]):
-        return True
-    return fnmatch.fnmatchcase(fqn, pattern.replace('/**/', '/*/').replace('**', '*'))
+    """Whether a parameter file's node key applies to the node ``fqn``, as rclpy decides: a key
+    without a leading '/' is absolute all the same, each ``*`` token stands for one namespace or
+    name token and ``**`` for any number of them (none included); the whole name must match."""
+    key = '/' + key.strip().lstrip('/')
+    parts = []
+    for token in key.split('/')[1:]:
+        parts.append(r'(/\w+)*' if token == '**' else r'(/\w+)' if token == '*'
+                     else '/' + re.escape(token))
+    return re.fullmatch(''.join(parts), fqn) is not None
+
+
+def _check_node_key(key: str, path: str) -> None:
+    """rcl's parameter-file parser refuses a node key whose tokens are neither ``*``, ``**`` nor
+    node-name tokens (``/n*`` is not a wildcard it knows); so does this one, in one line."""
+    tokens = key.strip().strip('/').split('/')
+    for token in tokens:
+        if token in ('*', '**'):
+            continue
+        problem = validate.node_name_problem(token)
+        if problem is not None:
+            raise RosArgsError(f'--params-file {path}: node key {key!r}: {problem} (expected '
+                               f"node and namespace tokens, '*' or '**')")
 
 
 def yaml_value(text: str) -> Any:
@@ -104,8 +122,14 @@ def load_params_file(path: str) -> Dict[str, Dict[str, Any]]:
     p = pathlib.Path(path)
     try:
         data = yaml.safe_load(p.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise RosArgsError(f'--params-file {path}: cannot read ({str(exc).splitlines()[0]})')
+    except OSError as exc:
+        raise RosArgsError(f'--params-file {path}: cannot read ({exc.strerror or exc}); '
+                           'expected a ROS 2 parameter YAML file') from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        where = f'line {mark.line + 1}: ' if mark is not None else ''
+        problem = getattr(exc, 'problem', None) or str(exc).splitlines()[0]
+        raise RosArgsError(f'--params-file {path}: not valid YAML ({where}{problem})') from None
     if not isinstance(data, dict):
         raise RosArgsError(f'--params-file {path}: expected a mapping of node names, '
                            f'got {type(data).__name__}')
@@ -118,6 +142,8 @@ def load_params_file(path: str) -> Dict[str, Dict[str, Any]]:
             if key == 'ros__parameters':
                 params: Dict[str, Any] = {}
                 _flatten('', value or {}, params)
+                if prefix:
+                    _check_node_key(prefix, path)
                 out.setdefault(prefix or '/**', {}).update(params)
             else:
                 # nested namespaces: {ns: {node: {ros__parameters: ...}}}
@@ -176,28 +202,37 @@ def parse(argv: List[str]) -> RosArgs:
             else:
                 _add_remap(args, val, tok)
             continue
-        raise RosArgsError(f"--ros-args: unknown token '{tok}'; supported: -p/--param, "
-                           '--params-file, -r/--remap, --log-level')
+        error = RosArgsError(f"--ros-args: unknown token '{tok}'; supported: -p/--param, "
+                             '--params-file, -r/--remap, --log-level')
+        error.unknown_token = True      # rcl knows more flags (--enclave, ...): rclpy decides
+        raise error
     return args
 
 
 def _add_remap(args: RosArgs, token: str, flag: str) -> None:
+    """A remap rule, its names checked by the ROS rules (rcl refuses the same ones)."""
     src, dst = _split_assignment(token, flag)
     node = None
     if ':' in src:  # 'node_name:from:=to' applies to one node only
         node, src = src.split(':', 1)
+        _check_name(flag, token, 'node name', node, 'node name')
     if src == '__node' or src == '__name':
-        if not dst or '/' in dst:
-            raise RosArgsError(f"{flag} '{token}': node name must be non-empty without '/'")
+        _check_name(flag, token, 'node name', dst, 'node name')
         args.node_name = dst
     elif src == '__ns':
-        if not dst.startswith('/'):
-            raise RosArgsError(f"{flag} '{token}': namespace must be absolute (start with '/')")
+        _check_name(flag, token, 'namespace', dst, 'namespace')
         args.namespace = dst
     else:
-        if not dst:
-            raise RosArgsError(f"{flag} '{token}': empty remap target")
+        _check_name(flag, token, 'remapped topic', src, 'topic name')
+        _check_name(flag, token, 'remap target', dst, 'topic name')
         args.remaps.append((node, src, dst))
+
+
+def _check_name(flag: str, token: str, what: str, name: str, kind: str) -> None:
+    try:
+        validate.ros_name(f'{what} {name!r}', name, kind, error=RosArgsError)
+    except RosArgsError as exc:
+        raise RosArgsError(f"{flag} '{token}': {str(exc).split(': ', 1)[1]}") from None
 
 
 def resolve_topic(name: str, node_name: str, namespace: str,
@@ -208,17 +243,16 @@ def resolve_topic(name: str, node_name: str, namespace: str,
         ValueError: an empty name or one with characters ROS does not allow.
     """
     def expand(n: str) -> str:
-        if not n:
-            raise ValueError('topic name is empty')
+        problem = validate.topic_name_problem(n)
+        if problem is not None:
+            raise ValueError(f'topic name {n!r} is not valid: {problem}')
         if n.startswith('~'):
             n = join_name(namespace, node_name) + n[1:]
         elif not n.startswith('/'):
             n = join_name(namespace, n)
-        if '//' in n or n.endswith('/') and n != '/':
-            raise ValueError(f"topic name '{n}' is not valid (empty token)")
-        for ch in n:
-            if not (ch.isalnum() or ch in '_/'):
-                raise ValueError(f"topic name '{n}' has a character ROS does not allow: '{ch}'")
+        problem = validate.full_topic_name_problem(n)
+        if problem is not None:
+            raise ValueError(f'topic name {n!r} is not valid: {problem}')
         return n
     resolved = expand(name)
     for src, dst in remaps:

@@ -21,6 +21,7 @@ import posixpath
 
 from training.data.converters.common import frame_number, natural_key
 from video_perception.dataset import DatasetBuilder, clip_box_xywh
+from video_perception.validate import arg_positive
 
 DUPLICATE_VIDEO = 'benign/x66ef02e7f1b9a0ef'
 
@@ -28,7 +29,7 @@ DUPLICATE_VIDEO = 'benign/x66ef02e7f1b9a0ef'
 def add_arguments(group) -> None:
     group.add_argument('--frames-root', type=pathlib.Path, default=None,
                        help='folder file_name is relative to (default: rawframes/ by the JSON)')
-    group.add_argument('--fps', type=float, default=30.0,
+    group.add_argument('--fps', type=arg_positive, default=30.0,
                        help='frame rate of the source frame numbers (not given by BUV)')
     group.add_argument('--keep-duplicate', action='store_true',
                        help=f'keep {DUPLICATE_VIDEO} (a copy of a malignant video)')

@@ -15,10 +15,11 @@ from tqdm import tqdm
 from training.data.converters.common import (IMAGE_EXTS, frame_number, image_size,
                                              list_images, natural_key)
 from video_perception.dataset import DatasetBuilder
+from video_perception.validate import arg_positive
 
 
 def add_arguments(group) -> None:
-    group.add_argument('--fps', type=float, default=None,
+    group.add_argument('--fps', type=arg_positive, default=None,
                        help='frame rate (default: the video file\'s own, 30 for a folder)')
     group.add_argument('--timestamps', choices=('index', 'name-ns'), default='index',
                        help='index: frame index / fps; name-ns: nanoseconds in the file name')

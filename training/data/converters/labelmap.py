@@ -18,19 +18,20 @@ from tqdm import tqdm
 from training.data.converters.common import (frame_number, image_size, list_images,
                                              mask_to_boxes, read_mask)
 from video_perception.dataset import DatasetBuilder
+from video_perception.validate import arg_natural, arg_positive
 
 
 def add_arguments(group) -> None:
-    group.add_argument('--class-value', type=int, action='append', required=True,
+    group.add_argument('--class-value', type=arg_natural, action='append', required=True,
                        help='label value that becomes a category (repeatable); its boxes are '
                             'the bounding rectangles of the 8-connected components')
     group.add_argument('--class-name', action='append', default=None,
                        help='name of that category, paired with --class-value in order')
     group.add_argument('--images-dir', default='img', help='frames folder under SRC')
     group.add_argument('--labels-dir', default='annot', help='label-map folder under SRC')
-    group.add_argument('--fps', type=float, default=30.0,
+    group.add_argument('--fps', type=arg_positive, default=30.0,
                        help='frame rate of the frame numbers in the file names')
-    group.add_argument('--min-area', type=int, default=1,
+    group.add_argument('--min-area', type=arg_natural, default=1,
                        help='drop components with fewer pixels')
 
 

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from training.data.converters.common import (image_size, list_images, mask_to_boxes,
                                              mask_to_whole_box, natural_key, read_mask)
 from video_perception.dataset import DatasetBuilder
+from video_perception.validate import arg_natural, arg_positive
 
 SPLITS = ('TrainDataset', 'TestEasyDataset', 'TestHardDataset')
 
@@ -27,8 +28,9 @@ def add_arguments(group) -> None:
                        help='split folder under SRC (when SRC is the SUN-SEG root)')
     group.add_argument('--boxes', choices=('components', 'whole'), default='components',
                        help='one box per connected component, or one around the whole mask')
-    group.add_argument('--min-area', type=int, default=1, help='drop smaller components (px)')
-    group.add_argument('--fps', type=float, default=30.0, help='SUN videos are 30 fps')
+    group.add_argument('--min-area', type=arg_natural, default=1,
+                       help='drop smaller components (px)')
+    group.add_argument('--fps', type=arg_positive, default=30.0, help='SUN videos are 30 fps')
     group.add_argument('--class-name', default='polyp', help='name of category 1')
 
 
