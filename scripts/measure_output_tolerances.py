@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from training.check_bundle import default_frames, raw_cases, reference_run
-from training.export import build_from_bundle
+from training.twin import build_from_bundle
 from training.onnx_check import largest_initializer, scale_initializer
 from training.output_compare import TOLERANCES, compare_outputs
 from video_perception.backends.base import graph_input_names

@@ -282,8 +282,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--precision', choices=PRECISIONS,
                         help='tolerance row for the raw outputs (default: model.json '
                              '"precision", else fp32; fp16 for a TensorRT FP16 engine)')
-    parser.add_argument('--atol', type=float, help='raw outputs: absolute tolerance override')
-    parser.add_argument('--rtol', type=float, help='raw outputs: relative tolerance override')
+    parser.add_argument('--atol', type=arg_nonnegative,
+                        help='raw outputs: absolute tolerance override')
+    parser.add_argument('--rtol', type=arg_nonnegative,
+                        help='raw outputs: relative tolerance override')
     parser.add_argument('--score-tol', type=arg_nonnegative, default=SCORE_TOL)
     parser.add_argument('--box-tol', type=arg_nonnegative, default=BOX_TOL,
                         help='network pixels')
