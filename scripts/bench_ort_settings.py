@@ -1,11 +1,12 @@
-"""ONNX Runtime session settings on one bundle's graphs, measured side by side (issue 21 item 4).
+"""ONNX Runtime session settings on a model's graphs, measured side by side (issue 21 item 4).
 
 Each variant is a set of SessionOptions (graph optimisation level, intra-op threads, spinning);
-every repetition runs each variant's graphs once (encoder then forecast for StreamNet) on zeros,
+every repetition runs each variant's graphs once, in the order given (StreamNet: encoder.onnx
+then forecast.onnx of a bundle, batch 1), on zeros of the graphs' own input shapes,
 in an order rotated by one per repetition, so load from other processes hits all alike. Prints
 median / p95 ms per frame and GFLOP/s from the FLOPs given (section 2's count).
 
-  PYTHONPATH=$PWD python scripts/bench_ort_settings.py BUNDLE --reps 6 --gflop 56.96
+  python scripts/bench_ort_settings.py B/encoder.onnx B/forecast.onnx --reps 6 --gflop 56.96
 """
 from __future__ import annotations
 
@@ -22,29 +23,25 @@ VARIANTS = {                # name -> (optimisation level, intra-op threads, all
 }
 
 
-def sessions(bundle, level: str, threads: int, spin: str):
+def sessions(graphs, level: str, threads: int, spin: str):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
     so.add_session_config_entry('session.intra_op.allow_spinning', spin)
-    return {role: ort.InferenceSession(bundle.graph(role, 1), so,
-                                       providers=['CPUExecutionProvider'])
-            for role in bundle.graphs}
+    return {path: ort.InferenceSession(path, so, providers=['CPUExecutionProvider'])
+            for path in graphs}
 
 
 def main() -> None:
-    from video_perception.backends.base import graph_inputs
-    from video_perception.bundle import load_bundle
     ap = argparse.ArgumentParser()
-    ap.add_argument('bundle')
+    ap.add_argument('graphs', nargs='+', help='ONNX files with static input shapes')
     ap.add_argument('--reps', type=int, default=6)
     ap.add_argument('--gflop', type=float, default=0.0, help='GFLOP per frame (section 2)')
     args = ap.parse_args()
-    bundle = load_bundle(args.bundle)
-    feeds = {role: {n: np.zeros(s, np.float32) for n, s in graph_inputs(bundle, role, 1).items()}
-             for role in bundle.graphs}
-    runs = {name: sessions(bundle, *v) for name, v in VARIANTS.items()}
+    runs = {name: sessions(args.graphs, *v) for name, v in VARIANTS.items()}
+    feeds = {path: {i.name: np.zeros(i.shape, np.float32) for i in sess.get_inputs()}
+             for path, sess in runs[next(iter(VARIANTS))].items()}
     names = list(runs)
     for name in names:                       # warm-up, excluded
         for role, sess in runs[name].items():
