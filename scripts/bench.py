@@ -286,6 +286,13 @@ def main(argv=None) -> int:
     if args.threads < 1:
         print(f'bench: --threads {args.threads}: expected >= 1', file=sys.stderr)
         return 2
+    from video_perception.outdir import check_apart
+    try:  # the report, the JSON and the bundle cache: three places, none inside another
+        check_apart({'--out': args.out, '--json': args.json}, {'--bundle-dir': args.bundle_dir})
+        check_apart({'--json': args.json}, {'--out': args.out}, guard_cwd=False)
+    except ValueError as exc:
+        print(f'bench: {exc}', file=sys.stderr)
+        return 2
     import torch
     torch.set_num_threads(args.threads)
     no_ort_spinning()

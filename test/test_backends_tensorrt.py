@@ -37,12 +37,12 @@ def test_key_changes_with_every_field(field, value):
     assert k(base) == k(dict(base))          # stable
 
 
-def test_key_ignores_input_order_and_rejects_int8():
+def test_key_ignores_input_order_and_rejects_unknown_precision():
     a = trtb.engine_cache_key('x', 'fp32', {'a': (1,), 'b': (2,)}, '10', 'g')
     b = trtb.engine_cache_key('x', 'fp32', {'b': (2,), 'a': (1,)}, '10', 'g')
     assert a == b
-    with pytest.raises(ValueError, match='precision "int8"'):
-        trtb.engine_cache_key('x', 'int8', SHAPES, '10', 'g')
+    with pytest.raises(ValueError, match='precision "int4"'):
+        trtb.engine_cache_key('x', 'int4', SHAPES, '10', 'g')
 
 
 def test_engine_path_hashes_the_onnx_bytes(tmp_path):

@@ -4,6 +4,7 @@ The reference side is the training code (``model(images, masks)`` with collate_v
 and mask; StreamNet's offline forward), the other side the backend fed as the nodes feed it, on
 non-square frames. A bundle whose graph is another model's must fail, with exit status 1.
 """
+import pathlib
 import re
 import shutil
 
@@ -68,22 +69,75 @@ def test_v2i_check_on_given_images_and_torch_backend(tmp_path, capsys):
     assert 'not a readable image' in capsys.readouterr().err
 
 
+def _large_activations(model, seed):
+    """BatchNorm statistics and affine terms drawn so that activations reach the hundreds (an
+    honest random-weight model: no layer is altered after export)."""
+    g = torch.Generator().manual_seed(seed)
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            n = mod.num_features
+            mod.running_mean.copy_(torch.randn(n, generator=g) * 0.2)
+            mod.running_var.copy_(torch.rand(n, generator=g) * 0.4 + 0.1)
+            mod.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            mod.bias.data.copy_(torch.randn(n, generator=g) * 0.2)
+    return model
+
+
 def test_streamnet_bundle_agrees_and_a_swapped_forecast_fails(tmp_path, capsys):
-    """160x232: non-square, not a multiple of 32; export itself runs the check."""
+    """160x232: non-square, not a multiple of 32; export itself runs the check (ONNX Runtime
+    against torch per output element, then check-bundle). The first model has activations in
+    the hundreds (~600): its graphs are honest, and the exporter's self-check must pass them."""
     outs = []
     for seed in (0, 1):
         torch.manual_seed(seed)
         model = ex._build_streamnet('streamnet_tiny', 8, {})
+        if seed == 0:
+            model = _large_activations(model, seed).eval()
+            with torch.no_grad():
+                peak = model(torch.rand(1, 12, 160, 232) * 255).abs().max().item()
+            assert peak > 500     # an absolute 1e-3 would hold a float32 ulp of 6e-5 here
         ckpt = tmp_path / f's{seed}.pt'
         torch.save(model.state_dict(), ckpt)
         outs.append(tmp_path / f'b{seed}')
         assert ex.main(['streamnet_tiny', '--checkpoint', str(ckpt), '--size', '160x232',
                         '--out', str(outs[-1])]) == 0
-        verdict, ds, db = _diffs(capsys.readouterr().out)
+        text = capsys.readouterr().out
+        verdict, ds, db = _diffs(text)
         assert verdict == 'PASS' and ds <= 1e-4 and db <= 1e-2
+        assert 'raw outputs within fp32 tolerance' in text and 'predictions' in text
     shutil.copy(outs[1] / 'forecast.onnx', outs[0] / 'forecast.onnx')
     assert cb.main([str(outs[0])]) == 1
-    assert _diffs(capsys.readouterr().out)[0] == 'FAIL'
+    text = capsys.readouterr().out
+    assert _diffs(text)[0] == 'FAIL' and 'forecast, frame' in text and 'FAIL' in text.split(
+        'forecast, frame')[1].split('decoded detections')[0]
+
+
+SHIPPED = pathlib.Path(__file__).resolve().parents[1] / 'models'
+
+
+@pytest.mark.parametrize('name', ['streamnet_tiny_synth', 'v2i_distill_tiny_vocalfolds'])
+def test_shipped_bundle_with_one_weight_tensor_scaled_by_1_1_fails(name, tmp_path, capsys):
+    """A trained shipped bundle passes; the same bundle with its largest weight tensor (ONNX
+    initializer) times 1.1 fails on the raw outputs, with the per-output table naming them."""
+    from training.onnx_check import largest_initializer, scale_initializer
+    honest = SHIPPED / name
+    assert cb.main([str(honest)]) == 0
+    text = capsys.readouterr().out
+    assert 'raw outputs within fp32 tolerance' in text
+    altered = tmp_path / name
+    shutil.copytree(honest, altered)
+    graph, init, size = largest_initializer(str(altered))
+    assert size > 10_000
+    scale_initializer(str(altered / graph), init, 1.1)
+    assert cb.main([str(altered)]) == 1
+    text = capsys.readouterr().out
+    verdict = text.strip().splitlines()[-1]
+    assert verdict.startswith('FAIL') and 'raw outputs OUTSIDE' in verdict
+    role = graph.split('.')[0]   # the altered graph's outputs are the failing rows
+    table = text.split(f'  {role}, ')[1]
+    header, *rows = [ln.split() for ln in table.splitlines()[1:4]]
+    assert header[:3] == ['output', 'shape', 'max'] and rows
+    assert any(r[-1] == 'FAIL' for r in rows)
 
 
 def test_old_v2i_bundle_without_valid_hw_loads_with_one_warning(tmp_path):

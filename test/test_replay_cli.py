@@ -268,9 +268,12 @@ def test_measured_latency_scaled_keeps_the_newest_frame_rule(bundles, square_set
     res = json.loads((out / 'results.json').read_text())
     arrival = {100 + k: 0.04 * k for k in range(10)}
     outs = [(o['input_image_id'], o['finish_time']) for o in res['outputs']]
-    assert 1 < len(outs) < 10 and outs[0][0] == 100
+    # runs of >= 0.2 s in a 0.4 s video (10 frames, 40 ms): a second run only if the first
+    # finished before the video's end (the sAP toolkit's n / fps), on the wall time measured
+    assert 1 <= len(outs) <= 2 and outs[0][0] == 100
     for (prev, prev_finish), (cur, finish) in zip(outs, outs[1:]):
         start = max(arrival[cur], prev_finish)
+        assert start < 0.4
         assert finish - start >= 0.2                     # every run took its scaled time
         assert arrival[cur] <= prev_finish + 1e-9        # busy: the next frame had arrived
         assert cur + 1 not in arrival or arrival[cur + 1] > prev_finish - 1e-9  # the newest

@@ -155,9 +155,10 @@ def _score(run, gt):
 def naive_runs(n, latencies_ms, bad=()):
     """The vehicle, one millisecond at a time: a one-frame slot, a detector that takes the
     newest frame when free; the k-th frame it processes takes latencies_ms[k] (a bad frame
-    takes no time and gives nothing). Returns [(frame, finish_ms)] of the outputs."""
+    takes no time and gives nothing); the video ends at n periods (the sAP toolkit's n / fps):
+    nothing starts then. Returns [(frame, finish_ms)] of the outputs."""
     slot, busy_until, used, out = None, 0, 0, []
-    for t in range(n * PERIOD_MS + 2000):
+    for t in range(n * PERIOD_MS):
         if t % PERIOD_MS == 0 and t // PERIOD_MS < n:
             slot = t // PERIOD_MS
         while slot is not None and busy_until <= t:
@@ -204,9 +205,9 @@ class ListLatency(LatencyModel):
         super().__init__(None, 1.0)
         self.values, self.k = list(values_s), 0
 
-    def latency(self, wall_s):
+    def latency_ns(self, wall_s):
         self.k += 1
-        return self.values[self.k - 1]
+        return int(round(self.values[self.k - 1] * 1e9))
 
 
 def test_hand_schedule_sap_miss_rate_and_stale_share_against_a_naive_loop():
@@ -231,7 +232,7 @@ def test_reschedule_equals_running_the_detector(tmp_path):
                            image_id=f.image_id, segment=2) for f in frames]   # a second video
     path = _write(tmp_path, 'lat.json', json.dumps([15, 55, 35, 95, 20]))
     boxes = _clip(16)[3].boxes
-    for make in (lambda: LatencyModel(0.05, 0.5), lambda: parse_latency(str(path), 1.5, 3)):
+    for make in (lambda: LatencyModel(0.05, 0.5), lambda: parse_latency(str(path), 1.5, 7)):
         ceiling = run_replay(frames + frames2, OracleDetector(boxes), LatencyModel(0.0))
         direct = run_replay(frames + frames2, OracleDetector(boxes), make())
         again = reschedule(ceiling, make())

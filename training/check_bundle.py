@@ -1,13 +1,23 @@
-"""``video-perception check-bundle BUNDLE [--image FILE ...] [--backend B]``: does the deployed
-graph compute what the trained model computes?
+"""``video-perception check-bundle BUNDLE [--image FILE ...] [--backend B] [--precision P]``:
+does the deployed graph compute what the trained model computes?
 
-Runs the bundle's torch twin (``model.pt`` through the training code) with the training code's
-evaluation semantics, and the chosen backend as the nodes run it, on the same frames (two
-non-square ones by default, or ``--image`` files), and prints the largest score and box
-differences and one verdict line. Exit status 0 within ``--score-tol`` / ``--box-tol``, 1 past
-them, 2 when the bundle or an image cannot be used. Run it after exporting (``export`` does) and
-after building a TensorRT engine (FP16 drift: the default tolerances are FP16-sized; FP32
-backends agree to about 1e-5).
+Runs the bundle's torch twin (``model.pt`` through the training code) and the chosen backend on
+the same frames (two non-square ones by default, or ``--image`` files) and compares two things:
+
+* **raw outputs**: every output of every graph (StreamNet's encoder and forecast, the V2I
+  student), the backend against the twin on identical inputs (the forecast of both gets the
+  twin's encoder features), element by element with Polygraphy's rule
+  ``|got - ref| <= atol + rtol * |ref|`` (``training.output_compare``); a table per graph gives
+  each output's max / median absolute and relative error. The tolerance is the precision's row
+  of ``output_compare.TOLERANCES`` (``--precision``; default the bundle's ``model.json``
+  ``precision``, else fp32 for onnxruntime / torch and fp16 for TensorRT, fp32 with ``--fp32``),
+  ``--atol`` / ``--rtol`` override it. A graph whose weights were altered (one tensor scaled by
+  1.1) fails here even where the decoded detections barely move;
+* **decoded detections**, end to end as the node runs them: the largest score and box
+  differences, within ``--score-tol`` / ``--box-tol`` (FP16-sized defaults).
+
+Exit status 0 when both pass, 1 when either fails, 2 when the bundle or an image cannot be used.
+Run it after exporting (``export`` does, at fp32) and after building a TensorRT engine.
 
 Both sides see the same letterboxed picture (the runtime's resize); what follows it is each
 side's own:
@@ -31,7 +41,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from video_perception.backends.base import BACKEND_NAMES, BackendOptions, graph_input_names
+from training.output_compare import (PRECISIONS, OutputDiff, Tolerance, all_ok,
+                                     compare_outputs, format_table, tolerance_for)
+from video_perception.backends.base import (BACKEND_NAMES, BackendOptions, graph_input_names,
+                                            graph_output_names)
 from video_perception.bundle import Bundle, BundleError, load_bundle
 from video_perception.letterbox import letterbox, preprocess
 from video_perception.validate import arg_nonnegative
@@ -118,6 +131,76 @@ def streamnet_pair(twin, backend, bundle: Bundle,
     return _split_yolox(ref), _split_yolox(got)
 
 
+@torch.no_grad()
+def reference_run(twin, bundle: Bundle, role: str,
+                  inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """The twin's outputs of graph ``role`` by name, fed as the graph is (its input order; the
+    family's ``TORCH_METHODS`` names the method, as the torch backend calls it)."""
+    from video_perception.families import get_family
+    method = getattr(twin, getattr(get_family(bundle.family), 'TORCH_METHODS', {})
+                     .get(role, '__call__'))
+    args = [torch.from_numpy(np.ascontiguousarray(inputs[n], dtype=np.float32))
+            for n in graph_input_names(bundle, role)]
+    outs = method(*args)
+    outs = list(outs.values()) if isinstance(outs, dict) else \
+        list(outs) if isinstance(outs, (list, tuple)) else [outs]
+    names = graph_output_names(bundle, role)
+    names = names + [f'output_{i}' for i in range(len(names), len(outs))]  # extra: named
+    return {n: o.float().numpy() for n, o in zip(names, outs)}
+
+
+def raw_cases(twin, bundle: Bundle, frames: Sequence[np.ndarray]) -> List[Tuple[str, str, Dict]]:
+    """[(role, label, inputs)]: every graph's inputs on the check frames. StreamNet: the encoder
+    on every frame, the forecast on the twin's features of the newest N + 1 (the earliest frame
+    repeated when there are fewer, as the buffer primes)."""
+    tensors = [preprocess(f, bundle, input_order='bgr')[0] for f in frames]
+    shapes = [f'{f.shape[0]}x{f.shape[1]}' for f in frames]
+    if bundle.family == 'v2i':
+        cases = []
+        for i, (frame, x) in enumerate(zip(frames, tensors)):
+            inputs = {'image': x}
+            if 'valid_hw' in graph_input_names(bundle, 'student'):
+                _, t = letterbox(frame, bundle.height, bundle.width, 'top_left', 0)
+                inputs['valid_hw'] = np.array([[t.new_height, t.new_width]], np.float32)
+            cases.append(('student', f'frame {i} ({shapes[i]})', inputs))
+        return cases
+    cases = [('encoder', f'frame {i} ({shapes[i]})', {'image': x}) for i, x in enumerate(tensors)]
+    feats = [reference_run(twin, bundle, 'encoder', {'image': x}) for x in tensors]
+    n = bundle.history_frames
+    window = ([feats[0]] * max(0, n + 1 - len(feats)) + feats)[-(n + 1):][::-1]  # newest first
+    inputs = dict(window[0])
+    for k, past in enumerate(window[1:], 1):
+        inputs.update({f'{name}_h{k}': value for name, value in past.items()})
+    cases.append(('forecast', f'frame {len(frames) - 1} + {n} past', inputs))
+    return cases
+
+
+def compare_raw(twin, backend, bundle: Bundle, frames: Sequence[np.ndarray],
+                tol: Tolerance) -> List[Tuple[str, List[OutputDiff]]]:
+    """[(graph label, per-output diffs)] of every graph on ``frames``."""
+    out = []
+    for role, label, inputs in raw_cases(twin, bundle, frames):
+        ref = reference_run(twin, bundle, role, inputs)
+        got = backend.run(role, {k: v for k, v in inputs.items()
+                                 if k in graph_input_names(bundle, role)})
+        out.append((f'{role}, {label}', compare_outputs(got, ref, tol)))
+    return out
+
+
+def default_precision(bundle: Bundle, backend_name: str,
+                      options: Optional[BackendOptions] = None) -> str:
+    """model.json's ``precision`` when it states one, else what the backend computes in:
+    fp16 for a TensorRT engine built with FP16, fp32 otherwise."""
+    stated = bundle.raw.get('precision')
+    if stated:
+        if stated not in PRECISIONS:
+            raise BundleError(f'bundle model.json precision is {stated!r}; expected one of '
+                              f'{", ".join(PRECISIONS)}')
+        return str(stated)
+    fp16 = options.fp16 if options is not None else True
+    return 'fp16' if backend_name == 'tensorrt' and fp16 else 'fp32'
+
+
 def _diff(ref: Dict, got: Dict) -> Tuple[float, float]:
     return (float(np.abs(ref['scores'] - got['scores']).max()),
             float(np.abs(ref['boxes'] - got['boxes']).max()))
@@ -126,22 +209,28 @@ def _diff(ref: Dict, got: Dict) -> Tuple[float, float]:
 def check_bundle(path: str, frames: Optional[List[np.ndarray]] = None,
                  backend_name: str = 'onnxruntime', score_tol: float = SCORE_TOL,
                  box_tol: float = BOX_TOL, options: Optional[BackendOptions] = None,
-                 out=None) -> int:
-    """Print one line per frame and the verdict; returns 0 (agrees) or 1 (differs)."""
+                 out=None, precision: Optional[str] = None, atol: Optional[float] = None,
+                 rtol: Optional[float] = None) -> int:
+    """Print the raw-output tables, one line per frame's detections and the verdict; returns 0
+    (agrees) or 1 (differs). ``precision`` None: ``default_precision``."""
     from training.twin import build_from_bundle
     from video_perception.backends.select import load_backend
     bundle = load_bundle(path)
+    precision = precision or default_precision(bundle, backend_name, options)
+    tol = tolerance_for(precision, atol, rtol)
     twin = build_from_bundle(bundle).eval()
     backend = load_backend(bundle, backend_name, options or BackendOptions(device='cpu'),
                            log=lambda text: print(f'check-bundle: {text}', file=sys.stderr))
     try:
         if bundle.family == 'v2i':
             frames = frames or default_frames(2)
+            raw = compare_raw(twin, backend, bundle, frames, tol)
             pairs = [(f'frame {i} ({f.shape[0]}x{f.shape[1]})', v2i_pair(twin, backend, bundle, f))
                      for i, f in enumerate(frames)]
         else:
             n = bundle.history_frames
             frames = frames or default_frames(n + 1, portrait=False)   # time order
+            raw = compare_raw(twin, backend, bundle, frames, tol)
             # fewer frames than the history: the earliest repeats, as the node's buffer primes
             seq = [frames[0]] * max(0, n + 1 - len(frames)) + list(frames)
             pairs = []
@@ -156,14 +245,27 @@ def check_bundle(path: str, frames: Optional[List[np.ndarray]] = None,
     worst_score, worst_box = 0.0, 0.0
     print(f'check-bundle {path}: {bundle.family} {bundle.variant} at {bundle.height}x'
           f'{bundle.width}, torch reference vs {backend.describe()}', file=out)
+    print(f'raw outputs, {precision} tolerance |got - ref| <= {tol.atol:g} + {tol.rtol:g} x '
+          f'|ref| per element:', file=out)
+    for label, diffs in raw:
+        print(f'  {label}', file=out)
+        print('\n'.join('    ' + line for line in format_table(diffs).splitlines()), file=out)
+    raw_ok = all(all_ok(diffs) for _, diffs in raw)
+    bad = [f'{label}: {d.name}' for label, diffs in raw for d in diffs if not d.ok]
+    print('decoded detections:', file=out)
     for label, (ref, got) in pairs:
         ds, db = _diff(ref, got)
         worst_score, worst_box = max(worst_score, ds), max(worst_box, db)
         print(f'  {label}: max |score diff| {ds:.3g}, max |box diff| {db:.3g} px', file=out)
-    ok = worst_score <= score_tol and worst_box <= box_tol
+    dets_ok = worst_score <= score_tol and worst_box <= box_tol
+    ok = raw_ok and dets_ok
+    raw_verdict = ('raw outputs within' if raw_ok else
+                   f'raw outputs OUTSIDE ({len(bad)}: {", ".join(bad[:3])}'
+                   f'{", ..." if len(bad) > 3 else ""})') + \
+        f' {precision} tolerance (atol {tol.atol:g}, rtol {tol.rtol:g})'
     print(f'{"PASS" if ok else "FAIL"}: max score diff {worst_score:.3g} (tolerance {score_tol}), '
-          f'max box diff {worst_box:.3g} px (tolerance {box_tol}) over {len(pairs)} frames',
-          file=out)
+          f'max box diff {worst_box:.3g} px (tolerance {box_tol}) over {len(pairs)} frames; '
+          f'{raw_verdict}', file=out)
     return 0 if ok else 1
 
 
@@ -177,6 +279,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help='backend to check against the torch reference')
     parser.add_argument('--device', default='auto', help='auto, cpu or cuda')
     parser.add_argument('--fp32', action='store_true', help='TensorRT: an FP32 engine')
+    parser.add_argument('--precision', choices=PRECISIONS,
+                        help='tolerance row for the raw outputs (default: model.json '
+                             '"precision", else fp32; fp16 for a TensorRT FP16 engine)')
+    parser.add_argument('--atol', type=float, help='raw outputs: absolute tolerance override')
+    parser.add_argument('--rtol', type=float, help='raw outputs: relative tolerance override')
     parser.add_argument('--score-tol', type=arg_nonnegative, default=SCORE_TOL)
     parser.add_argument('--box-tol', type=arg_nonnegative, default=BOX_TOL,
                         help='network pixels')
@@ -184,7 +291,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         frames = read_images(args.image) or None
         return check_bundle(args.bundle, frames, args.backend, args.score_tol, args.box_tol,
-                            BackendOptions(device=args.device, fp16=not args.fp32))
+                            BackendOptions(device=args.device, fp16=not args.fp32),
+                            precision=args.precision, atol=args.atol, rtol=args.rtol)
     except (BundleError, ValueError, OSError, RuntimeError) as exc:
         print(f'video-perception check-bundle: {str(exc).strip().splitlines()[0]}',
               file=sys.stderr)

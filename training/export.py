@@ -11,7 +11,9 @@ It emits opset 18 and converts down to 17; the graphs come out static and free o
 ConstantOfShape / Expand plumbing that the TorchScript exporter leaves around ``grid_sample``
 and sized nearest upsampling. Every export is checked on the spot (onnx_check.py): the ONNX
 checker, every op in TensorRT 10's ONNX parser list, every shape static, and ONNX Runtime
-against torch on a random frame (max abs <= 1e-3).
+against torch on a random frame; then check-bundle on non-square frames. Both compare every
+output element by element with Polygraphy's rule |ort - torch| <= atol + rtol |torch| at the
+fp32 row of ``training.output_compare.TOLERANCES``.
 
 Without ``--checkpoint`` the weights are random (a loud warning says so): enough for benchmarks
 and for checking the graphs, useless for detection.
@@ -28,6 +30,7 @@ import torch
 
 from training.families import family_of, get_family
 from training.models.streamnet.export_onnx import StreamNetGraphs, export_streamnet_onnx
+from training.engine.checkpoint import torch_save
 from training.onnx_check import TRT_OPS_FILE, check_graph
 # the torch twin of a bundle lives below this module and check_bundle.py (training/twin.py);
 # model.json's builder names it here, as bundles exported before the move do
@@ -35,7 +38,7 @@ from training.twin import (V2IGraph, _build_streamnet, _streamnet_names,  # noqa
                            build_from_bundle)
 from video_perception.bundle import batched_graph_name, load_bundle, write_model_json
 from video_perception.bundle_check import check_bundle
-from video_perception.outdir import output_dir
+from video_perception.outdir import check_apart, error_line, output_dir
 
 OPSET = 17
 BUILDER = 'training.export:build_from_bundle'
@@ -73,11 +76,12 @@ def _git_revision() -> str:
 
 
 class Checkpoint(NamedTuple):
-    """What the exporter takes from a training checkpoint (or a bare state dict)."""
+    """What the exporter takes from a training checkpoint (or a bare state dict, or a bundle)."""
     path: str
     weights: Dict
     config: Dict       # the run's config + Exp.export_meta(); {} for a bare state dict
     metrics: Dict
+    fused_repconv: bool = False    # a bundle's model.pt holds the RepConv-fused weights
 
     @property
     def model_name(self) -> str:
@@ -85,8 +89,46 @@ class Checkpoint(NamedTuple):
         return str(self.config.get('model') or '')
 
 
+def _bundle_root(path: str) -> Optional[str]:
+    """The bundle folder ``path`` names (the folder, or its model.pt beside model.json)."""
+    root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    if os.path.isfile(os.path.join(root, 'model.json')) and (
+            os.path.isdir(path) or os.path.basename(path) == 'model.pt'):
+        return root
+    return None
+
+
+def read_bundle_checkpoint(root: str, path: str) -> Checkpoint:
+    """A bundle as a checkpoint: model.pt's weights without the graph wrapper's ``model.``
+    prefix, and the training config rebuilt from model.json (variant, classes, input size,
+    model_kwargs, history step, forecast horizon), so it re-exports at another size, batch or
+    precision."""
+    from video_perception.bundle import BundleError, load_bundle
+    try:
+        bundle = load_bundle(root)
+    except BundleError as exc:
+        raise ValueError(f'--checkpoint {path}: {exc}') from None
+    if not bundle.torch_state_dict or not os.path.isfile(bundle.torch_state_dict):
+        raise ValueError(f'--checkpoint {path}: the bundle has no model.pt to re-export from')
+    state = torch.load(bundle.torch_state_dict, map_location='cpu', weights_only=True)
+    weights = {k[len('model.'):]: v for k, v in state.items() if k.startswith('model.')}
+    prov = bundle.raw.get('provenance') or {}
+    torch_meta = bundle.raw.get('torch') or {}
+    config = dict(prov.get('config') or {}, model=bundle.variant,
+                  class_names=list(bundle.classes), input_size=[bundle.height, bundle.width],
+                  model_kwargs=torch_meta.get('model_kwargs') or {})
+    if bundle.family == 'streamnet':
+        config.update(history_step=bundle.history_step, future=bundle.future_frames)
+    return Checkpoint(path, weights, config, prov.get('metrics') or {},
+                      fused_repconv=bool(torch_meta.get('fused_repconv', bundle.family ==
+                                                        'streamnet')))
+
+
 def read_checkpoint(path: str) -> Checkpoint:
     from training.engine.checkpoint import load_checkpoint, model_weights_from
+    root = _bundle_root(path)
+    if root is not None:
+        return read_bundle_checkpoint(root, path)
     state = load_checkpoint(path)
     return Checkpoint(path, model_weights_from(state), state.get('config') or {},
                       state.get('metrics') or {})
@@ -99,7 +141,11 @@ def _read_checkpoint(checkpoint: Union[str, Checkpoint, None]):
         return None, None, {}, {}
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = read_checkpoint(checkpoint)
-    return checkpoint
+    return checkpoint[:4]
+
+
+def _is_fused(checkpoint) -> bool:
+    return isinstance(checkpoint, Checkpoint) and checkpoint.fused_repconv
 
 
 def model_name_of(name: Optional[str], checkpoint: Optional[Checkpoint]) -> str:
@@ -127,10 +173,15 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
     ``batch_sizes``: the graphs are also written for these batches (``<role>_b<B>.onnx``)."""
     from training.models.streamnet.blocks import fuse_repconv
     zoo = _streamnet_names()
+    if checkpoint and not isinstance(checkpoint, Checkpoint):
+        checkpoint = read_checkpoint(checkpoint)
     path, weights, train_cfg, metrics = _read_checkpoint(checkpoint)
     classes = list(train_cfg.get('class_names') or zoo.ARGOVERSE_CLASSES)
     model_kwargs = dict(train_cfg.get('model_kwargs') or {})
     model = _build_streamnet(variant, len(classes), model_kwargs)
+    if _is_fused(checkpoint):   # a bundle's weights: fuse first so that the keys match
+        model.eval()
+        fuse_repconv(model)
     if weights is not None:
         try:
             model.load_state_dict(weights, strict=True)
@@ -146,7 +197,7 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
             more = export_streamnet_onnx(graphs, h, w, out, OPSET, check=check, seed=seed,
                                          batch=b)
             result['report'].update({f'{r}_b{b}': v for r, v in more['report'].items()})
-    torch.save(graphs.state_dict(), os.path.join(out, 'model.pt'))
+    torch_save(graphs.state_dict(), os.path.join(out, 'model.pt'))
     meta = {
         'family': 'streamnet', 'variant': variant,
         'input': {'height': h, 'width': w, 'pixel_format': 'bgr', 'scale': 1.0,
@@ -208,7 +259,7 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
             path_b = os.path.join(out, batched_graph_name('student.onnx', b))
             export_student_onnx(model, h, w, path_b, opset=OPSET, check=check,
                                 trt_ops_json=TRT_OPS_FILE, batch=b)
-    torch.save(graph.state_dict(), os.path.join(out, 'model.pt'))
+    torch_save(graph.state_dict(), os.path.join(out, 'model.pt'))
     write_model_json(out, {
         'family': 'v2i', 'variant': variant,
         'input': {'height': h, 'width': w, **V2I_INPUT, 'valid_hw': True},
@@ -246,13 +297,27 @@ def _weights_mismatch(checkpoint: str, variant: str, exc: RuntimeError) -> Value
                       f'checkpoint trained for {variant}')
 
 
+def _int8_check_args(args) -> Dict:
+    """check-bundle's frames and decoded-detection tolerances for an int8 bundle: frames of the
+    calibration source and the int8 tolerances (training/quantize.py); the raw outputs use the
+    int8 row of output_compare.TOLERANCES. Nothing for fp32."""
+    if not args.int8:
+        return {}
+    from training.calibration import check_frames
+    from training.quantize import INT8_BOX_TOL, INT8_SCORE_TOL
+    return {'score_tol': INT8_SCORE_TOL, 'box_tol': INT8_BOX_TOL,
+            'frames': check_frames(args.calib, topic=args.calib_topic)}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='video-perception export',
                                      description='export a model bundle (ONNX + model.json)')
     parser.add_argument('name', nargs='?',
                         help='model variant, e.g. streamnet_tiny, streamnet_s, detr_tiny '
                              '(default: the one --checkpoint was trained as)')
-    parser.add_argument('--checkpoint', help='training checkpoint or state dict (EMA preferred)')
+    parser.add_argument('--checkpoint', help='training checkpoint or state dict (EMA preferred), '
+                        'or a bundle folder or its model.pt (re-export at another size, batch '
+                        'or precision)')
     parser.add_argument('--size', help='network input HxW, e.g. 600x960 (default: the model\'s)')
     parser.add_argument('--out', required=True, help='bundle directory to write')
     parser.add_argument('--batch', default='1', help='static batch sizes to export, e.g. '
@@ -260,10 +325,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--no-check', action='store_true',
                         help='skip the ONNX Runtime / operator / static-shape checks')
     parser.add_argument('--force', action='store_true', help='replace a non-empty --out')
+    parser.add_argument('--int8', action='store_true', help='quantise the graphs to int8 (QDQ, '
+                        'per-channel weights; training/quantize.py), calibrated on --calib')
+    parser.add_argument('--calib', help='calibration frames for --int8: a dataset JSON, an image '
+                        'folder or a rosbag2')
+    parser.add_argument('--calib-frames', type=int, default=200,
+                        help='frames spread evenly over --calib (default 200)')
+    parser.add_argument('--calib-method', default='minmax',
+                        choices=('minmax', 'entropy', 'percentile'))
+    parser.add_argument('--calib-topic', help='the image topic of a --calib bag with several')
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.int8 != bool(args.calib):
+        parser.error('--int8 and --calib go together (an int8 bundle is calibrated on frames)')
     try:
+        check_apart({'--out': args.out}, {'--checkpoint': args.checkpoint})
         size = parse_size(args.size) if args.size else None
         batch_sizes = parse_batch(args.batch)
+        if args.int8:   # a bad calibration source fails before minutes of export
+            from training.calibration import CalibSource
+            CalibSource(args.calib, args.calib_frames, args.calib_topic)
         ckpt = read_checkpoint(args.checkpoint) if args.checkpoint else None
         name = model_name_of(args.name, ckpt)
         family = family_of(name)
@@ -275,14 +355,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with output_dir(args.out, args.force, '--out') as tmp:
             report = export(name, str(tmp), size=size, checkpoint=ckpt, check=not args.no_check,
                             batch_sizes=batch_sizes)
+            if args.int8:
+                from training.calibration import quantize_bundle
+                quantize_bundle(str(tmp), args.calib, args.calib_frames, args.calib_method,
+                                topic=args.calib_topic)
             check_bundle(load_bundle(tmp))   # what the nodes will do: fails loudly if bad
             if not args.no_check:   # non-square frames, the padding mask, the runtime's feeding
                 from training.check_bundle import check_bundle as check_against_torch
-                if check_against_torch(str(tmp), backend_name='onnxruntime') != 0:
+                if check_against_torch(str(tmp), backend_name='onnxruntime',
+                                       precision='int8' if args.int8 else 'fp32',
+                                       **_int8_check_args(args)) != 0:
                     raise ValueError('the exported graphs disagree with the torch model on '
                                      'non-square frames (check-bundle above); nothing written')
     except (ValueError, OSError) as exc:
-        print(f'video-perception export: {str(exc).splitlines()[0]}', file=sys.stderr)
+        print(f'video-perception export: {error_line(exc, args.out)}', file=sys.stderr)
         return 2
     for role, r in report.items():
         print(f'{role}: {r["nodes"]} nodes, opset {r["opset"]}, TensorRT ops ok, static I/O '

@@ -44,7 +44,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help='empty an existing run folder and start over (else resume=auto)')
     parser.add_argument('--dry-run', action='store_true',
                         help='one forward + backward on random input at the configured size; '
-                             'reads no data and no checkpoint')
+                             'reads no data; loads and reports init_checkpoint')
     return parser
 
 
@@ -58,6 +58,10 @@ def dry_run(exp) -> dict:
     torch.manual_seed(0)
     data = exp.dry_run_dataset()
     model = exp.build_model(data)
+    init = None
+    if getattr(exp.cfg, 'init_checkpoint', ''):   # loaded and reported as training would
+        from training.import_weights import load_init_checkpoint
+        init = load_init_checkpoint(model, exp.cfg.init_checkpoint)
     exp.set_train_mode(model)
     loss_fn = exp.build_loss_fn(model, data)
     batch = exp.dry_run_batch()
@@ -71,10 +75,30 @@ def dry_run(exp) -> dict:
     if trainable and all(p.grad is None for _, p in trainable):
         raise ValueError('dry run: no trainable parameter received a gradient')
     teacher = getattr(loss_fn, 'teacher', None)     # StreamNetLoss, V2IDistiller
-    return {'params': sum(p.numel() for _, p in trainable),
+    return {**({'init_checkpoint': init} if init else {}),
+            'params': sum(p.numel() for _, p in trainable),
             'teacher_params': sum(p.numel() for p in teacher.parameters()) if teacher else 0,
             'losses': {k: float(v.detach()) for k, v in losses.items() if torch.is_tensor(v)
                        and v.numel() == 1}}
+
+
+def train_inputs(cfg, run_dir: str, force: bool) -> dict:
+    """The files a run reads (datasets, checkpoints), by config field; a run folder must stay
+    apart from them. ``resume`` inside the run folder is the normal resume, unless ``--force``
+    would empty that folder before the checkpoint is read."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if not isinstance(value, str) or not value or f.name == 'output_dir':
+            continue
+        if f.name == 'resume':
+            if value == 'auto' or (not force and os.path.realpath(value).startswith(
+                    os.path.realpath(run_dir) + os.sep)):
+                continue
+        elif not f.name.endswith(('_json', '_checkpoint', '_root', '_path', '_dir')):
+            continue
+        out[f.name] = value
+    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -83,7 +107,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     from training.engine.exp import exp_name_of, load_exp
     from training.engine.trainer import train
     from training.engine.checkpoint import has_checkpoint
-    from video_perception.outdir import output_dir
+    from video_perception.outdir import check_apart, output_dir
+    cfg = None
     try:
         exp_cls = load_exp(args.exp)
         cfg = apply_overrides(exp_cls.config, args.overrides)
@@ -101,7 +126,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         if args.print_config:
             return 0
-        with output_dir(os.path.join(cfg.output_dir, cfg.exp_name), args.force, 'run folder',
+        run_dir = os.path.join(cfg.output_dir, cfg.exp_name)
+        check_apart({'run folder': run_dir}, train_inputs(cfg, run_dir, args.force))
+        with output_dir(run_dir, args.force, 'run folder',
                         in_place=True, reuse=bool(cfg.resume), keep=has_checkpoint,
                         hint='pass resume=auto to continue that run, or --force to start over'):
             result = train(exp_cls(cfg))
@@ -109,6 +136,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f'video-perception train: {msg}', file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a write error: the run failed (checkpoints are atomic)
+        from video_perception.outdir import error_line
+        line = error_line(exc, cfg and cfg.output_dir)
+        print(f'video-perception train: {line}', file=sys.stderr)
+        return 1
     if os.environ.get('RANK', '0') == '0' and result is not None:
         print(json.dumps({'step': result['step'], 'run_dir': result['run_dir'],
                           'metrics': result['metrics']}))

@@ -51,6 +51,15 @@ class BagError(ValueError):
     """A bag that cannot be used: missing, corrupt, truncated, or without image topics."""
 
 
+class BagWriteError(OSError):
+    """Writing a bag failed (a full disk, a write error, a failed commit); names bag and cause."""
+
+
+def _write_failed(path, exc: BaseException) -> BagWriteError:
+    cause = (str(exc).strip().splitlines() or [''])[0]
+    return BagWriteError(f'bag {path}: cannot write ({type(exc).__name__}: {cause})')
+
+
 @dataclasses.dataclass
 class BagTopic:
     name: str
@@ -166,18 +175,22 @@ def open_bag(path: Union[str, os.PathLike]) -> BagReader:
 class BagWriter:
     """Writes our messages with given receive times; see ``write_bag``."""
 
-    def __init__(self, writer: Writer):
-        self._writer = writer
+    def __init__(self, writer: Writer, path=None):
+        self._writer, self._path = writer, path
         self._connections: Dict[str, object] = {}
 
     def write(self, topic: str, msg, receive_ns: int) -> None:
         conn = self._connections.get(topic)
-        if conn is None:
-            conn = self._writer.add_connection(topic, msg.__ros_type__, typestore=typestore())
-            self._connections[topic] = conn
-        elif conn.msgtype != msg.__ros_type__:
+        if conn is not None and conn.msgtype != msg.__ros_type__:
             raise BagError(f'topic {topic} is {conn.msgtype}, cannot write {msg.__ros_type__}')
-        self._writer.write(conn, int(receive_ns), cdr.serialize(msg))
+        data = cdr.serialize(msg)
+        try:  # a full disk: sqlite3 / mcap / OSError, one error naming the bag
+            if conn is None:
+                conn = self._writer.add_connection(topic, msg.__ros_type__, typestore=typestore())
+                self._connections[topic] = conn
+            self._writer.write(conn, int(receive_ns), data)
+        except Exception as exc:  # noqa: BLE001 - whatever the storage plugin raises
+            raise _write_failed(self._path, exc) from exc
 
 
 @contextlib.contextmanager
@@ -203,23 +216,29 @@ def write_bag(path: Union[str, os.PathLike], storage: str = 'sqlite3',
     shutil.rmtree(tmp, ignore_errors=True)
     writer = Writer(tmp, version=max(version, 8), storage_plugin=plugins[storage])
     try:
-        writer.open()
-        if version < 8:
-            _embed_v5_metadata(writer, tmp.name, final.name)
-        yield BagWriter(writer)
-        writer.close()
-        if version < 8:
-            _downgrade_to_v5(tmp)
+        try:
+            writer.open()
+            if version < 8:
+                _embed_v5_metadata(writer, tmp.name, final.name)
+        except Exception as exc:  # noqa: BLE001 - a full disk or an unwritable folder
+            raise _write_failed(final, exc) from exc
+        yield BagWriter(writer, final)
+        try:  # the commit: sqlite writes its last pages, mcap its summary, here
+            writer.close()
+            if version < 8:
+                _downgrade_to_v5(tmp)
+            # rosbags names the storage file after the directory; keep it the final name
+            for child in tmp.iterdir():
+                if child.name.startswith(tmp.name):
+                    child.rename(tmp / (final.name + child.name[len(tmp.name):]))
+            _fix_metadata_names(tmp / 'metadata.yaml', tmp.name, final.name)
+        except Exception as exc:  # noqa: BLE001
+            raise _write_failed(final, exc) from exc
     except BaseException:
         with contextlib.suppress(Exception):
             writer.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    # rosbags names the storage file after the directory; keep it consistent with the final name
-    for child in tmp.iterdir():
-        if child.name.startswith(tmp.name):
-            child.rename(tmp / (final.name + child.name[len(tmp.name):]))
-    _fix_metadata_names(tmp / 'metadata.yaml', tmp.name, final.name)
     os.replace(tmp, final)
 
 

@@ -3,10 +3,19 @@
 Subcommands are looked up by module path and imported only when run, so ``video-perception echo``
 on a robot never imports torch, and the runtime core never imports ``training`` (only this
 dispatcher names it). Each subcommand module exposes ``main(argv: list[str]) -> int``.
+
+Stops are one mechanism for every subcommand: SIGTERM (what a launch file, systemd and CI
+timeouts send) raises ``Terminated``, a KeyboardInterrupt, in the main thread, so every cleanup
+path that honours Ctrl-C (temporary folders removed, partial outputs deleted, transports closed)
+honours it too; the dispatcher then prints one line and exits 143 (SIGTERM) or 130 (SIGINT).
 """
 import importlib
 import os
+import signal
 import sys
+
+# one class for the dispatcher and the tools (this module may run as __main__, a second copy)
+from video_perception.tools.cli_common import on_sigterm, Terminated
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {
@@ -23,6 +32,8 @@ SUBCOMMANDS = {
     'synth': ('training.data.synth', 'write a deterministic synthetic video benchmark'),
     'train': ('training.train', 'train or distil a model from an experiment file'),
     'export': ('training.export', 'export a model bundle (ONNX + model.json)'),
+    'import': ('training.import_weights',
+               'turn a released YOLOX / DAMO-StreamNet / DETR-family checkpoint into a bundle'),
     'check-bundle': ('training.check_bundle',
                      'compare a bundle on a backend with its torch reference on real frames'),
     'params': ('training.params', 'print trainable parameter counts of a named model'),
@@ -47,11 +58,25 @@ def main(argv=None) -> int:
         print(f"video-perception: unknown subcommand '{name}'; expected one of "
               f"{', '.join(SUBCOMMANDS)}", file=sys.stderr)
         return 2
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous in (signal.SIG_DFL, None):  # an embedding program's own handler stays
+        signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return _run(name, rest)
+    finally:
+        if previous in (signal.SIG_DFL, None):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _run(name: str, rest: list) -> int:
     try:
         module = importlib.import_module(SUBCOMMANDS[name][0])
         return int(module.main(rest) or 0)
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:  # the subcommand removed what it had half-written
+        term = isinstance(exc, Terminated)
+        print(f"video-perception {name}: stopped by {'SIGTERM' if term else 'Ctrl-C (SIGINT)'}; "
+              'no partial output left', file=sys.stderr)
+        return 143 if term else 130
     except BrokenPipeError:  # `video-perception echo ... | head`: the reader has gone
         sys.stderr.close()
         return 0

@@ -115,6 +115,9 @@ class MultiCameraCore:
         self.workers = per_camera_workers(len(self.cameras), backend) \
             if self.mode == 'per_camera' else 1
         self._busy: set = set()             # cameras a per-camera worker holds now
+        from video_perception.streaming.stage import StreamingStage   # a tracker per camera
+        self.streaming = StreamingStage(self.params, detector.detectors[0].bundle,
+                                        len(self.cameras))
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._threads: List[threading.Thread] = []
@@ -147,7 +150,8 @@ class MultiCameraCore:
 
     def apply_parameters(self, changes: Dict[str, Any]) -> None:
         params = self.detector.detectors[0].parameters
-        live = {k: v for k, v in changes.items() if k in params}
+        live = self.streaming.detector_settings({k: v for k, v in changes.items()
+                                                 if k in params})
         if live:
             self.detector.configure(**live)
 
@@ -264,6 +268,7 @@ class MultiCameraCore:
         if not cams:
             return 0
         stamps = [stamp_ns_of(msg.header.stamp) for msg, _ in items]
+        t_start = time.monotonic()
         try:
             results = self.detector.detect(cams, frames, stamps)
         except (ValueError, RuntimeError) as exc:
@@ -274,7 +279,13 @@ class MultiCameraCore:
             self.batches += 1                # per-camera workers count here at once
         for index, frame, item, stamp, dets in zip(cams, frames, items, stamps, results):
             cam, (msg, t_recv) = self.cameras[index], item
-            header = _header_with_stamp(msg.header, self.output_stamp_ns(cam, stamp))
+            with self._cond:
+                newest = (cam.stamps.last, cam.last_arrival)
+            dets, target = self.streaming.apply(
+                index, dets, stamp, cam.stamps.period_ns, (frame.shape[1], frame.shape[0]),
+                newest, time.monotonic() - t_start)
+            header = _header_with_stamp(msg.header, self.output_stamp_ns(cam, stamp)
+                                        if target is None else target)
             self.publish(index, dets, header, frame)
             cam.latency.add(time.monotonic() - t_recv)
             cam.counts['processed'] += 1
@@ -308,6 +319,7 @@ class MultiCameraCore:
             ('buffer_resets', str(det.resets)),
             ('silent_s', f'{silent:.2f}'),
         ] + [kv for kv in det.diagnostics() if kv[0] != 'buffer_resets']
+        values += self.streaming.diagnostics(index)
         return values + [('last_error', cam.last_error)] if cam.last_error else values
 
     def camera_level(self, index: int) -> tuple:

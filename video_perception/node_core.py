@@ -9,6 +9,8 @@
   are its forecast of the next frame.
 * Bad frames (malformed data, an unknown encoding) are logged in one line, counted and skipped; a
   frame of a new size is served and counted (the detector decides whether its state resets).
+* ``forecast:=kalman`` / ``schedule:=shrinking_tail`` make the node a Streamer
+  (``streaming.stage``): outputs are tracks forecast to the target time, stamped at it.
 * Thresholds are read on every frame, so ``ros2 param set`` takes effect on the next one
   (isaac_ros_object_detection#65 is the bug this avoids).
 """
@@ -80,10 +82,11 @@ def parameter_specs(family: Any) -> List[ParameterSpec]:
                       'for rviz)'),
         ParameterSpec('simulate_latency_ms', 0.0, 'testing only: add this many ms to every model '
                       'call, to emulate a slower model', min_value=0.0, max_value=10000.0),
-        ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied)',
-                      choices=('input',)),
+        ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied); with '
+                      'forecast:=kalman the forecast target time', choices=('input',)),
     ]
-    specs += CAMERA_SPECS
+    from video_perception.streaming.stage import STREAMING_SPECS
+    specs += CAMERA_SPECS + STREAMING_SPECS
     replaced = {o.name: o for o in own}
     return ([replaced.pop(c.name, c) for c in specs]
             + [o for o in own if o.name in replaced])
@@ -220,6 +223,9 @@ class NodeCore:
         self.counts = collections.Counter()
         self.last_size = None
         self.last_error = ''
+        self.newest: Optional[tuple] = None     # (stamp, monotonic arrival) of the newest frame
+        from video_perception.streaming.stage import StreamingStage
+        self.streaming = StreamingStage(self.params, detector.bundle)
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -233,6 +239,7 @@ class NodeCore:
         stamp = stamp_ns_of(msg.header.stamp)
         with self._lock:
             self.stamps.observe(stamp)
+            self.newest = (stamp, t_recv)
         self.slot.put((msg, t_recv))
 
     def on_parameters(self, changes: Dict[str, Any]) -> None:
@@ -243,6 +250,7 @@ class NodeCore:
     def apply_parameters(self, changes: Dict[str, Any]) -> None:
         # the detector's own parameters are read on every frame: changeable while serving
         live = {k: v for k, v in changes.items() if k in self.detector.parameters}
+        live = self.streaming.detector_settings(live)
         if live:
             self.detector.configure(**live)
 
@@ -266,6 +274,7 @@ class NodeCore:
             item = self.slot.take(timeout=0.2)
             if item is None:
                 continue
+            item = self.streaming.pick(item, self.slot, self.stamps.period_ns, item[1])
             try:
                 self.process(*item)
             except Exception as exc:  # noqa: BLE001 - the worker must outlive any one frame
@@ -281,6 +290,7 @@ class NodeCore:
 
     def process(self, msg, t_recv: float) -> bool:
         """Decode, detect and publish one frame; False (counted, one line logged) if bad."""
+        t_start = time.monotonic()
         try:
             frame = self.decode(msg)
         except (ValueError, TypeError) as exc:
@@ -298,13 +308,16 @@ class NodeCore:
         t0 = time.monotonic()
         try:
             dets = self.detector.detect(frame, stamp)
+            dets, target = self.streaming.apply(0, dets, stamp, self.stamps.period_ns, size,
+                                                self.newest, time.monotonic() - t_start)
         except (ValueError, RuntimeError) as exc:
             self.counts['failed_frames'] += 1
             self.last_error = str(exc)
             self.warn('detect', f'{self.node_name}: detection failed on a frame: {exc}')
             return False
         self.model_latency.add(time.monotonic() - t0)
-        header = self.make_header(msg.header, self.output_stamp_ns(stamp))
+        header = self.make_header(msg.header, self.output_stamp_ns(stamp) if target is None
+                                  else target)
         self.publish_detections(dets, header, frame)
         self.latency.add(time.monotonic() - t_recv)
         self.counts['processed'] += 1
@@ -332,7 +345,7 @@ class NodeCore:
             ('model_ms_median', f'{self.model_latency.median():.2f}'),
             ('stamp_mode', str(self.params.get('stamp_mode', 'input'))),
         ]
-        values += det.diagnostics()
+        values += det.diagnostics() + self.streaming.diagnostics()
         if self.last_error:
             values.append(('last_error', self.last_error))
         return values

@@ -27,7 +27,10 @@ def detections_to_msg(dets: Detections, header: msgs.Header,
         header: the source image's header (copied, not referenced).
         class_names: if given, ``class_id`` holds the class name instead of the index.
         id_prefix: if non-empty, ``Detection2D.id`` = prefix + index within the frame.
+    Detections that carry ``track_ids`` (``streaming.stage.TrackedDetections``) put each box's
+    track id in ``Detection2D.id`` instead: the same object keeps it from frame to frame.
     """
+    track_ids = getattr(dets, 'track_ids', None)
     header = copy.deepcopy(header)
     out = msgs.Detection2DArray(header=header)
     boxes = dets.boxes_xyxy.astype(float)  # [N, 4]
@@ -47,7 +50,8 @@ def detections_to_msg(dets: Detections, header: msgs.Header,
             size_x=x2 - x1, size_y=y2 - y1)
         out.detections.append(msgs.Detection2D(
             header=copy.deepcopy(header), results=[hyp], bbox=bbox,
-            id=f'{id_prefix}{i}' if id_prefix else ''))
+            id=str(int(track_ids[i])) if track_ids is not None
+            else f'{id_prefix}{i}' if id_prefix else ''))
     return out
 
 

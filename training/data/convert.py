@@ -24,7 +24,7 @@ import sys
 from training.data.converters import FORMATS
 from training.data.converters.common import FrameSink
 from video_perception.dataset import VideoDataset, write_video_dataset
-from video_perception.outdir import final_path, output_dir
+from video_perception.outdir import check_apart, error_line, final_path, OverlapError, output_dir
 
 
 def build_parser(fmt: str | None = None) -> argparse.ArgumentParser:
@@ -59,6 +59,9 @@ def run(argv: list[str]) -> pathlib.Path:
     # The format decides which extra options exist, so peek at it before the full parse.
     fmt = next((a for a in argv if not a.startswith('-')), None)
     args = build_parser(fmt).parse_args(argv)
+    check_apart({'OUT': args.out}, {'SRC': args.src, **{
+        f"--{k.replace('_', '-')}": v for k, v in vars(args).items()
+        if isinstance(v, pathlib.Path) and k not in ('src', 'out')}})
     if not args.src.exists():
         raise FileNotFoundError(f'SRC {args.src}: no such file or folder')
     with output_dir(args.out, args.force, 'OUT') as tmp:
@@ -86,8 +89,12 @@ def main(argv: list[str]) -> int:
         print(f'video-perception convert: a source record lacks the key {e.args[0]!r}',
               file=sys.stderr)
         return 1
-    except (ValueError, OSError) as e:
+    except OverlapError as e:  # a usage error, refused before any work
         print(f'video-perception convert: {e}', file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as e:
+        out = ([a for a in argv if not str(a).startswith('-')][2:3] or ['OUT'])[0]
+        print(f'video-perception convert: {error_line(e, out)}', file=sys.stderr)
         return 1
     return 0
 

@@ -28,7 +28,8 @@ import numpy as np
 from tqdm import tqdm
 
 from video_perception.dataset import DatasetBuilder, write_video_dataset
-from video_perception.outdir import final_path, output_dir
+from video_perception.outdir import (check_apart, error_line, final_path, OverlapError,
+                                     output_dir)
 from video_perception.validate import arg_count, arg_natural, arg_positive
 
 PRESETS = {
@@ -95,7 +96,8 @@ def generate(preset: str, out, seed: int = 0, videos: int = 4, frames: int = 60,
             path = out / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(path), img, params):
-                raise OSError(f'could not write {path}')
+                raise OSError(f'{path}: cannot write (cv2.imwrite failed: a full disk or an '
+                              'unwritable folder)')
             stamp = f / fps
             iid = builder.add_image(vid, rel, height, width, stamp)
             for obj in objects:
@@ -134,12 +136,17 @@ def write_image_bag(path, frame_files, stamps, storage: str = 'sqlite3',
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_apart({'OUT': args.out}, {})  # no inputs; OUT must not hold the current folder
+    except OverlapError as e:
+        print(f'video-perception synth: {e}', file=sys.stderr)
+        return 2
+    try:
         with output_dir(args.out, args.force, 'OUT') as tmp:
             path = final_path(generate(args.preset, tmp, args.seed, args.videos, args.frames,
                                        args.size, args.fps, args.image_format, args.bag),
                               tmp, args.out)
     except (ValueError, OSError) as e:
-        print(f'video-perception synth: {e}', file=sys.stderr)
+        print(f'video-perception synth: {error_line(e, args.out)}', file=sys.stderr)
         return 1
     print(path)
     return 0

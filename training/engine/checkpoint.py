@@ -19,6 +19,7 @@ tensor or a plain Python container, so it loads with ``torch.load(weights_only=T
 """
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import random
@@ -97,6 +98,23 @@ def best_on_disk(run_dir: str) -> Optional[float]:
     return float(best) if isinstance(best, (int, float)) else None
 
 
+def torch_save(obj, target, path: Optional[str] = None) -> None:
+    """``torch.save(obj, target)`` (a path or an open file; ``path`` names the file) whose write
+    errors are OSErrors naming the file: torch raises a RuntimeError such as 'unexpected pos 704
+    vs 598' when the disk is full."""
+    path = str(target) if path is None else path
+    try:
+        torch.save(obj, target)
+    except RuntimeError as exc:
+        try:
+            free = os.statvfs(os.path.dirname(os.path.abspath(path)) or '.').f_bavail
+        except OSError:
+            free = 1
+        code = errno.ENOSPC if free == 0 else errno.EIO
+        cause = os.strerror(code) if free == 0 else f'torch.save failed: {str(exc).strip()[:120]}'
+        raise OSError(code, cause, str(path)) from exc
+
+
 def save_checkpoint(path: str, state: Dict[str, Any]) -> str:
     """Write ``state`` to ``path`` atomically (temp file in the same dir, fsync, rename).
 
@@ -110,7 +128,7 @@ def save_checkpoint(path: str, state: Dict[str, Any]) -> str:
     tmp = os.path.join(directory, f'.{os.path.basename(path)}.tmp{os.getpid()}')
     try:
         with open(tmp, 'wb') as f:
-            torch.save(state, f)
+            torch_save(state, f, tmp)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from training.engine import distributed as dist_utils
 from training.engine.checkpoint import (best_on_disk, get_rng_state, load_checkpoint, model_state,
-                                        model_weights_from, save_checkpoint, set_rng_state)
+                                        save_checkpoint, set_rng_state)
 from training.engine.config import base_lr, check_config, config_to_dict, format_config
 from training.engine.ema import ModelEMA
 from training.engine.exp import BaseExp
@@ -66,10 +66,9 @@ class Trainer:
         seed_everything(cfg.seed)  # identical initial weights on every rank
         self.model = self.exp.build_model(self.train_ds).to(info.device)
         if cfg.init_checkpoint:
-            weights = model_weights_from(load_checkpoint(cfg.init_checkpoint))
-            missing, unexpected = self.model.load_state_dict(weights, strict=False)
-            self.log.info(f'init from {cfg.init_checkpoint}: {len(missing)} missing, '
-                          f'{len(unexpected)} unexpected keys')
+            # an official layout (YOLOX, DAMO-StreamNet, DETR family) goes through its importer
+            from training.import_weights import load_init_checkpoint
+            self.log.info(load_init_checkpoint(self.model, cfg.init_checkpoint))
         # The engine holds the loss function (with its frozen teacher or criterion) and the
         # batcher; neither is part of the trained model, its optimizer, EMA or checkpoint.
         self.loss_fn = self.exp.build_loss_fn(self.model, self.train_ds)

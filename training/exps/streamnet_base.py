@@ -161,7 +161,8 @@ class StreamNetExp(BaseExp):
 
     @property
     def is_still(self) -> bool:
-        return not self.cfg.model.startswith('streamnet')
+        from training.models.streamnet import zoo   # StreamYOLO / LongShortNet: streaming too
+        return self.cfg.model not in zoo.STREAMNET_CONFIGS
 
     @property
     def history(self) -> int:

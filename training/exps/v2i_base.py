@@ -78,6 +78,8 @@ class V2IExpConfig(TrainConfig):
     cqd_source: str = 'embeddings'
     cqd_masked: bool = True
     cqd_all_layers: bool = False
+    fd_mask: str = 'gaussian'             # Table IV: 'gaussian' (TFD), 'box' (GT mask), 'none'
+    cqd_count: str = 'sq'                 # Table IV: 'sq' (floor(N / T)), 'T*sq/2', 'T*sq'
     # ---- evaluation -------------------------------------------------------------------------
     eval_score_thr: float = 0.5
     eval_batch: int = 4
@@ -115,7 +117,8 @@ class V2IExpConfig(TrainConfig):
         if not 0 < self.scale_min <= 1:
             raise ValueError(f'config: scale_min {self.scale_min}: expected in (0, 1]')
         DistillConfig(tfd_sigma=self.tfd_sigma, tfd_weight=self.tfd_weight,
-                      cqd_weight=self.cqd_weight, tfd_form=self.tfd_form).check()
+                      cqd_weight=self.cqd_weight, tfd_form=self.tfd_form,
+                      fd_mask=self.fd_mask, cqd_count=self.cqd_count).check()
         if not 0 <= self.tfd_level <= 3 or self.num_queries == 0 or self.num_queries < -1:
             raise ValueError(f'config: tfd_level {self.tfd_level} (expected 0..3) or '
                              f'num_queries {self.num_queries} (expected > 0 or -1)')
@@ -246,7 +249,8 @@ class V2IExp(BaseExp):
             use_tfd=c.use_tfd, use_cqd=c.use_cqd, tfd_weight=c.tfd_weight,
             cqd_weight=c.cqd_weight, tfd_sigma=c.tfd_sigma, tfd_box_norm=c.tfd_box_norm,
             tfd_form=c.tfd_form, cqd_source=c.cqd_source, cqd_masked=c.cqd_masked,
-            cqd_all_layers=c.cqd_all_layers, seed=c.seed))
+            cqd_all_layers=c.cqd_all_layers, fd_mask=c.fd_mask, cqd_count=c.cqd_count,
+            seed=c.seed))
 
     def export_meta(self, train_dataset) -> Dict:
         return {'class_names': list(train_dataset.class_names),

@@ -11,4 +11,6 @@ NAME = 'streamnet'
 
 def model_names() -> Tuple[str, ...]:
     from training.models.streamnet import zoo
-    return tuple(zoo.STREAMNET_CONFIGS)
+    # the YOLOX still detectors are served as N = 0 StreamNet bundles (video-perception import)
+    return tuple(zoo.STREAMNET_CONFIGS) + tuple(n for n in zoo.STILL_CONFIGS
+                                                if n.startswith('yolox_'))

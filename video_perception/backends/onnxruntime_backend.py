@@ -8,6 +8,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from video_perception.backends import qdq_cpu
 from video_perception.backends.base import Backend, BackendError, BackendOptions, batch_of
 from video_perception.bundle import Bundle
 
@@ -60,8 +61,12 @@ class OnnxRuntimeBackend(Backend):
         for batch in bundle.batch_sizes:
             for role in bundle.graphs:
                 path = bundle.graph(role, batch)
+                source = path
+                if bundle.raw.get('precision') == 'int8' and self.device == 'cpu' \
+                        and qdq_cpu.wants_u8():   # x86 fuses int8 convs for u8 activations
+                    source = qdq_cpu.activations_to_u8(path) or path
                 try:
-                    sess = onnxruntime.InferenceSession(path, sess_options=so,
+                    sess = onnxruntime.InferenceSession(source, sess_options=so,
                                                         providers=providers)
                 except Exception as exc:  # ORT raises its own types for corrupt files
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)

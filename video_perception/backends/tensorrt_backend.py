@@ -7,6 +7,13 @@ it runs (``video-perception build-engine`` builds before driving); the first inf
 so ``warmup()`` runs before serving. ``tensorrt`` is imported only when this backend is used.
 A bundle exported for several batch sizes gets one engine per graph and batch size (the batch is
 in the cache key and the file name); a run picks the engine of its inputs' batch.
+
+INT8 bundles (``precision: int8`` in model.json, training/quantize.py) carry explicit
+QuantizeLinear / DequantizeLinear nodes: TensorRT 10 builds them as an explicitly quantised
+network, which needs ``BuilderFlag.INT8`` on a weakly typed network (the Q/DQ scales fix every
+int8 tensor; no calibrator); where the builder has no INT8 flag (TensorRT 11: strongly typed
+networks only) the network is created ``STRONGLY_TYPED`` and the Q/DQ types decide. The engine's
+precision ('int8', or 'int8+fp16' when the float-kept layers may run in half) is in its key.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from video_perception.bundle import Bundle
 
 LOG = logging.getLogger('video_perception.tensorrt')
 WORKSPACE_BYTES = 1 << 30
+PRECISIONS = ('fp32', 'fp16', 'int8', 'int8+fp16')
 HEARTBEAT_S = 10.0
 
 
@@ -56,8 +64,8 @@ def engine_cache_key(onnx_sha256: str, precision: str, input_shapes: Dict[str, S
 
     Pure function (tested without TensorRT). Returns 24 hex digits.
     """
-    if precision not in ('fp32', 'fp16'):
-        raise ValueError(f'precision "{precision}": expected fp32 or fp16')
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision "{precision}": expected one of {", ".join(PRECISIONS)}')
     canonical = json.dumps({
         'onnx_sha256': onnx_sha256, 'precision': precision,
         'input_shapes': {k: [int(d) for d in v] for k, v in sorted(input_shapes.items())},
@@ -123,13 +131,30 @@ class _Heartbeat:
         self.log(f'built {self.what} in {time.monotonic() - self.t0:.0f} s')
 
 
+def bundle_precision(bundle: Bundle, fp16: bool) -> str:
+    """The engines' precision: 'int8' ('int8+fp16') for an int8 bundle, else fp16 or fp32."""
+    if bundle.raw.get('precision') == 'int8':
+        return 'int8+fp16' if fp16 else 'int8'
+    return 'fp16' if fp16 else 'fp32'
+
+
+def _network_flags(trt, int8: bool) -> int:
+    """create_network flags: 0 (explicit batch is TensorRT 10's only mode), or STRONGLY_TYPED
+    for a Q/DQ graph on a TensorRT without the INT8 builder flag."""
+    if int8 and not hasattr(trt.BuilderFlag, 'INT8'):
+        return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    return 0
+
+
 def build_engine(onnx_path: str, out_path: str, fp16: bool,
-                 log: Callable[[str], None] = LOG.info) -> str:
-    """Parse the ONNX, build a serialized engine and write it atomically to ``out_path``."""
+                 log: Callable[[str], None] = LOG.info, int8: bool = False) -> str:
+    """Parse the ONNX, build a serialized engine and write it atomically to ``out_path``.
+    ``int8``: the graph is explicitly quantised (Q/DQ nodes): INT8 flag or strongly typed."""
     trt = import_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
+    flags = _network_flags(trt, int8)
+    network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     with open(onnx_path, 'rb') as f:
         if not parser.parse(f.read()):
@@ -137,7 +162,14 @@ def build_engine(onnx_path: str, out_path: str, fp16: bool,
             raise BackendError(f'TensorRT cannot parse {onnx_path}: {errors}')
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    if fp16:
+    if int8 and not _has_qdq(network, trt):
+        raise BackendError(f'{onnx_path}: the bundle says int8 but the graph has no '
+                           'QuantizeLinear / DequantizeLinear layers; re-export it with --int8')
+    if int8 and not flags:
+        config.set_flag(trt.BuilderFlag.INT8)   # explicit quantisation: the Q/DQ scales rule
+    if fp16 and flags:
+        log('strongly typed int8 network: fp16:=true has no effect (the graph sets the types)')
+    elif fp16:
         # TensorRT 11 removed the flag (strongly typed networks only); say so in one line
         if not hasattr(trt.BuilderFlag, 'FP16'):
             raise BackendError(f'TensorRT {trt.__version__} has no FP16 builder flag; '
@@ -155,12 +187,18 @@ def build_engine(onnx_path: str, out_path: str, fp16: bool,
     return out_path
 
 
+def _has_qdq(network, trt) -> bool:
+    """Whether the parsed network holds Q/DQ layers (TensorRT's own view of the graph)."""
+    kinds = (trt.LayerType.QUANTIZE, trt.LayerType.DEQUANTIZE)
+    return any(network.get_layer(i).type in kinds for i in range(network.num_layers))
+
+
 def ensure_engines(bundle: Bundle, options: BackendOptions,
                    log: Callable[[str], None] = LOG.info) -> Dict[str, str]:
     """Build (or find in the cache) one engine per graph and batch size; returns
     ``engine_label(role, batch)`` -> engine path."""
     trt = import_tensorrt()
-    precision = 'fp16' if options.fp16 else 'fp32'
+    precision = bundle_precision(bundle, options.fp16)
     gpu = gpu_name()
     paths = {}
     for batch in bundle.batch_sizes:
@@ -170,7 +208,8 @@ def ensure_engines(bundle: Bundle, options: BackendOptions,
             if os.path.isfile(path) and not options.force_engine_update:
                 log(f'using cached TensorRT engine {path}')
             else:
-                build_engine(bundle.graph(role, batch), path, options.fp16, log)
+                build_engine(bundle.graph(role, batch), path, options.fp16, log,
+                             int8=precision.startswith('int8'))
             paths[engine_label(role, batch)] = path
     return paths
 

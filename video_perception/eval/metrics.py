@@ -71,11 +71,16 @@ class Scored:
 
 
 def score_mode(mode: str, gt: GroundTruth, results: Results, k: int = 1,
-               fps: Optional[float] = None, bdd_plus_one: bool = False) -> Scored:
+               fps: Optional[float] = None, bdd_plus_one: bool = False,
+               forecast=None) -> Scored:
     """COCO AP of ``mode``'s pairing, its own numbers and the latencies (when there is a clock).
 
-    kstep scores output t against GT t + ``k``; ``fps`` dates images without a timestamp.
+    kstep scores output t against GT t + ``k``; ``fps`` dates images without a timestamp;
+    ``forecast`` (streaming only, ``streaming.offline.Forecaster``) scores each GT frame
+    against the forecast made for it (the report's ``forecast`` says how).
     """
+    if forecast is not None and mode != 'streaming':
+        raise ValueError(f"--forecast: applies to --mode streaming, not '{mode}'")
     extra: dict = {}
     image_ids = None
     if mode == 'offline':
@@ -88,8 +93,10 @@ def score_mode(mode: str, gt: GroundTruth, results: Results, k: int = 1,
         paired, image_ids = pairing.dets, pairing.image_ids
         extra.update(k=k, n_dropped_outputs=len(pairing.dropped))
     elif mode == 'streaming':
-        coco, pairing, lat = evaluate_streaming(gt, results, fps, bdd_plus_one)
+        coco, pairing, lat = evaluate_streaming(gt, results, fps, bdd_plus_one, forecast)
         paired = pairing.detections(results)
+        if forecast is not None:
+            extra['forecast'] = forecast.report()
         extra.update(in_time=pairing.in_time, mean_lag_frames=pairing.mean_lag_frames,
                      n_missing=pairing.n_missing, stale=pairing.stale,
                      deadline_miss=deadline_misses(gt, results, fps), latency_s=lat)
@@ -256,6 +263,11 @@ register(Metric('lesion', 'quantity', _lesion_rows, compute=_lesion,
                                     f"{les['f1']:.4f}")],
                 headline=(('lesion_F1', lambda les: les['f1']),)))
 register(Metric('sap_k', 'quantity', _sap_k_rows, compute=_sap_k, brief=_sap_k_rows))
+register(Metric('forecast', 'quantity', lambda f: [
+    ('forecast', f"{f['method']} to {f.get('target', '-')}"),
+    ('forecast horizon mean / max (frames)', f"{fmt_value(f.get('horizon_frames_mean'))} / "
+                                             f"{fmt_value(f.get('horizon_frames_max'))}")],
+                brief=lambda f: [('forecast', f"{f['method']} to {f.get('target', '-')}")]))
 register(Metric('classes', 'quantity', _classes_rows,
                 brief=lambda c: [r for r in _classes_rows(c) if r[0] != 'classes matched by']))
 register(Metric('coverage', 'quantity', _coverage_rows, brief=_coverage_rows))

@@ -97,8 +97,13 @@ def plot_latency_histogram(latencies_s, path, title: str = 'Latency',
     lat_ms = 1000 * np.asarray(latencies_s, dtype=np.float64)
     stats = latency_stats(lat_ms)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist(lat_ms, bins=min(60, max(10, len(lat_ms) // 10)), color='tab:blue', alpha=0.75,
-            label=f'{stats["n"]} outputs')
+    # a fixed latency (--latency 0.02) gives values equal up to float noise, which numpy cannot
+    # split into finite bins ("Too many bins for data range"): give such data a 1 ms range
+    span = (float(lat_ms.min()), float(lat_ms.max())) if lat_ms.size else (0.0, 1.0)
+    if span[1] - span[0] < 1e-3:
+        span = (span[0] - 0.5, span[1] + 0.5)
+    ax.hist(lat_ms, bins=min(60, max(10, len(lat_ms) // 10)), range=span, color='tab:blue',
+            alpha=0.75, label=f'{stats["n"]} outputs')
     if stats['n']:
         ax.axvline(stats['median'], color='k', lw=1.5,
                    label=f"median {stats['median']:.1f} ms")
@@ -117,11 +122,14 @@ def plot_latency_histogram(latencies_s, path, title: str = 'Latency',
 
 def plot_latency_sweep(points: list[dict], ceiling_ap: float | None, path,
                        frame_period_s: float | None = None, sap_1: float | None = None,
-                       title: str = 'Streaming AP against latency') -> pathlib.Path:
+                       title: str = 'Streaming AP against latency',
+                       streamer: list[dict] | None = None,
+                       streamer_label: str = 'Streamer') -> pathlib.Path:
     """points: ``replay.scoring.sweep_point`` dicts (runtime_median_ms, AP, deadline_miss,
     stale, speed); ``ceiling_ap``: the offline AP with every frame processed (fraction), the
     streaming AP at zero latency; ``sap_1``: sAP_1 of every frame, the streaming AP of a
-    detector always done within one frame (above the offline AP for a forecasting model)."""
+    detector always done within one frame (above the offline AP for a forecasting model);
+    ``streamer``: the same speeds with Streamer's forecasting (and schedule), drawn beside."""
     pts = sorted((p for p in points if np.isfinite(p['runtime_median_ms'])),
                  key=lambda p: p['runtime_median_ms'])
     x = np.array([p['runtime_median_ms'] for p in pts])
@@ -136,6 +144,14 @@ def plot_latency_sweep(points: list[dict], ceiling_ap: float | None, path,
         top.annotate(f"x{p['speed']:g}", (xi, yi), textcoords='offset points', xytext=(0, 7),
                      ha='center', fontsize=8)
     tops = [np.nanmax(ap) if np.isfinite(ap).any() else 0.0]
+    if streamer:
+        spts = sorted((p for p in streamer if np.isfinite(p['runtime_median_ms'])),
+                      key=lambda p: p['runtime_median_ms'])
+        sap = np.array([np.nan if p['AP'] is None or p['AP'] < 0 else 100 * p['AP']
+                        for p in spts])
+        top.plot([p['runtime_median_ms'] for p in spts], sap, marker='D', lw=2,
+                 color='tab:brown', label=f'streaming AP, {streamer_label}')
+        tops.append(np.nanmax(sap) if np.isfinite(sap).any() else 0.0)
     if ceiling_ap is not None and ceiling_ap >= 0:
         top.axhline(100 * ceiling_ap, color='k', ls='--', lw=1.3,
                     label=f'offline AP, every frame ({100 * ceiling_ap:.1f})')

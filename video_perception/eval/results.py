@@ -41,12 +41,15 @@ class Results:
     categories: category id -> name (None: the file does not name them)
     listed:     True when ``outputs`` is the file's own list of processed frames; False for a
                 plain COCO results list, where it is only the images that have a detection
+    track_ids:  input_image_id -> [N] track id of each detection row (a run with tracking,
+                ``streaming``; written as each detection's ``track_id``), or None
     """
 
     outputs: dict[int, float | None]
     detections: dict[int, np.ndarray]
     categories: dict[int, str] | None = None
     listed: bool = True
+    track_ids: dict[int, np.ndarray] | None = None
 
     @property
     def timed(self) -> bool:
@@ -293,9 +296,12 @@ def results_to_json(results: Results) -> dict:
     outputs = [{'input_image_id': int(k), 'finish_time': t} for k, t in results.outputs.items()]
     dets = []
     for iid, rows in results.detections.items():
-        for x, y, w, h, s, c in rows:
+        tracks = (results.track_ids or {}).get(iid)
+        for n, (x, y, w, h, s, c) in enumerate(rows):
             dets.append({'input_image_id': int(iid), 'category_id': int(c),
                          'bbox': [float(x), float(y), float(w), float(h)], 'score': float(s)})
+            if tracks is not None:
+                dets[-1]['track_id'] = int(tracks[n])
     out = {'outputs': outputs, 'detections': dets}
     if results.categories is not None:
         out['categories'] = [{'id': int(k), 'name': v}

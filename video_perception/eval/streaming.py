@@ -45,9 +45,13 @@ class StreamingPairing:
     mean_lag_frames: float
     n_missing: int
     stale: float = float('nan')
+    forecast: dict[int, np.ndarray] | None = None
 
     def detections(self, results: Results) -> dict[int, np.ndarray]:
-        """GT image id -> the [N, 6] detections of the output scored against it."""
+        """GT image id -> the [N, 6] detections scored against it: those of the output used,
+        or with a forecaster the forecast made for the frame from the outputs finished by then."""
+        if self.forecast is not None:
+            return self.forecast
         return {gid: results.dets_of(src) for gid, src in self.used.items() if src is not None}
 
 
@@ -113,9 +117,16 @@ def deadline_misses(gt: GroundTruth, results: Results, fps: float | None = None)
 
 
 def evaluate_streaming(gt: GroundTruth, results: Results, fps: float | None = None,
-                       bdd_plus_one: bool = False) -> tuple[CocoResult, StreamingPairing, dict]:
-    """Streaming AP; returns (COCO result, pairing, latency statistics in seconds)."""
+                       bdd_plus_one: bool = False, forecast=None
+                       ) -> tuple[CocoResult, StreamingPairing, dict]:
+    """Streaming AP; returns (COCO result, pairing, latency statistics in seconds).
+
+    ``forecast``: (gt, results, fps) -> GT image id -> [N, 6] rows, the detections to score
+    each GT frame against instead of the output's own (``streaming.offline.Forecaster``); the
+    pairing's lag, stale share and misses still describe the outputs the forecasts came from."""
     pairing = pair_streaming(gt, results, fps)
+    if forecast is not None:
+        pairing.forecast = forecast(gt, results, fps)
     res = evaluate_coco(gt, pairing.detections(results), bdd_plus_one=bdd_plus_one)
     lat = latency_stats(latencies_from_results(gt, results, fps))
     return res, pairing, lat

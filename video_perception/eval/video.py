@@ -2,6 +2,7 @@
 (offline, K-step or streaming pairing) drawn over the frame, ground truth in thin white."""
 from __future__ import annotations
 
+import errno
 import pathlib
 
 import cv2
@@ -73,7 +74,53 @@ def write_mp4(frames, path, fps: float) -> int:
     finally:
         if writer is not None:
             writer.release()
+    if n:
+        _check_mp4(path, n)
     return n
+
+
+def _check_mp4(path: pathlib.Path, n: int) -> None:
+    """cv2.VideoWriter reports no write error (a full disk leaves a truncated file that does not
+    play): the finished file's boxes must fill it exactly and its sample table hold every frame
+    written. Read from the MP4 boxes (ISO/IEC 14496-12), not by decoding, so a broken file
+    prints no decoder noise."""
+    held = mp4_sample_count(path)
+    if held != n:
+        size = path.stat().st_size if path.exists() else 0
+        raise OSError(errno.EIO, f'the video writer wrote {n} frames but the file holds '
+                      f'{held or 0} ({size} bytes; a full disk or a write error)', str(path))
+
+
+def mp4_sample_count(path) -> int | None:
+    """Samples in the first track's ``stsz`` box; None when the top-level boxes do not fill the
+    file exactly or there is no ``moov`` (a truncated MP4)."""
+    data = pathlib.Path(path).read_bytes() if pathlib.Path(path).exists() else b''
+
+    def boxes(start: int, end: int):
+        """[(type, payload start, end)] of the boxes in [start, end); None unless they fill
+        it exactly."""
+        out, pos = [], start
+        while pos + 8 <= end:
+            size, kind = int.from_bytes(data[pos:pos + 4], 'big'), data[pos + 4:pos + 8]
+            head = 8
+            if size == 1:  # a 64-bit size follows the type
+                size, head = int.from_bytes(data[pos + 8:pos + 16], 'big'), 16
+            elif size == 0:  # to the end of the enclosing box
+                size = end - pos
+            if size < head or pos + size > end:
+                return None
+            out.append((kind, pos + head, pos + size))
+            pos += size
+        return out if pos == end else None
+
+    level = boxes(0, len(data))
+    for name in (b'moov', b'trak', b'mdia', b'minf', b'stbl', b'stsz'):
+        found = [(s, e) for k, s, e in (level or []) if k == name]
+        if not found:
+            return None
+        s, e = found[0]
+        level = boxes(s, e) if name != b'stsz' else None
+    return int.from_bytes(data[s + 8:s + 12], 'big')  # version/flags, sample_size, count
 
 
 def count_mp4_frames(path) -> int:

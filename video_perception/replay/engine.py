@@ -5,11 +5,11 @@ back (a bag that loops); every stream starts with a fresh detector state (``rese
 stream the detector sees only the frames it processes, in order, with their header stamps, and
 decides itself, as in the node, when a stamp leap or a new image size makes it forget its state.
 
-Latency of a run (``LatencyModel``): ``measured`` = the wall time of ``detector.detect``
-(letterbox, model, decoding of the outputs; not the image decode, which a bag replay does
-differently from the camera driver), or a fixed number of seconds, or a sample of a recorded
-distribution (``latency_model``); each is divided by ``speed``, the sAP toolkit's
-``perf_factor`` (2.0 = hardware twice as fast, 0.5 = twice as slow).
+Latency of a run (``LatencyModel``, in integer ns like the stamps): ``measured`` = the wall
+time of ``detector.detect`` (letterbox, model, decoding of the outputs; not the image decode,
+which a bag replay does differently from the camera driver), or a fixed number of seconds, or a
+sample of a recorded distribution (``latency_model``); each is divided by ``speed``, the sAP
+toolkit's ``perf_factor`` (2.0 = hardware twice as fast, 0.5 = twice as slow).
 """
 from __future__ import annotations
 
@@ -51,8 +51,14 @@ class LatencyModel:
             raise ValueError(f"--latency {text!r}: expected 'measured' or seconds, e.g. 0.05")
         return cls(value, speed)
 
+    def latency_ns(self, wall_s: float) -> int:
+        """The runtime of one processed frame in integer ns, like the stamps (the simulation
+        adds it to a stamp exactly); called once per processed frame, in order."""
+        return int(round((wall_s if self.fixed_s is None else self.fixed_s) / self.speed * 1e9))
+
     def latency(self, wall_s: float) -> float:
-        return (wall_s if self.fixed_s is None else self.fixed_s) / self.speed
+        """``latency_ns`` in seconds (one call = one draw for a sampled model)."""
+        return self.latency_ns(wall_s) / 1e9
 
 
 @dataclasses.dataclass
@@ -114,7 +120,8 @@ def _streams(frames: Iterable[SourceFrame]):
 def run_replay(frames: Iterable[SourceFrame], detector: Detector, latency: LatencyModel,
                pixel_format: str = 'bgr',
                on_output: Optional[Callable[[SourceFrame, np.ndarray, OutputRecord], None]] = None,
-               on_frame: Optional[Callable[[ReplayRun], None]] = None) -> ReplayRun:
+               on_frame: Optional[Callable[[ReplayRun], None]] = None,
+               schedule=None) -> ReplayRun:
     """Replays ``frames`` through ``detector`` (``detect`` and ``reset`` are used).
 
     Args:
@@ -122,6 +129,8 @@ def run_replay(frames: Iterable[SourceFrame], detector: Detector, latency: Laten
         on_output: called after every output with (frame, the image the detector saw, record),
             in finish order (so a bag writer gets increasing receive times).
         on_frame: called once per source frame consumed (processed, dropped or bad); progress.
+        schedule: a ``streaming.schedule.ShrinkingTail`` (None: take the newest frame at once);
+            its runtime mean runs on over the streams, the frame period is each stream's.
     Frames that fail to decode (``ImageDecodeError``) count as bad: no output, no time spent,
     as the node skips them.
     """
@@ -132,9 +141,6 @@ def run_replay(frames: Iterable[SourceFrame], detector: Detector, latency: Laten
         if stream_no > 0:
             detector.reset('new stream')
         first = None
-
-        def arrival(f: SourceFrame) -> float:
-            return (f.stamp_ns - first) / 1e9
 
         def recorded(group=group, stream_no=stream_no):
             nonlocal first, bag_shift
@@ -148,26 +154,28 @@ def run_replay(frames: Iterable[SourceFrame], detector: Detector, latency: Laten
 
         images = {}
 
-        def process(f: SourceFrame) -> float:
+        def process(f: SourceFrame) -> int:
             try:
                 image = f.load()
             except ImageDecodeError:
                 run.bad += 1
-                return 0.0
+                return 0
             if pixel_format == 'rgb':
                 image = np.ascontiguousarray(image[..., ::-1])
             t0 = time.perf_counter()
             dets = detector.detect(image, f.stamp_ns)
             wall = time.perf_counter() - t0
             images[f.index] = (image, dets, wall)
-            return latency.latency(wall)
+            return latency.latency_ns(wall)
 
         def dropped(f: SourceFrame) -> None:
             run.dropped += 1
             if on_frame is not None:
                 on_frame(run)
 
-        for p in simulate_stream(recorded(), arrival, process, dropped):
+        wait = None if schedule is None else _stream_wait(schedule, run, stream_no)
+        for p in simulate_stream(recorded(), lambda f: f.stamp_ns, process if schedule is None
+                                 else schedule.timed(process), dropped, wait):
             f = p.item
             if on_frame is not None:
                 on_frame(run)
@@ -175,16 +183,25 @@ def run_replay(frames: Iterable[SourceFrame], detector: Detector, latency: Laten
             if done is None:  # a bad frame
                 continue
             image, dets, wall = done
-            # ns on the input's clock, anchored at the frame's own stamp (no float drift)
-            start_ns = f.stamp_ns + int(round((p.start - p.arrival) * 1e9))
-            finish_ns = start_ns + int(round(p.latency * 1e9))
-            rec = OutputRecord(f.index, stream_no, f.stamp_ns, start_ns, finish_ns,
-                               finish_ns + bag_shift, wall, dets)
+            rec = OutputRecord(f.index, stream_no, f.stamp_ns, p.start_ns, p.finish_ns,
+                               p.finish_ns + bag_shift, wall, dets)
             last_bag = rec.bag_ns
             run.outputs.append(rec)
             if on_output is not None:
                 on_output(f, image, rec)
     return run
+
+
+def _stream_wait(schedule, run: ReplayRun, stream_no: int):
+    """The simulator's ``wait`` for one stream: the shrinking-tail rule with the period of the
+    stream's stamps read so far (the median step, in ns as the simulator's times)."""
+    def wait(free_at_ns: int, newest_arrival_ns: int) -> bool:
+        stamps = [f.stamp_ns for f in run.frames if f.stream == stream_no][-31:]
+        steps = np.diff(np.array(stamps, np.int64))
+        steps = steps[steps > 0]
+        period = float(np.median(steps)) if steps.size else None
+        return schedule.should_wait(free_at_ns - newest_arrival_ns, period)
+    return wait
 
 
 def latest_outputs(run: ReplayRun) -> dict[int, Optional[OutputRecord]]:

@@ -1,14 +1,18 @@
 """Runtime drawn from a recorded distribution, as the sAP toolkit's simulated detector does.
 
 The streaming-perception toolkit (Li, Wang and Ramanan 2020, mtli/sAP ``srt_det.py`` and
-``util/runtime_dist.py``) does not time the detector during a simulation: it seeds numpy once,
-then draws the runtime of every processed frame independently, with replacement, from the
-empirical runtimes measured on the target hardware (``np.random.choice(samples)``), divided by
-``--perf-factor``. ``SampledLatency`` is that model: one draw per processed frame, in processing
-order, from a ``numpy.random.Generator`` seeded with ``seed``, divided by ``speed`` (the
-toolkit's ``perf_factor``: 2 = hardware twice as fast). The same seed gives the same sequence of
-draws, so a run is reproducible and a speed sweep uses common random numbers: the k-th processed
-frame of every speed gets the k-th draw, scaled.
+``util/runtime_dist.py``) does not time the detector during a simulation: it seeds numpy's
+global generator once (``np.random.seed(seed)``) for the whole dataset, then draws the runtime of
+every frame it starts independently, with replacement, from the empirical runtimes measured on
+the target hardware (``np.random.choice(samples / perf_factor)``), in processing order, one
+video after the other. ``SampledLatency`` is that model, draw for draw: a legacy
+``np.random.RandomState(seed)`` (the same Mersenne Twister stream as ``np.random.seed``) shared
+by all the streams of a run, ``choice`` over the recorded seconds divided by ``speed`` (the
+toolkit's ``perf_factor``: 2 = hardware twice as fast), rounded to integer ns for the simulation
+(``simulate``). With the same seed and runtime file, a replay draws the same runtimes as
+``srt_det.py --seed`` and processes the same frames (``test_replay_sap_toolkit.py`` holds the
+toolkit's own numbers). A speed sweep uses common random numbers: every speed starts the draws
+over, so the k-th processed frame of every speed gets the k-th draw, scaled.
 
 Latency file (``--latency FILE``), any of:
 
@@ -116,12 +120,15 @@ class SampledLatency(LatencyModel):
         super().__post_init__()
         if not len(self.samples_s):
             raise ValueError('--latency: a sampled latency needs at least one recorded value')
-        self._samples = np.asarray(self.samples_s, dtype=np.float64)
-        self._rng = np.random.default_rng(self.seed)
+        if not 0 <= int(self.seed) < 2 ** 32:   # what np.random.seed takes
+            raise ValueError(f'--seed {self.seed}: expected an integer in [0, 2**32)')
+        # the toolkit divides the samples once (Empirical.__init__), then draws among them
+        self._samples = np.asarray(self.samples_s, dtype=np.float64) / self.speed
+        self._rng = np.random.RandomState(self.seed)
 
-    def latency(self, wall_s: float) -> float:
+    def latency_ns(self, wall_s: float) -> int:
         # the measured wall time is ignored: the recorded hardware's runtime replaces it
-        return float(self._rng.choice(self._samples)) / self.speed
+        return int(round(float(self._rng.choice(self._samples)) * 1e9))
 
 
 def parse_latency(text: str, speed: float = 1.0, seed: int = 0) -> LatencyModel:

@@ -66,8 +66,8 @@ def batch_schedule(cameras: Sequence[Iterable[SourceFrame]], names: Sequence[str
                    on_arrival: Optional[Callable[[int, SourceFrame], None]] = None):
     """Yields (cameras, frames, start_ns, finish_ns) of every batch, lazily.
 
-    ``run(frames, cameras)`` processes a batch and returns its latency in seconds (finite,
-    >= 0); ``on_drop(camera, frame)`` gets each overtaken frame, ``on_arrival`` every frame.
+    ``run(frames, cameras)`` processes a batch and returns its latency in integer ns (>= 0);
+    ``on_drop(camera, frame)`` gets each overtaken frame, ``on_arrival`` every frame.
     """
     it = _merged(cameras, names)
     nxt = next(it, None)
@@ -86,10 +86,10 @@ def batch_schedule(cameras: Sequence[Iterable[SourceFrame]], names: Sequence[str
             nxt = next(it, None)
         cams = sorted(pending)
         frames = [pending.pop(c) for c in cams]
-        latency = float(run(frames, cams))
-        if not (np.isfinite(latency) and latency >= 0):
-            raise ValueError(f'replay: latency {latency} s; expected a finite value >= 0')
-        free_ns = start + int(round(latency * 1e9))
+        latency = int(run(frames, cams))
+        if latency < 0:
+            raise ValueError(f'replay: latency {latency} ns; expected a value >= 0')
+        free_ns = start + latency
         yield cams, frames, start, free_ns
 
 
@@ -118,7 +118,7 @@ def run_multi_replay(cameras: Sequence[Iterable[SourceFrame]], names: Sequence[s
         if on_frame is not None:
             on_frame(out)
 
-    def process(frames: List[SourceFrame], cams: List[int]) -> float:
+    def process(frames: List[SourceFrame], cams: List[int]) -> int:
         good, images = [], []
         for c, f in zip(cams, frames):
             try:
@@ -132,13 +132,13 @@ def run_multi_replay(cameras: Sequence[Iterable[SourceFrame]], names: Sequence[s
             images.append(image)
         if not good:
             seen['done'] = []
-            return 0.0
+            return 0
         t0 = time.perf_counter()
         dets = batch.detect([c for c, _ in good], images, [f.stamp_ns for _, f in good])
         wall = time.perf_counter() - t0
         seen['done'] = [(c, f, image, d) for (c, f), image, d in zip(good, images, dets)]
         seen['wall'] = wall
-        return latency.latency(wall)
+        return latency.latency_ns(wall)
 
     for cams, frames, start_ns, finish_ns in batch_schedule(cameras, names, process, dropped,
                                                             arrived):

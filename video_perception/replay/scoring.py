@@ -34,14 +34,15 @@ from video_perception.eval.results import GroundTruth, Results
 
 def score(gt: GroundTruth, results: Results, lesion_protocol: str = 'centroid',
           score_thr: float = 0.5, lesion: Optional[bool] = None,
-          classes: Optional[dict] = None, **replay_info):
+          classes: Optional[dict] = None, forecast=None, **replay_info):
     """Returns (report dict, streaming CocoResult, latencies in s, sap_k or None).
 
-    ``classes``: how the model's classes became GT categories (``ClassMapping.report``).
+    ``classes``: how the model's classes became GT categories (``ClassMapping.report``);
+    ``forecast``: a ``streaming.offline.Forecaster``, the streaming AP of its forecasts.
 
     The report prints with ``eval.report.markdown_table``, as ``evaluate``'s does.
     """
-    scored = metrics.score_mode('streaming', gt, results)
+    scored = metrics.score_mode('streaming', gt, results, forecast=forecast)
     extra = dict(scored.extra, offline=metrics.compute('offline', scored))
     sap_k = None
     if gt.videos is not None:

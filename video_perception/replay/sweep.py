@@ -14,6 +14,10 @@ timing only through that schedule:
 * a detector with history (StreamNet's feature buffer) fuses the frames it processed before, and
   those differ per speed, so it runs again for every speed, from a reset state.
 
+With a Streamer (``replay --forecast kalman``, ``--schedule shrinking-tail``) every speed is
+replayed a second time under the Streamer's schedule (``streamer_runs``); its forecasts are made
+when the runs are scored.
+
 Both paths draw a sampled latency in the same order (one draw per processed frame), so the
 result does not depend on which path a detector takes.
 """
@@ -22,6 +26,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from typing import Callable, Iterable, List, Optional
+
+import numpy as np
 
 from video_perception.replay.engine import LatencyModel, ReplayRun, run_replay
 from video_perception.replay.latency_model import with_speed
@@ -37,6 +43,7 @@ class Sweep:
     ceiling: ReplayRun
     runs: dict[float, ReplayRun]
     rerun: bool
+    streamer_runs: dict = dataclasses.field(default_factory=dict)
 
 
 def has_history(detector) -> bool:
@@ -45,39 +52,47 @@ def has_history(detector) -> bool:
     return int(getattr(bundle, 'history_frames', 0) or 0) > 0
 
 
-def reschedule(recorded: ReplayRun, latency: LatencyModel) -> ReplayRun:
+def reschedule(recorded: ReplayRun, latency: LatencyModel, tail=None) -> ReplayRun:
     """The run a history-free detector makes under ``latency``, from its zero-latency run.
 
     Every frame ``recorded`` processed has its output and wall time; a frame it has no output
     for was bad (no time spent, as in the engine) or shared its stamp with a newer frame (then
-    it is dropped under any latency). ``bag_ns`` is the finish time (no bag is written)."""
+    it is dropped under any latency). ``bag_ns`` is the finish time (no bag is written).
+    ``tail``: a ``streaming.schedule.ShrinkingTail`` scheduling the detector."""
     done = {o.index: o for o in recorded.outputs}
     run = ReplayRun(list(recorded.frames), [], bad=recorded.bad, streams=recorded.streams)
     for _, group in itertools.groupby(recorded.frames, key=lambda f: f.stream):
         frames = list(group)
-        first = frames[0].stamp_ns
 
-        def runtime(j: int, frames=frames) -> float:
+        def runtime(j: int, frames=frames) -> int:
             out = done.get(frames[j].index)
-            return 0.0 if out is None else latency.latency(out.wall_s)
-        runs, dropped = schedule([(f.stamp_ns - first) / 1e9 for f in frames], runtime)
+            return 0 if out is None else latency.latency_ns(out.wall_s)
+        wait = None
+        if tail is not None:
+            steps = np.diff(np.array([f.stamp_ns for f in frames], np.int64))
+            steps = steps[steps > 0]
+            period = float(np.median(steps)) if steps.size else None
+            runtime = tail.timed(runtime)
+            wait = (lambda free_at, newest, period=period:
+                    tail.should_wait(free_at - newest, period))
+        runs, dropped = schedule([f.stamp_ns for f in frames], runtime, wait)
         run.dropped += len(dropped)
         for p in runs:
             out = done.get(frames[p.item].index)
             if out is None:
                 continue
-            # ns anchored at the frame's own stamp, as the engine does
-            start_ns = out.stamp_ns + int(round((p.start - p.arrival) * 1e9))
-            finish_ns = start_ns + int(round(p.latency * 1e9))
-            run.outputs.append(dataclasses.replace(out, start_ns=start_ns, finish_ns=finish_ns,
-                                                   bag_ns=finish_ns))
+            run.outputs.append(dataclasses.replace(out, start_ns=p.start_ns,
+                                                   finish_ns=p.finish_ns, bag_ns=p.finish_ns))
     return run
 
 
 def run_sweep(frames: Callable[[], Iterable[SourceFrame]], detector, latency: LatencyModel,
               speeds: List[float], pixel_format: str = 'bgr',
-              on_frame: Optional[Callable[[ReplayRun], None]] = None) -> Sweep:
-    """Replays ``frames()`` (a fresh iterator per call) at each speed of ``speeds``."""
+              on_frame: Optional[Callable[[ReplayRun], None]] = None,
+              streamer_schedule: Optional[Callable[[], object]] = None) -> Sweep:
+    """Replays ``frames()`` (a fresh iterator per call) at each speed of ``speeds``;
+    ``streamer_schedule``: with a Streamer, makes each speed's schedule for its second run (a
+    ``ShrinkingTail``)."""
     rerun = has_history(detector)
     ceiling = run_replay(frames(), detector, LatencyModel(0.0), pixel_format, None, on_frame)
     runs = {}
@@ -88,4 +103,13 @@ def run_sweep(frames: Callable[[], Iterable[SourceFrame]], detector, latency: La
             runs[speed] = run_replay(frames(), detector, model, pixel_format, None, on_frame)
         else:
             runs[speed] = reschedule(ceiling, model)
-    return Sweep(ceiling, runs, rerun)
+    streamer = {}
+    for speed in speeds if streamer_schedule is not None else ():
+        model, tail = with_speed(latency, speed), streamer_schedule()
+        if rerun:
+            detector.reset()
+            streamer[speed] = run_replay(frames(), detector, model, pixel_format, None,
+                                         on_frame, tail)
+        else:
+            streamer[speed] = reschedule(ceiling, model, tail)
+    return Sweep(ceiling, runs, rerun, streamer)

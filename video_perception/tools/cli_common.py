@@ -9,10 +9,21 @@ for it, turns expected errors into one line and always closes the transport.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Callable, List, Optional
 
 NODE_NAME_PREFIX = 'video_perception_'
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be (``video_perception.cli`` installs ``on_sigterm``),
+    so every cleanup path that honours Ctrl-C honours it; the dispatcher exits 143."""
+
+
+def on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one must not cut the cleanup
+    raise Terminated()
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -38,7 +49,8 @@ def ros_tool_main(tool: str, argv: Optional[List[str]],
 
     Returns:
         ``body``'s status; 2 for malformed ``--ros-args``, 1 for a ValueError, BagError or
-        OSError (one line on stderr), 130 on Ctrl-C.
+        OSError (one line on stderr). Ctrl-C and SIGTERM propagate (after the transport is
+        closed) to the dispatcher, which prints the one line and exits 130 / 143.
     """
     from video_perception.bagio import BagError
     from video_perception.transport import make_transport
@@ -62,8 +74,6 @@ def ros_tool_main(tool: str, argv: Optional[List[str]],
     except (ValueError, BagError, OSError) as exc:
         print(f'{tool}: {exc}', file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
     finally:
         for transport in made:
             getattr(transport, 'close', transport.shutdown)()

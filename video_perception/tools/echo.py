@@ -13,6 +13,7 @@ import dataclasses
 import json
 import pathlib
 import queue
+import signal
 import sys
 import threading
 import time
@@ -132,13 +133,17 @@ def run(args, transport) -> int:
     finally:
         spun_out.set()
         printer.join()
+    stopped_by = getattr(transport, 'stopped_by', None)
+    if stopped_by is not None:  # the dispatcher prints the one line, exit 130 / 143
+        from video_perception.tools.cli_common import Terminated
+        raise Terminated() if stopped_by == signal.SIGTERM else KeyboardInterrupt()
     return status[0] if status else 130
 
 
 def _print_until_done(args, inbox: queue.Queue, spun_out: threading.Event, stop) -> int:
     """Print messages until ``--count``/``--timeout`` (then ``stop()``) or the spin ends."""
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    received = 0
+    received, interrupted = 0, False
     try:
         while (args.count is None or received < args.count) and not spun_out.is_set():
             wait = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
@@ -150,9 +155,11 @@ def _print_until_done(args, inbox: queue.Queue, spun_out: threading.Event, stop)
                 continue
             _emit(msg, args.json)
             received += 1
+        interrupted = spun_out.is_set()  # a signal ended the spin: not a timeout to report
     finally:
         stop()
-    if args.timeout is not None and (received == 0 or (args.count and received < args.count)):
+    short = received == 0 or (args.count and received < args.count)
+    if not interrupted and args.timeout is not None and short:
         want = f'{args.count}' if args.count else 'any'
         print(f'echo: received {received} of {want} message(s) on {args.topic} within '
               f'{args.timeout:g} s', file=sys.stderr)

@@ -1,5 +1,9 @@
 """``video-perception evaluate GT RESULTS --mode offline|streaming|kstep``: score a results file.
 
+Streaming mode with ``--forecast kalman`` scores each GT frame against Streamer's forecast made
+for it from the outputs finished by then (tracks and a Kalman filter, ``streaming.offline``; the
+toolkit's forecasting step run offline on a results file made elsewhere).
+
 Streaming mode reports, beside sAP, the deadline-miss rate (outputs finished after the next
 frame arrived) and the share of GT frames served a stale output (``eval.streaming``).
 Prints a markdown table; ``--out REPORT.json`` writes the JSON report and REPORT.md beside it;
@@ -27,6 +31,7 @@ from video_perception.eval.kstep import K_RANGE
 from video_perception.eval.lesion import PROTOCOLS
 from video_perception.eval.report import build_report, markdown_table, write_report
 from video_perception.eval.results import load_ground_truth, load_results
+from video_perception.outdir import check_apart, error_line
 from video_perception.tools.cli_common import OneLineArgumentParser
 from video_perception.validate import arg_fraction, arg_natural, arg_positive
 
@@ -38,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('gt', help='ground truth: CocoVID JSON (or a folder with dataset.json)')
     p.add_argument('results', help='results file ({"outputs", "detections"} or a COCO list)')
     p.add_argument('--mode', choices=metrics.MODES, default='offline')
+    p.add_argument('--forecast', choices=('none', 'kalman'), default='none',
+                   help='streaming: score each GT frame against the Kalman forecast made for '
+                        "it from the outputs finished by then (Streamer's forecasting step)")
+    p.add_argument('--forecast-offset', type=arg_natural, default=0,
+                   help='--forecast: the boxes of an output describe its input frame + this '
+                        'many periods (1 for a StreamNet bundle that forecasts t+1)')
     p.add_argument('--k', type=arg_natural, default=1, help='kstep: score output t against GT t+K')
     p.add_argument('--sweep', action='store_true', help=f'also sAP_K for K = {list(K_RANGE)}')
     p.add_argument('--class-map', default=None,
@@ -74,7 +85,12 @@ def run(args, warn=_warn) -> dict:
                                      gt.dataset['annotations'], args.class_map)
     for line in (mapping.warnings() if mapping else []) + ([coverage.line()] if coverage else []):
         warn(line)
-    scored = metrics.score_mode(args.mode, gt, results, args.k, args.fps, args.bdd_plus_one)
+    forecast = None
+    if args.forecast == 'kalman':
+        from video_perception.streaming.offline import Forecaster
+        forecast = Forecaster(offset_frames=args.forecast_offset)
+    scored = metrics.score_mode(args.mode, gt, results, args.k, args.fps, args.bdd_plus_one,
+                                forecast)
     coco, paired, latencies, extra = scored.coco, scored.paired, scored.latencies, scored.extra
     if mapping is not None:
         extra['classes'] = mapping.report()
@@ -107,12 +123,15 @@ def run(args, warn=_warn) -> dict:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.out:  # REPORT.json and REPORT.md beside it
+            check_apart({'--out': args.out,
+                         '--out (its .md)': str(pathlib.Path(args.out).with_suffix('.md'))},
+                        {'GT': args.gt, 'RESULTS': args.results, '--class-map': args.class_map})
         report = run(args)
         if args.out:
             write_report(args.out, report)
     except (ValueError, OSError, KeyError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f'{PROG}: error: {msg}', file=sys.stderr)
+        print(f'{PROG}: error: {error_line(e, args.out)}', file=sys.stderr)
         return 2
     print(markdown_table(report), end='')
     return 0

@@ -33,6 +33,17 @@ needed): ``speed_<s>/results.json`` and ``report.json`` per speed, ``sweep.json`
 ``plots/latency_sweep.png``, streaming AP against runtime with the offline AP of every frame as
 the ceiling; no bag or video.
 
+Streamer (Li, Wang and Ramanan 2020) around any detector: ``--forecast kalman`` scores every GT
+frame against the Kalman forecast of the tracks made for its time from the outputs finished by
+then (``streaming.offline``; ``results.json`` keeps the detector's outputs, each detection with
+its ``track_id``, and ``evaluate --forecast kalman`` on it gives the same streaming AP);
+the bag's ``/detections`` are what a ``forecast:=kalman`` node publishes: each output's tracks
+forecast to the next frame after it finished, stamped at that frame, track ids as Detection2D
+ids. ``--schedule shrinking-tail`` lets the simulated worker wait for the next frame when that
+finishes earlier in its period (``streaming.schedule``). In a sweep each speed is also run as
+the Streamer (``speed_<s>/streamer/``, ``sweep.md`` rows "<s> streamer") and the plot draws both
+curves.
+
 Nothing is written half: everything goes into ``DIR.tmp-PID`` which is renamed to DIR at the end
 (an existing DIR is refused unless ``--force``); on any error the temporary folder is removed,
 one line goes to stderr and the exit status is 2.
@@ -46,6 +57,8 @@ import shutil
 import sys
 
 from video_perception.backends.base import BACKEND_NAMES
+from video_perception.outdir import check_apart, error_line
+from video_perception.streaming.stage import frames_ahead
 from video_perception.tools.cli_common import OneLineArgumentParser
 from video_perception.tools.replay_common import (PROG, _classes, _frame_period_s, _run_info,
                                                   _Scorer)
@@ -72,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                         '(0.5,1,2,4,8) runs a latency sweep')
     p.add_argument('--seed', type=arg_natural, default=0,
                    help='seed of the draws from a latency file (the same seed, the same run)')
+    p.add_argument('--forecast', choices=('none', 'kalman'), default='none',
+                   help="Streamer's forecasting: score each GT frame against the Kalman "
+                        'forecast of the tracks made for it; detections get track ids')
+    p.add_argument('--schedule', choices=('immediate', 'shrinking-tail'), default='immediate',
+                   help='immediate: the free worker takes the newest frame; shrinking-tail: it '
+                        'waits for the next frame when that finishes earlier in its period')
     p.add_argument('--topic', default=None, help='image topic of a bag with several')
     p.add_argument('--cameras', default=None,
                    help='image topics of a bag (TOPIC,TOPIC,...) replayed as separate cameras '
@@ -94,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def input_paths(args) -> dict:
+    """What the replay reads, by flag: an output must stay apart from all of it."""
+    paths = {'SOURCE': args.source, '--model': args.model, '--class-map': args.class_map}
+    for i, gt in enumerate(str(args.gt).split(',') if args.gt else []):
+        paths[f'--gt[{i}]' if ',' in str(args.gt) else '--gt'] = gt.strip()
+    if os.path.exists(str(args.latency)):  # a latency file, not 'measured' or seconds
+        paths['--latency'] = args.latency
+    return paths
+
+
 def _gt_of(args, source):
     """(ground truth or None, whether the source is that dataset)."""
     from video_perception.replay import matching
@@ -104,6 +133,34 @@ def _gt_of(args, source):
     if source.kind == 'dataset' and source.dataset.data['annotations']:
         return matching.load_gt(source.path), True
     return None, False
+
+
+def _streamer_sink(sink, progress, detector):
+    """(sink, progress) that write the node's Streamer output into the bag: each output's
+    tracks forecast to the next frame after its finish, on the input clock (the frame period:
+    the median step of its stream's stamps so far, which ``progress`` sees)."""
+    import dataclasses
+
+    import numpy as np
+
+    from video_perception.streaming.stage import StreamingStage
+    stage = StreamingStage({'forecast': 'kalman', 'score_threshold': detector.score_threshold,
+                            'max_detections': detector.max_detections}, detector.bundle)
+    seen = {}
+
+    def on_frame(run):
+        seen['run'] = run
+        progress(run)
+
+    def on_output(frame, image, rec):
+        stamps = [f.stamp_ns for f in seen['run'].frames if f.stream == rec.stream][-31:]
+        steps = np.diff(np.array(stamps, np.int64))
+        steps = steps[steps > 0]
+        period = int(np.median(steps)) if steps.size else None
+        dets, target = stage.apply(0, rec.dets, rec.stamp_ns, period,
+                                   (image.shape[1], image.shape[0]), None, 0.0, rec.finish_ns)
+        sink(frame, image, dataclasses.replace(rec, stamp_ns=target, dets=dets))
+    return on_output, on_frame
 
 
 def _write_latency_file(path, run, detector, args) -> None:
@@ -125,13 +182,19 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, class
     from video_perception.replay import scoring
     from video_perception.replay.latency_model import describe
     from video_perception.replay.sweep import run_sweep
+    from video_perception.streaming.schedule import ShrinkingTail
+    streamer = args.forecast == 'kalman' or args.schedule == 'shrinking-tail'
+    tail = args.schedule == 'shrinking-tail'
     sweep = run_sweep(source.frames, detector, latency, speeds,
-                      detector.bundle.pixel_format, progress)
+                      detector.bundle.pixel_format, progress,
+                      ShrinkingTail if tail else None)
+    if streamer and not tail:      # the same schedule: only the scoring differs
+        sweep.streamer_runs = dict(sweep.runs)
     if not sweep.ceiling.frames:
         raise ValueError(f'source {args.source}: no frames')
     _write_latency_file(tmp / 'latency.json', sweep.ceiling, detector, args)
     score = _Scorer(args, sweep.ceiling, gt, source_is_gt, source.path, detector.class_names,
-                    class_map)
+                    class_map, frames_ahead(detector.bundle))
     _, ceiling, _, _, ceiling_sap_k = score(sweep.ceiling, {})
     sap_1 = (ceiling_sap_k or {}).get(1)
     points = []
@@ -141,6 +204,16 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, class
         save_results(folder / 'results.json', results)
         write_report(folder / 'report.json', report)
         points.append(scoring.sweep_point(speed, run, report))
+    streamer_points = []
+    for speed, run in sweep.streamer_runs.items():
+        results, report = score(run, _run_info(args, run, latency, speed, True),
+                                args.forecast == 'kalman')[:2]
+        folder = tmp / f'speed_{speed:g}' / 'streamer'
+        save_results(folder / 'results.json', results)
+        write_report(folder / 'report.json', report)
+        streamer_points.append(scoring.sweep_point(speed, run, report))
+    label = ' + '.join(x for x in (args.forecast if args.forecast != 'none' else '',
+                                   args.schedule if args.schedule != 'immediate' else '') if x)
     ceiling_ap = (ceiling.get('offline') or {}).get('AP')
     period = _frame_period_s(sweep.ceiling)
     write_json_atomic(tmp / 'sweep.json', {
@@ -148,20 +221,26 @@ def _sweep(args, tmp, source, detector, latency, speeds, gt, source_is_gt, class
         'latency': describe(latency),
         'seed': args.seed, 'detector_rerun_per_speed': sweep.rerun,
         'ceiling_offline_AP': ceiling_ap, 'ceiling_sap_1': sap_1, 'frame_period_s': period,
-        'speeds': points})
+        'speeds': points, 'streamer': {'forecast': args.forecast, 'schedule': args.schedule,
+                                       'speeds': streamer_points} if streamer_points else None})
     rows = scoring.sweep_rows(points) + [
+        (f'{r[0]} streamer',) + tuple(r[1:]) for r in scoring.sweep_rows(streamer_points)] + [
         ('every frame, 0 ms', '0.0', '0.0', scoring.metrics.fmt_percent(ceiling.get('AP')),
          scoring.metrics.fmt_percent(ceiling_ap), '-', '-',
          f'{len(sweep.ceiling.outputs)}/{len(sweep.ceiling.frames)}')]
     (tmp / 'sweep.md').write_text(markdown(scoring.SWEEP_HEADER, rows) + '\n', encoding='utf-8')
     plots.plot_latency_sweep(points, ceiling_ap, tmp / 'plots' / 'latency_sweep.png', period,
-                             sap_1)
+                             sap_1, streamer=streamer_points or None,
+                             streamer_label=f'Streamer ({label})')
     return scoring.SWEEP_HEADER, rows
 
 
 def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
     """Does the work into ``tmp``; returns the summary table (header, rows)."""
     if args.cameras is not None:
+        if args.forecast != 'none' or args.schedule != 'immediate':
+            raise ValueError(f'--cameras: --forecast and --schedule take one camera (got '
+                             f'--forecast {args.forecast}, --schedule {args.schedule})')
         from video_perception.tools.replay_multi import replay_cameras
         return replay_cameras(args, tmp)
     from tqdm import tqdm
@@ -211,7 +290,12 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
         with bagio.write_bag(tmp / 'bag', storage=storage) as writer:
             sink = outputs.BagOutput(writer, detector.class_names, pixel_format,
                                      args.save_images, detector.score_threshold)
-            run = run_replay(source.frames(), detector, latency, pixel_format, sink, progress)
+            from video_perception.streaming.schedule import ShrinkingTail
+            tail = ShrinkingTail() if args.schedule == 'shrinking-tail' else None
+            if args.forecast == 'kalman':
+                sink, progress = _streamer_sink(sink, progress, detector)
+            run = run_replay(source.frames(), detector, latency, pixel_format, sink, progress,
+                             tail)
         _write_latency_file(tmp / 'latency.json', run, detector, args)
     finally:
         bar.close()
@@ -222,9 +306,9 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
     report = None
     if gt is not None:
         score = _Scorer(args, run, gt, source_is_gt, source.path, detector.class_names,
-                        class_map)
+                        class_map, frames_ahead(detector.bundle))
         results, report, coco, latencies, sap_k = score(
-            run, _run_info(args, run, latency, speeds[0]))
+            run, _run_info(args, run, latency, speeds[0], True), args.forecast == 'kalman')
         write_report(tmp / 'report.json', report)  # and report.md beside it
         plots.plot_report(tmp / 'plots', coco, latencies, sap_k,
                           frame_period_s=_frame_period_s(run))
@@ -232,6 +316,12 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
         names = list(detector.class_names)
         results, _ = outputs.build_results(run, list(range(len(names))))
         results.categories = dict(enumerate(names))
+        if args.forecast == 'kalman':
+            from video_perception.streaming.offline import track_run
+            ids = {f.index: f.image_id for f in run.frames}
+            results.track_ids = {
+                int(ids[i] if ids[i] is not None else i): t
+                for i, t in track_run(run, frames_ahead(detector.bundle)).items()}
     save_results(tmp / 'results.json', results)
     if args.video:
         fps = source.fps or (1.0 / _frame_period_s(run) if _frame_period_s(run) else 30.0)
@@ -244,28 +334,35 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from video_perception.backends.base import BackendError
     out = pathlib.Path(args.out)
+    try:
+        check_apart({'--out': out}, input_paths(args))
+    except ValueError as e:
+        print(f'{PROG}: error: {e}', file=sys.stderr)
+        return 2
     if out.exists() and not args.force:
         print(f'{PROG}: error: --out {out} already exists (remove it or pass --force)',
               file=sys.stderr)
         return 2
     tmp = out.parent / f'{out.name}.tmp-{os.getpid()}'
+    made = [p for p in out.absolute().parents if not p.exists()]  # removed again on failure
     try:
         tmp.mkdir(parents=True)
         header, rows = replay(args, tmp)
-        if out.exists():
-            shutil.rmtree(out)
+        old = out.parent / f'.{out.name}.old-{os.getpid()}'
+        if out.exists():  # --force: swapped out first, so OUT is never missing or mixed
+            os.replace(out, old)
         os.replace(tmp, out)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        elif old.exists():  # --force over a file
+            old.unlink()
     except (ValueError, OSError, KeyError, BackendError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        text = str(e).strip().splitlines()
-        print(f'{PROG}: error: {text[0] if text else type(e).__name__}', file=sys.stderr)
+        shutil.rmtree(made[-1] if made else tmp, ignore_errors=True)
+        line = error_line(e, out).replace(str(tmp), str(out))  # the path the user gave
+        print(f'{PROG}: error: {line}', file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        shutil.rmtree(tmp, ignore_errors=True)
-        print(f'{PROG}: interrupted; nothing written', file=sys.stderr)
-        return 130
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:  # Ctrl-C, SIGTERM (cli.py): the dispatcher prints the one line
+        shutil.rmtree(made[-1] if made else tmp, ignore_errors=True)
         raise
     from video_perception.eval.report import markdown
     print(markdown(header, rows))

@@ -34,9 +34,11 @@ def _classes(args, class_names, gt, class_map):
 class _Scorer:
     """Matches the source's frames to the ground truth once and scores any run over them."""
 
-    def __init__(self, args, run, gt, source_is_gt, source_path, class_names, class_map):
+    def __init__(self, args, run, gt, source_is_gt, source_path, class_names, class_map,
+                 offset_frames: int = 0):
         from video_perception.replay import matching
         self.args, self.gt = args, gt
+        self.offset_frames = offset_frames      # Streamer: frames ahead the boxes describe
         self.match = matching.match_frames([f.stamp_ns for f in run.frames], gt,
                                            [f.image_id for f in run.frames], source_is_gt,
                                            args.gt_video, source_path)
@@ -48,9 +50,12 @@ class _Scorer:
         for line in self.classes.warnings():
             print(f'{PROG}: warning: {line}', file=sys.stderr)
 
-    def __call__(self, run, info: dict):
-        """(results, report, streaming CocoResult, latencies in s, sap_k) of ``run``."""
+    def __call__(self, run, info: dict, forecast: bool = False):
+        """(results, report, streaming CocoResult, latencies in s, sap_k) of ``run``; with
+        ``forecast`` scored on Streamer's forecasts, the results carrying track ids."""
         from video_perception.replay import outputs, scoring
+        from video_perception.streaming.offline import Forecaster
+        forecaster = Forecaster(offset_frames=self.offset_frames) if forecast else None
         results, left_out = outputs.build_results(run, self.cat_ids,
                                                   self.match.frame_to_image, self.gt)
         results.categories = {int(c['id']): str(c['name'])
@@ -59,13 +64,17 @@ class _Scorer:
                     matched_frames=len(self.match.frame_to_image), outputs_without_gt=left_out)
         report, coco, latencies, sap_k = scoring.score(
             self.gt_used, results, self.args.lesion_protocol, self.args.lesion_score_thr,
-            classes=self.classes.report(), **info)
+            classes=self.classes.report(), forecast=forecaster, **info)
+        if forecaster is not None:
+            results.track_ids = forecaster.last.track_ids
         return results, report, coco, latencies, sap_k
 
 
-def _run_info(args, run, latency, speed) -> dict:
+def _run_info(args, run, latency, speed, streamer: bool = False) -> dict:
     from video_perception.replay.latency_model import describe
+    schedule = getattr(args, 'schedule', 'immediate') if streamer else 'immediate'
     return {'source': str(args.source), 'model': str(args.model),
-            'latency': describe(latency), 'speed': speed, 'frames': len(run.frames),
+            'latency': describe(latency), 'speed': speed, 'schedule': schedule,
+            'frames': len(run.frames),
             'processed': len(run.outputs), 'dropped': run.dropped, 'bad_frames': run.bad,
             'streams': run.streams}

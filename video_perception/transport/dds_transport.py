@@ -294,11 +294,15 @@ class DdsTransport(Transport):
     def spin(self) -> None:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: self._stop.set())
+                signal.signal(sig, self._on_signal)
         # the participant stays until close(): the node's own threads (worker, diagnostics) are
         # stopped first, or they would publish on deleted writers while the process winds down
         while not self._stop.wait(0.2):
             pass
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopped_by = signum  # a tool re-raises it after spin (cli.py's one exit line)
+        self._stop.set()
 
     def spin_once(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s; False once shut down (callbacks run on DDS threads)."""

@@ -318,7 +318,7 @@ class RclpyTransport(Transport):
         if threading.current_thread() is threading.main_thread() and not self._signals:
             # from here to close(); tools that never spin keep Ctrl-C as KeyboardInterrupt
             for sig in (signal.SIGINT, signal.SIGTERM):
-                self._signals[sig] = signal.signal(sig, lambda *_: self._stop.set())
+                self._signals[sig] = signal.signal(sig, self._on_signal)
         executor = SingleThreadedExecutor(context=self._context)
         executor.add_node(self._node)
         try:
@@ -334,6 +334,10 @@ class RclpyTransport(Transport):
         finally:
             executor.remove_node(self._node)
             executor.shutdown()
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopped_by = signum  # a tool re-raises it after spin (cli.py's one exit line)
+        self._stop.set()
 
     def shutdown(self) -> None:
         self._stop.set()

@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 
 SOURCES = ('embeddings', 'outputs')
+# Table IV rows 9-11, with the paper's N = T x sq teacher queries: cq = T*sq takes all N,
+# cq = T*sq/2 half of them, cq ~ sq (the paper's choice) floor(N / T).
+CROSS_COUNTS = ('sq', 'T*sq/2', 'T*sq')
 
 
 class CQD:
@@ -30,14 +33,19 @@ class CQD:
         all_layers: average the loss over every decoder layer instead of the last only.
         masked: the block attention mask (default); False is the "no mask" ablation, where the
             appended queries and the student's own ones see each other (training only).
+        count: how many teacher queries are appended (Table IV rows 9-11, ``CROSS_COUNTS``):
+            'sq' floor(N / T) (default), 'T*sq/2' floor(N / 2), 'T*sq' all N.
     """
 
     def __init__(self, num_teacher_queries: int, num_frames: int = 3, source: str = 'embeddings',
                  all_layers: bool = False, generator: Optional[torch.Generator] = None,
-                 masked: bool = True):
+                 masked: bool = True, count: str = 'sq'):
         if source not in SOURCES:
             raise ValueError(f'CQD source {source!r}: expected one of {SOURCES}')
-        self.n = num_teacher_queries // num_frames
+        if count not in CROSS_COUNTS:
+            raise ValueError(f'CQD count {count!r}: expected one of {CROSS_COUNTS}')
+        self.n = {'sq': num_teacher_queries // num_frames, 'T*sq/2': num_teacher_queries // 2,
+                  'T*sq': num_teacher_queries}[count]
         if self.n < 1:
             raise ValueError(f'CQD: floor({num_teacher_queries} / {num_frames}) = 0 queries')
         self.num_teacher_queries, self.source, self.all_layers = num_teacher_queries, source, \

@@ -19,10 +19,10 @@ from typing import Dict, List, Optional
 import torch
 from torch import nn
 
-from training.models.detr.cqd import CQD
+from training.models.detr.cqd import CQD, CROSS_COUNTS
 from training.models.detr.criterion import SetCriterion
 from training.models.detr.matcher import HungarianMatcher
-from training.models.detr.tfd import SIGMA_RULES, TFD_FORMS, TFDLoss
+from training.models.detr.tfd import FD_MASKS, SIGMA_RULES, TFD_FORMS, TFDLoss
 
 
 @dataclasses.dataclass
@@ -37,6 +37,8 @@ class DistillConfig:
     cqd_source: str = 'embeddings'    # appended teacher queries: learned 'embeddings' | 'outputs'
     cqd_masked: bool = True           # block attention mask (False: the no-mask ablation)
     cqd_all_layers: bool = False      # CQD over every decoder layer instead of the last
+    fd_mask: str = 'gaussian'         # Table IV: 'gaussian' TFD, 'box' FD (GT mask), 'none' FD
+    cqd_count: str = 'sq'             # Table IV: cross-view queries 'sq' | 'T*sq/2' | 'T*sq'
     seed: int = 0
 
     def check(self) -> None:
@@ -45,6 +47,11 @@ class DistillConfig:
                              f'{SIGMA_RULES}')
         if self.tfd_form not in TFD_FORMS:
             raise ValueError(f'config: tfd_form {self.tfd_form!r}: expected one of {TFD_FORMS}')
+        if self.fd_mask not in FD_MASKS:
+            raise ValueError(f'config: fd_mask {self.fd_mask!r}: expected one of {FD_MASKS}')
+        if self.cqd_count not in CROSS_COUNTS:
+            raise ValueError(f'config: cqd_count {self.cqd_count!r}: expected one of '
+                             f'{CROSS_COUNTS}')
         if self.tfd_weight < 0 or self.cqd_weight < 0:
             raise ValueError('config: tfd_weight and cqd_weight must be >= 0')
 
@@ -84,12 +91,13 @@ class V2IDistiller:
         cfg.check()
         self.cfg, self.criterion = cfg, criterion
         self.teacher = freeze(teacher) if teacher is not None else None
-        self.tfd = TFDLoss(cfg.tfd_sigma, box_norm=cfg.tfd_box_norm, form=cfg.tfd_form)
+        self.tfd = TFDLoss(cfg.tfd_sigma, box_norm=cfg.tfd_box_norm, form=cfg.tfd_form,
+                           mask=cfg.fd_mask)
         self.cqd = None
         if self.teacher is not None and cfg.use_cqd:
             frames = teacher.teacher_cfg.msi.num_frames                 # T (n = N // T)
             self.cqd = CQD(teacher.num_queries, frames, cfg.cqd_source, cfg.cqd_all_layers,
-                           masked=cfg.cqd_masked)
+                           masked=cfg.cqd_masked, count=cfg.cqd_count)
 
     @property
     def distilling(self) -> bool:

@@ -19,6 +19,21 @@ import torch.nn as nn
 INPUT_NAMES = ['image', 'valid_hw']
 OUTPUT_NAMES = ['pred_logits', 'pred_boxes']
 
+# INT8 bundles (training/quantize.py): layer groups as regexes on node / weight names, and the
+# groups kept in float, chosen by quantising one group at a time (docs/BENCHMARKS.md, INT8)
+INT8_FLOAT_GROUPS = {
+    'backbone_stem': (r'backbone\.0[./]body[./]conv1[./]',),
+    'input_proj': (r'input_proj',),
+    'sampling_offsets': (r'sampling_offsets',),       # MSDA (Deformable DETR)
+    'attention_weights': (r'attention_weights',),
+    'class_head': (r'class_embed',),
+    'box_mlp': (r'bbox_embed',),                      # the decoder's box MLP
+}
+# measured on the shipped Deformable DETR tiny student (max score drift, one group quantised
+# alone): backbone_stem 0.009, input_proj 0.016, sampling_offsets 0.001, attention_weights 0.001,
+# class_head 0.005, box_mlp 0.002, the rest 0.048; all 0.059, all but backbone_stem 0.049
+INT8_KEEP_FLOAT = ('backbone_stem',)
+
 
 class _ExportWrapper(nn.Module):
     def __init__(self, model: nn.Module):
@@ -35,13 +50,14 @@ def graph_ops(path: str) -> set:
 
 
 def export_student_onnx(model: nn.Module, height: int, width: int, path: str,
-                        opset: int = 17, check: bool = True, atol: float = 1e-3,
+                        opset: int = 17, check: bool = True, atol: Optional[float] = None,
                         trt_ops_json: Optional[str] = None, seed: int = 0,
                         dynamo: bool = False, batch: int = 1) -> Dict:
     """Export ``model.forward_export`` at [1, 3, height, width] to ``path`` (written atomically).
 
     Returns {'path', 'output_kind', 'num_queries', 'max_abs_logits', 'max_abs_boxes', 'ops'};
-    with ``check`` raises ValueError when ONNX Runtime differs from torch by more than ``atol``
+    with ``check`` raises ValueError when ONNX Runtime differs from torch beyond the fp32
+    tolerance of ``training.output_compare`` (``atol`` overrides its absolute term)
     or (with ``trt_ops_json``) the graph uses an operator TensorRT's parser lacks.
 
     ``dynamo=False`` (default) uses the TorchScript exporter (seconds; static graph I/O, some
@@ -96,10 +112,16 @@ def export_student_onnx(model: nn.Module, height: int, width: int, path: str,
                                                     'valid_hw': valid_hw.numpy()})
             result['max_abs_logits'] = float(np.abs(logits - ref_logits.numpy()).max())
             result['max_abs_boxes'] = float(np.abs(boxes - ref_boxes.numpy()).max())
-            worst = max(result['max_abs_logits'], result['max_abs_boxes'])
-            if not worst <= atol:
-                raise ValueError(f'{path}: ONNX Runtime differs from torch by {worst:.3g} '
-                                 f'(expected <= {atol})')
+            # Polygraphy's per-element rule at the fp32 tolerance (check-bundle's rule)
+            from training.output_compare import compare_outputs, tolerance_for
+            bad = [d for d in compare_outputs(
+                {'pred_logits': logits, 'pred_boxes': boxes},
+                {'pred_logits': ref_logits.numpy(), 'pred_boxes': ref_boxes.numpy()},
+                tolerance_for('fp32', atol)) if not d.ok]
+            if bad:
+                raise ValueError(f'{path}: ONNX Runtime differs from torch in {bad[0].name}: '
+                                 f'{bad[0].n_bad} of {bad[0].n} elements outside the fp32 '
+                                 f'tolerance (max abs {bad[0].max_abs:.3g})')
         os.replace(tmp, path)
         return result
     finally:

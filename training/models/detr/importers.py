@@ -6,7 +6,7 @@ the DDP ``module.`` prefix, ``num_batches_tracked`` counters, the torchvision ``
 SAM-DETR's duplicate ``transformer.decoder.bbox_embed.*`` alias, and class heads whose class
 count differs from the model's (skipped and reported, as when fine-tuning from COCO).
 """
-from typing import Dict, List, Mapping, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -53,6 +53,25 @@ def _load(model: nn.Module, mapped: Dict[str, torch.Tensor], expected_missing_pr
     missing = [k for k in own if k not in to_load
                and not any(k.startswith(p) for p in expected_missing_prefixes)]
     return ImportReport(loaded=loaded, skipped=skipped, missing=missing)
+
+
+def detect_detr_layout(state_dict: Mapping[str, torch.Tensor]) -> Optional[str]:
+    """'detr', 'deformable-detr' or 'sam-detr' for an official DETR-family state dict (a
+    ResNet under ``backbone.0.body.`` and a ``transformer``), else None. Deformable DETR has
+    ``transformer.level_embed`` and MSDeformAttn ``sampling_offsets``; SAM-DETR's decoder its
+    conditional self-attention projections (``sa_qcontent_proj``); DETR the plain
+    ``multihead_attn`` decoder with ``query_embed``."""
+    keys = list(state_dict)
+    if not any(k.startswith(BACKBONE_PREFIX) for k in keys) or not any(
+            k.startswith('transformer.') for k in keys):
+        return None
+    if 'transformer.level_embed' in state_dict or any('.sampling_offsets.' in k for k in keys):
+        return 'deformable-detr'
+    if any('.sa_qcontent_proj.' in k for k in keys):
+        return 'sam-detr'
+    if 'query_embed.weight' in state_dict and any('.multihead_attn.' in k for k in keys):
+        return 'detr'
+    return None
 
 
 def load_torchvision_resnet50(model: nn.Module, state_dict) -> ImportReport:

@@ -21,15 +21,20 @@ class PositionEmbeddingSine(nn.Module):
     Args:
         num_pos_feats: channels per axis (d_model / 2).
         offset: Deformable DETR subtracts 0.5 from the cumulative sums (``True``); DETR does not.
+        eps_after_offset: official SAM-DETR's form: both sums are shifted by -0.5 and the
+            divisor is (last - 0.5) + eps + 0.5, in that float32 order (with ``offset``).
     """
 
     def __init__(self, num_pos_feats: int = 128, temperature: float = 10000.0,
-                 normalize: bool = True, offset: bool = False):
+                 normalize: bool = True, offset: bool = False, eps_after_offset: bool = False):
         super().__init__()
+        if eps_after_offset and not offset:
+            raise ValueError('PositionEmbeddingSine: eps_after_offset needs offset=True')
         self.num_pos_feats = num_pos_feats
         self.temperature = temperature
         self.normalize = normalize
         self.offset = offset
+        self.eps_after_offset = eps_after_offset
         self.scale = 2 * math.pi
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
@@ -37,7 +42,14 @@ class PositionEmbeddingSine(nn.Module):
         not_mask = (~mask).to(torch.float32)
         y_embed = not_mask.cumsum(1)
         x_embed = not_mask.cumsum(2)
-        if self.normalize:
+        if self.eps_after_offset:
+            # SAM-DETR shifts before normalising (also without normalize, as the official code)
+            y_embed, x_embed = y_embed - 0.5, x_embed - 0.5
+            if self.normalize:
+                eps = 1e-6
+                y_embed = y_embed / (y_embed[:, -1:, :] + eps + 0.5) * self.scale
+                x_embed = x_embed / (x_embed[:, :, -1:] + eps + 0.5) * self.scale
+        elif self.normalize:
             eps = 1e-6
             off = 0.5 if self.offset else 0.0
             y_embed = (y_embed - off) / (y_embed[:, -1:, :] + eps) * self.scale

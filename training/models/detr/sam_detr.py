@@ -16,8 +16,8 @@ from ..box_ops import box_cxcywh_to_xyxy
 from .backbone import ResNetConfig
 from .deformable_transformer import inverse_sigmoid, valid_ratio
 from .detr import MLP, DetrBase, build_joiner
-from .position_encoding import sine_embed_points
-from .roi_align import roi_align_xyxy
+from .position_encoding import PositionEmbeddingSine, sine_embed_points
+from .roi_align import adaptive_bound, roi_align_xyxy
 from .transformer import TransformerEncoder, TransformerEncoderLayer, clones, extra_attn_mask
 
 
@@ -52,7 +52,7 @@ class SAMDecoderLayer(nn.Module):
     salient points (one per head), multi-head cross-attention with 256-d q/k per head, FFN."""
 
     def __init__(self, d_model=256, nhead=8, dim_feedforward=2048, dropout=0.1, roi_size=7,
-                 sampling_ratio=2):
+                 sampling_ratio=0):
         super().__init__()
         d, self.nhead, self.roi_size, self.sampling_ratio = d_model, nhead, roi_size, \
             sampling_ratio
@@ -90,7 +90,10 @@ class SAMDecoderLayer(nn.Module):
 
         scale = torch.stack([vr[:, 0] * w, vr[:, 1] * h, vr[:, 0] * w, vr[:, 1] * h], -1)
         boxes_xyxy = box_cxcywh_to_xyxy(ref_boxes) * scale[:, None]        # feature pixels
-        roi = roi_align_xyxy(memory_2d, boxes_xyxy, self.roi_size, self.sampling_ratio)
+        # adaptive samples (sampling_ratio <= 0) as the official call; the boxes never exceed
+        # the map (w, h <= 1 of the valid part), so ceil(map / 7) bounds the count statically
+        bound = (adaptive_bound(h, self.roi_size), adaptive_bound(w, self.roi_size))
+        roi = roi_align_xyxy(memory_2d, boxes_xyxy, self.roi_size, self.sampling_ratio, bound)
         roi = roi.flatten(0, 1)                                            # [B*Q, d, 7, 7]
         points = self.point2(self.point1(roi).flatten(1))
         points = points.view(b * q, 1, m, 2).tanh()                        # RoI-normalised
@@ -123,7 +126,9 @@ class SAMDETRConfig:
     input_group_norm: bool = True        # the 12-epoch recipe's GN after the 1x1 projection
     group_norm_groups: int = 32
     roi_size: int = 7
-    sampling_ratio: int = 2
+    # RoIAlign samples per bin side: 0 = torchvision's adaptive ceil(roi / 7) per RoI, as the
+    # official call; > 0 fixes it (drift against the official model: docs/EVIDENCE.md)
+    sampling_ratio: int = 0
     backbone: ResNetConfig = dataclasses.field(default_factory=ResNetConfig)
 
 
@@ -136,7 +141,9 @@ class SAMDETR(DetrBase):
         self.cfg = cfg
         d = cfg.d_model
         self.num_queries = cfg.num_queries
-        self.backbone = build_joiner(cfg.backbone, ('layer4',), d, offset=False)
+        self.backbone = build_joiner(cfg.backbone, ('layer4',), d, offset=True)
+        # official SAM-DETR models/position_encoding.py: shifted by 0.5, eps after the shift
+        self.backbone[1] = PositionEmbeddingSine(d // 2, offset=True, eps_after_offset=True)
         proj = [nn.Conv2d(self.backbone[0].num_channels[-1], d, 1)]
         if cfg.input_group_norm:
             proj.append(nn.GroupNorm(cfg.group_norm_groups, d))

@@ -15,6 +15,11 @@ L1 distance between the student's and the (detached) teacher's features, in one 
 The paper is explicit about both the L2 normalisation and the 1/N, so it is the default; the
 spec's form keeps the loss on the scale of a per-pixel L1 whatever the box sizes and stays a flag
 (``tfd_form``) for the comparison.
+
+The mask (``mask``, Table IV's "analysis on the region of FD"): ``'gaussian'`` is TFD (row 5);
+``'none'`` is plain feature distillation, Eq. 2 (row 2): no mask, L = sum |F_S - F_T| / (h w);
+``'box'`` is FD with the GT mask (row 3): the hard selection of [15], 1 on the feature pixels
+inside a GT box and 0 elsewhere, in place of H in the form above.
 """
 import math
 from typing import Dict, List, Optional, Tuple
@@ -23,6 +28,7 @@ import torch
 
 SIGMA_RULES = ('ttfnet', 'centernet', 'simple')
 TFD_FORMS = ('paper', 'spec')
+FD_MASKS = ('gaussian', 'box', 'none')
 
 
 def centernet_radius(h: float, w: float, min_overlap: float = 0.7) -> float:
@@ -72,16 +78,33 @@ def gaussian_mask(boxes_cxcywh: torch.Tensor, height: int, width: int, rule: str
     return mask
 
 
+def box_mask(boxes_cxcywh: torch.Tensor, height: int, width: int,
+             valid_hw: Optional[Tuple[float, float]] = None) -> torch.Tensor:
+    """One image's hard GT mask [h, w]: 1 on every feature pixel whose centre lies inside a box
+    (normalised cxcywh relative to the valid image of ``valid_hw`` feature pixels), else 0."""
+    vh, vw = valid_hw if valid_hw is not None else (height, width)
+    ys = torch.arange(height, dtype=torch.float32)[:, None] + 0.5
+    xs = torch.arange(width, dtype=torch.float32)[None, :] + 0.5
+    mask = torch.zeros(height, width)
+    for cx, cy, bw, bh in boxes_cxcywh.detach().float().cpu().tolist():
+        inside = ((xs >= (cx - bw / 2) * vw) & (xs <= (cx + bw / 2) * vw)
+                  & (ys >= (cy - bh / 2) * vh) & (ys <= (cy + bh / 2) * vh))
+        mask = torch.maximum(mask, inside.float())
+    return mask
+
+
 def tfd_masks(targets: List[Dict[str, torch.Tensor]], height: int, width: int,
               rule: str = 'ttfnet', alpha: float = 0.54, valid_ratios=None,
-              box_norm: bool = False) -> torch.Tensor:
-    """Batch masks [B, h, w]; ``valid_ratios`` [B, 2] (w, h) for padded batches."""
+              box_norm: bool = False, kind: str = 'gaussian') -> torch.Tensor:
+    """Batch masks [B, h, w]; ``valid_ratios`` [B, 2] (w, h) for padded batches; ``kind``
+    'gaussian' (TFD) or 'box' (the hard GT mask)."""
     masks = []
     for i, t in enumerate(targets):
         vhw = None
         if valid_ratios is not None:
             vhw = (float(valid_ratios[i, 1]) * height, float(valid_ratios[i, 0]) * width)
-        masks.append(gaussian_mask(t['boxes'], height, width, rule, alpha, vhw, box_norm))
+        masks.append(box_mask(t['boxes'], height, width, vhw) if kind == 'box' else
+                     gaussian_mask(t['boxes'], height, width, rule, alpha, vhw, box_norm))
     return torch.stack(masks)
 
 
@@ -111,8 +134,11 @@ class TFDLoss(torch.nn.Module):
     features' resolution, then ``tfd_loss`` on ``student_out['features']``."""
 
     def __init__(self, rule: str = 'ttfnet', alpha: float = 0.54, box_norm: bool = False,
-                 form: str = 'paper'):
+                 form: str = 'paper', mask: str = 'gaussian'):
         super().__init__()
+        if mask not in FD_MASKS:
+            raise ValueError(f'FD mask {mask!r}: expected one of {FD_MASKS}')
+        self.mask = mask
         if rule not in SIGMA_RULES:
             raise ValueError(f'TFD sigma rule {rule!r}: expected one of {SIGMA_RULES}')
         if form not in TFD_FORMS:
@@ -121,6 +147,11 @@ class TFDLoss(torch.nn.Module):
 
     def forward(self, student_out: Dict, teacher_out: Dict, targets, valid_ratios=None):
         fs, ft = student_out['features'], teacher_out['features']
+        if self.mask == 'none':   # Eq. 2: every pixel, sum over pixels and channels / (h w)
+            if fs.shape != ft.shape:
+                raise ValueError(f'FD: student feature {list(fs.shape)} and teacher feature '
+                                 f'{list(ft.shape)} must have the same shape')
+            return ((fs - ft.detach()).abs().sum((1, 2, 3)) / (fs.shape[-2] * fs.shape[-1])).mean()
         mask = tfd_masks(targets, fs.shape[-2], fs.shape[-1], self.rule, self.alpha,
-                         valid_ratios, self.box_norm).to(fs.device)
+                         valid_ratios, self.box_norm, self.mask).to(fs.device)
         return tfd_loss(fs, ft, mask, form=self.form)

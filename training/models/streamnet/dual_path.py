@@ -34,21 +34,29 @@ class DualPath(nn.Module):
             where the short path must output the full width.
         fusion: 'long_fusion' (extra 1x1 on the long concat to C - short) or 'pure_concat'.
         shortcut: add the current frame's un-reduced P_l (``with_short_cut``).
+        shared: StreamYOLO's DFP, the long path of its one history frame is the short conv
+            itself (one 1x1 per level reduces both frames); needs one group of one frame with
+            the short path's channels.
     """
 
     def __init__(self, in_channels: Sequence[int], short_channels: Sequence[int],
                  long_groups: Sequence[Tuple[int, Sequence[int]]] = (),
-                 fusion: str = 'long_fusion', shortcut: bool = True, act: str = 'silu'):
+                 fusion: str = 'long_fusion', shortcut: bool = True, act: str = 'silu',
+                 shared: bool = False):
         super().__init__()
         if fusion not in FUSIONS:
             raise ValueError(f'DualPath: fusion {fusion!r} unknown; expected one of {FUSIONS}')
+        if shared and [(n, tuple(ch)) for n, ch in long_groups] != \
+                [(1, tuple(short_channels))]:
+            raise ValueError(f'DualPath: a shared reduction needs one history frame with the '
+                             f'short channels {tuple(short_channels)}; got {long_groups}')
         self.fusion = fusion
         self.shortcut = shortcut
         self.slot_group: List[int] = [g for g, (n, _) in enumerate(long_groups) for _ in range(n)]
         self.history_frames = len(self.slot_group)
         self.short = nn.ModuleList([BaseConv(c, s, 1, 1, act=act)
                                     for c, s in zip(in_channels, short_channels)])
-        self.long = nn.ModuleList([
+        self.long = nn.ModuleList([self.short]) if shared else nn.ModuleList([
             nn.ModuleList([BaseConv(c, lc, 1, 1, act=act) for c, lc in zip(in_channels, chans)])
             for _, chans in long_groups])
         self.long_fuse = None

@@ -23,6 +23,20 @@ from training.onnx_check import check_graph, export_onnx
 from video_perception.bundle import batched_graph_name
 from video_perception.feature_buffer import history_names
 
+# INT8 bundles (training/quantize.py): layer groups as regexes on node / weight names, and the
+# groups kept in float, chosen by quantising one group at a time (docs/BENCHMARKS.md, INT8)
+INT8_FLOAT_GROUPS = {
+    'stem': (r'backbone\.stem\.',),
+    'dcn_offsets': (r'conv_offset',),                  # DCN offset / mask convs
+    'dual_path': (r'\.dual\.',),                       # the temporal fusion
+    'head_stems': (r'head\.(stems|cls_convs|reg_convs)\.',),
+    'head_preds': (r'head\.(cls|reg|obj)_preds\.',),    # the head's last convs
+}
+# measured on the shipped tiny StreamNet (max score drift, one group quantised alone): stem 0.069,
+# dcn_offsets 0.031, dual_path 0.070, head_stems 0.039, head_preds 0.023, the rest 0.177; all
+# 0.188, all but head_preds 0.177: no group dominates, the head's last convs (cheap) stay float
+INT8_KEEP_FLOAT = ('head_preds',)
+
 
 class StreamNetGraphs(nn.Module):
     """The two deployment graphs of a StreamNet with flat tensor signatures (bundle.py).

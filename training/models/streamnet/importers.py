@@ -113,6 +113,20 @@ def is_damo_layout(official: Dict[str, torch.Tensor]) -> bool:
     return any(k.startswith(('short_backbone.', 'neck.', 'backbone.neck.')) for k in official)
 
 
+def is_yolox_layout(official: Dict[str, torch.Tensor]) -> bool:
+    """An official YOLOX / StreamYOLO checkpoint (CSPDarknet under ``backbone.backbone.``, a
+    YOLOX head), not a DAMO-StreamNet one."""
+    return (any(k.startswith('backbone.backbone.dark2.') for k in official)
+            and any(k.startswith('head.cls_preds.') for k in official)
+            and not is_damo_layout(official))
+
+
+def damo_fusion(official: Dict[str, torch.Tensor]) -> str:
+    """The long-path fusion of a DAMO-StreamNet release: long_fusion has its Phi 1x1s at
+    top-level ``jian{0,1,2}``; the 1200x1920 L release (pure_concat) has none."""
+    return 'long_fusion' if any(k.startswith('jian2.') for k in official) else 'pure_concat'
+
+
 def official_state_dict(obj) -> Dict[str, torch.Tensor]:
     """The model weights inside an official checkpoint ({'model': ..., 'optimizer': ...})."""
     if isinstance(obj, dict) and isinstance(obj.get('model'), dict):

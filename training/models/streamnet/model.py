@@ -55,16 +55,22 @@ def pyramid_sizes(height: int, width: int) -> List[Tuple[int, int]]:
 
 
 class StreamNet(nn.Module):
-    """CSPDarknet -> DRFPN per frame, dual-path fusion of N past frames, YOLOX/TAL head."""
+    """CSPDarknet -> DRFPN (or YOLOX PAFPN) per frame, dual-path fusion of N past frames,
+    YOLOX/TAL head."""
 
     def __init__(self, cfg):
         super().__init__()
         self.cfg = cfg
         self.backbone = CSPDarknet(cfg.depth, cfg.width, act=cfg.act)
         chans = self.backbone.out_channels
-        self.neck = DRFPN(chans, cfg.neck_depth, cfg.hidden_ratio, cfg.act, dcn=cfg.dcn)
+        if cfg.neck == 'pafpn':   # the StreamYOLO / LongShortNet baselines (DAMO Table 2)
+            self.neck = PAFPN(chans, cfg.depth, False, cfg.act)
+        elif cfg.neck == 'drfpn':
+            self.neck = DRFPN(chans, cfg.neck_depth, cfg.hidden_ratio, cfg.act, dcn=cfg.dcn)
+        else:
+            raise ValueError(f"StreamNet: neck {cfg.neck!r}; expected 'drfpn' or 'pafpn'")
         self.dual = DualPath(chans, cfg.short_channels, cfg.long_groups, cfg.fusion,
-                             cfg.shortcut, cfg.act)
+                             cfg.shortcut, cfg.act, shared=cfg.shared_reduction)
         self.head = YOLOXHead(cfg.num_classes, cfg.width, chans, cfg.strides, act=cfg.act)
         self.history_frames = self.dual.history_frames
         self.strides = tuple(cfg.strides)
@@ -168,11 +174,26 @@ class StillDetector(nn.Module):
         self.strides = tuple(cfg.strides)
         init_yolo(self)
 
-    def head_outputs(self, frame: torch.Tensor) -> List[torch.Tensor]:
+    # A still detector is served as the N = 0 case of the StreamNet bundle (StreamNetGraphs):
+    # the encoder runs backbone + PAFPN (+ DFP), the forecast the head; nothing is buffered.
+    history_frames = 0
+
+    def encode(self, frame: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """frame [B, 3, H, W] -> the head's inputs (P3 [B, c3, H/8, W/8], P4, P5)."""
         feats = self.neck(self.backbone(frame))
-        if self.dfp is not None:
-            feats = self.dfp(feats)
-        return self.head(feats)
+        return tuple(self.dfp(feats) if self.dfp is not None else feats)
+
+    def forecast(self, current: Sequence[torch.Tensor],
+                 history: Sequence[Sequence[torch.Tensor]] = ()) -> torch.Tensor:
+        """Encoded frame -> predictions [B, A, 5+C] (no history: the frame itself)."""
+        return decode_in_inference(self.head(list(current)), self.strides)
+
+    def feature_specs(self, height: int, width: int) -> List[Tuple[str, tuple]]:
+        """Names and batch-1 shapes of what ``encode`` returns (the bundle's features)."""
+        return StreamNet._specs('f', self.backbone.out_channels, height, width)
+
+    def head_outputs(self, frame: torch.Tensor) -> List[torch.Tensor]:
+        return self.head(list(self.encode(frame)))
 
     @torch.no_grad()
     def teacher_outputs(self, frame: torch.Tensor) -> dict:

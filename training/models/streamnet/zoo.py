@@ -34,6 +34,10 @@ class StreamNetConfig:
     tal_nu: float = 1.5
     kd_weight: float = 0.2                  # AK-distillation factor (S 0.2, M 0.4, L 0.1)
     input_size: Tuple[int, int] = (600, 960)  # (height, width)
+    neck: str = 'drfpn'                     # 'drfpn' (DAMO-StreamNet) or YOLOX 'pafpn'
+    # StreamYOLO's DFP: the support frame is reduced by the current frame's short conv (one
+    # 1x1 per level shared by both, ``jian2/1/0``); needs one history frame of short width
+    shared_reduction: bool = False
 
     @property
     def history_frames(self) -> int:
@@ -51,6 +55,7 @@ class StillConfig:
     act: str = 'silu'
     tal_tau: float = 0.5
     tal_nu: float = 1.6
+    history_step: int = 1                   # served as an N = 0 bundle
     input_size: Tuple[int, int] = (640, 640)
 
 
@@ -68,9 +73,41 @@ STREAMNET_CONFIGS: Dict[str, StreamNetConfig] = {
         long_groups=((2, (42, 85, 170)), (1, (44, 86, 172))), kd_weight=0.1),
 }
 
+
+def _baseline(base: str, **overrides) -> StreamNetConfig:
+    return dataclasses.replace(STREAMNET_CONFIGS[base], **overrides)
+
+
+def _streamyolo(base: str, neck: str, **overrides) -> StreamNetConfig:
+    """StreamYOLO (spec §3, §4): one history frame, DFP (Concat[R(P_t), R(P_t-1)] + P_t with
+    one R per level, to C/2), no Phi; AK-distillation off (StreamYOLO has none)."""
+    half = tuple(int(64 * STREAMNET_CONFIGS[base].width) * m // 2 for m in (4, 8, 16))
+    return _baseline(base, neck=neck, short_channels=half, long_groups=((1, half),),
+                     fusion='pure_concat', shared_reduction=True, **overrides)
+
+
+# The baselines of DAMO-StreamNet's Table 2 (Argoverse-HD, 600x960; spec §3 table and §4 TAL
+# values): StreamYOLO and LongShortNet with YOLOX's PAFPN, and StreamYOLO with the DRFPN.
+# LongShortNet with the DRFPN is streamnet_* itself trained without AK-distillation.
+STREAMNET_CONFIGS.update({
+    'longshortnet_s': _baseline('streamnet_s', neck='pafpn'),
+    'longshortnet_m': _baseline('streamnet_m', neck='pafpn', fusion='pure_concat', tal_tau=0.4,
+                                tal_nu=1.7),
+    'longshortnet_l': _baseline('streamnet_l', neck='pafpn', fusion='pure_concat', tal_nu=1.6),
+    'streamyolo_s': _streamyolo('streamnet_s', 'pafpn'),
+    'streamyolo_m': _streamyolo('streamnet_m', 'pafpn', tal_tau=0.4, tal_nu=1.7),
+    'streamyolo_l': _streamyolo('streamnet_l', 'pafpn', tal_nu=1.6),
+    'streamyolo_drfpn_s': _streamyolo('streamnet_s', 'drfpn'),
+    'streamyolo_drfpn_m': _streamyolo('streamnet_m', 'drfpn', tal_tau=0.4, tal_nu=1.7),
+    'streamyolo_drfpn_l': _streamyolo('streamnet_l', 'drfpn', tal_nu=1.6),
+})
+
 STILL_CONFIGS: Dict[str, StillConfig] = {
     'still_teacher_l': StillConfig(depth=1.0, width=1.0, num_classes=8, dfp=True,
                                    input_size=(600, 960)),
+    # the released YOLOX sizes (exps/default/yolox_{nano,tiny,s,m,l}.py), COCO's 80 classes
+    'yolox_nano': StillConfig(depth=0.33, width=0.25, depthwise=True, input_size=(416, 416)),
+    'yolox_tiny': StillConfig(depth=0.33, width=0.375, input_size=(416, 416)),
     'yolox_s': StillConfig(depth=0.33, width=0.50),
     'yolox_m': StillConfig(depth=0.67, width=0.75),
     'yolox_l': StillConfig(depth=1.0, width=1.0),

@@ -1,0 +1,14 @@
+"""Table 2 of DAMO-StreamNet, "LongShortNet" M: the dual path (N = 3) on YOLOX's PAFPN neck
+(zoo longshortnet_m), no AK-distillation, streamnet_m_argoverse's recipe otherwise::
+
+    torchrun --nproc_per_node=4 -m training.train longshortnet_m_argoverse
+"""
+import dataclasses
+
+from training.exps import streamnet_m_argoverse
+from training.exps.streamnet_base import StreamNetExp
+
+
+class Exp(StreamNetExp):
+    config = dataclasses.replace(streamnet_m_argoverse.Exp.config, model='longshortnet_m',
+                                 teacher_model='', teacher_checkpoint='')

@@ -1,0 +1,14 @@
+"""Table 2 of DAMO-StreamNet, "LongShortNet" S: the dual path (N = 3) on YOLOX's PAFPN neck
+(zoo longshortnet_s), no AK-distillation, streamnet_s_argoverse's recipe otherwise::
+
+    torchrun --nproc_per_node=4 -m training.train longshortnet_s_argoverse
+"""
+import dataclasses
+
+from training.exps import streamnet_s_argoverse
+from training.exps.streamnet_base import StreamNetExp
+
+
+class Exp(StreamNetExp):
+    config = dataclasses.replace(streamnet_s_argoverse.Exp.config, model='longshortnet_s',
+                                 teacher_model='', teacher_checkpoint='')

@@ -1,0 +1,15 @@
+"""Table 2 of DAMO-StreamNet, "StreamYOLO" L: one history frame fused by DFP on YOLOX's
+PAFPN neck (zoo streamyolo_l), no AK-distillation, streamnet_l_argoverse's recipe
+otherwise::
+
+    torchrun --nproc_per_node=4 -m training.train streamyolo_l_argoverse
+"""
+import dataclasses
+
+from training.exps import streamnet_l_argoverse
+from training.exps.streamnet_base import StreamNetExp
+
+
+class Exp(StreamNetExp):
+    config = dataclasses.replace(streamnet_l_argoverse.Exp.config, model='streamyolo_l',
+                                 teacher_model='', teacher_checkpoint='')

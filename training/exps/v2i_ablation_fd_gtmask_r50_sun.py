@@ -1,0 +1,14 @@
+"""V2I-DETR Table IV row 3, "w/ FD (GT mask)": Deformable DETR R50 on SUN distilled from the frozen
+R50 teacher with feature distillation on the feature pixels inside the GT boxes (the hard mask
+of [15] in Eq. 3) alone; v2i_distill_r50_sun otherwise::
+
+    torchrun --nproc_per_node=8 -m training.train v2i_ablation_fd_gtmask_r50_sun
+"""
+import dataclasses
+
+from training.exps.v2i_base import V2IExp
+from training.exps.v2i_distill_r50_sun import Exp as Distill
+
+
+class Exp(V2IExp):
+    config = dataclasses.replace(Distill.config, use_tfd=True, use_cqd=False, fd_mask='box')

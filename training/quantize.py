@@ -1,0 +1,163 @@
+"""INT8 (QDQ) bundles: ``export ... --int8 --calib SRC [--calib-frames N] [--calib-method M]``.
+
+Post-training quantisation of a bundle's graphs, in place, after the fp32 export: every Conv,
+MatMul and Gemm gets explicit QuantizeLinear / DequantizeLinear nodes (QDQ format) on its
+inputs and output, weights per output channel. The graph stays a plain ONNX graph: ONNX Runtime
+(CPU) fuses the Q/DQ pairs into int8 kernels, and TensorRT 10 builds an *explicitly* quantised
+engine from the same file (backends/tensorrt_backend.py: INT8 flag, precision in the cache key).
+
+Quantiser: ``onnxruntime.quantization`` (``quantize_static``, ``QuantFormat.QDQ``), not NVIDIA
+ModelOpt. It is already installed wherever the nodes run (no new dependency; ModelOpt's ONNX PTQ
+pulls in torch, cupy and onnx-graphsurgeon pins and prefers a GPU for calibration); it
+calibrates on the CPU, deterministically (same frames, same bytes); it has the three methods
+asked for (min-max, entropy, percentile) and per-node exclusion for the float-kept layers; and
+with the options below its output is what TensorRT's explicit quantisation accepts: signed int8,
+symmetric (zero point 0) activations and weights, per-channel weights on the output-channel
+axis, biases left in float (``QuantizeBias=False``: TensorRT folds float biases itself and does
+not take int32 DequantizeLinear), weights in 7 bits of range (``reduce_range``: x86 CPUs without
+VNNI add pairs of u8 x s8 products in int16 (vpmaddubsw), which saturates with full-range
+weights: measured, the shipped tiny StreamNet lost 7 points of offline AP on ONNX Runtime's fused
+path; TensorRT takes the narrower weights as they are). ModelOpt's advantage (TensorRT-tuned
+Q/DQ placement) matters for engines; the same placement rule (quantise the inputs and outputs of
+the GEMM-like ops) is used here.
+
+Calibration frames come from a dataset JSON, an image folder or a rosbag2 (video_perception/
+sources.py), ``N`` of them spread evenly over the source, letterboxed as the node does
+(letterbox.preprocess). StreamNet: the forecast graph is calibrated on what it sees in the node:
+the fp32 encoder runs over each calibration frame and its history (t - k * step, the earliest
+frame of the segment repeated where the past runs out, as the node's buffer primes) and the
+forecast's inputs are those features. Layers that stay in float are a per-family list of regular
+expressions (``INT8_FLOAT_GROUPS`` / ``INT8_KEEP_FLOAT`` in the family's export_onnx.py), matched
+against each node's name and the names of its weight initialisers; ``measure_groups`` quantises
+one group at a time and reports the output drift (docs/BENCHMARKS.md, INT8 section).
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+
+CALIB_METHODS = ('minmax', 'entropy', 'percentile')
+DEFAULT_FRAMES = 200
+QUANT_OPS = ('Conv', 'MatMul', 'Gemm')
+# check-bundle's int8 tolerances: the largest score and box (network px) difference over every
+# anchor / query. Measured on the shipped tiny StreamNet (8 calibration frames, 3 held-out
+# frames, ONNX Runtime CPU): 0.253 and 51 px, the box maximum set by anchors the model scores
+# near 0 (over those it scores >= 0.1: under 8 px); the V2I student: 0.051 and 2.3 px
+# (docs/BENCHMARKS.md, INT8). Margin for other CPUs' kernels. fp32 backends agree to ~1e-5.
+INT8_SCORE_TOL = 0.35
+INT8_BOX_TOL = 64.0
+CHUNK = 8          # calibration frames per ONNX Runtime pass (bounds the calibrator's memory)
+
+Feed = Callable[[], Dict[str, np.ndarray]]
+
+
+def family_float_groups(family: str) -> Dict[str, Sequence[str]]:
+    """group name -> regexes of the layers in it, from the family's export code."""
+    if family == 'streamnet':
+        from training.models.streamnet.export_onnx import INT8_FLOAT_GROUPS
+    else:
+        from training.models.detr.export_onnx import INT8_FLOAT_GROUPS
+    return dict(INT8_FLOAT_GROUPS)
+
+
+def family_keep_float(family: str) -> Sequence[str]:
+    """The groups a family keeps in float by default (measured: BENCHMARKS.md)."""
+    if family == 'streamnet':
+        from training.models.streamnet.export_onnx import INT8_KEEP_FLOAT
+    else:
+        from training.models.detr.export_onnx import INT8_KEEP_FLOAT
+    return tuple(INT8_KEEP_FLOAT)
+
+
+def node_labels(model) -> Dict[str, str]:
+    """node name -> 'name weight-initialiser-names ...': what the float-kept regexes see (the
+    dynamo exporter names nodes node_Conv_12 but keeps module paths in the weights' names)."""
+    inits = {i.name for i in model.graph.initializer}
+    return {n.name: ' '.join([n.name] + [i for i in n.input if i in inits])
+            for n in model.graph.node}
+
+
+def unsupported_by_ort(model) -> List[str]:
+    """MatMuls whose *first* input is a weight (DCN's weight x columns): ORT quantises that
+    weight per channel, and its QLinearMatMul takes only a per-tensor A; they stay float."""
+    consts = {i.name for i in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type == 'MatMul' and n.input[0] in consts]
+
+
+def float_kept_nodes(model, patterns: Iterable[str]) -> List[str]:
+    """Names of the nodes (of QUANT_OPS) whose label matches one of ``patterns``."""
+    regexes = [re.compile(p) for p in patterns]
+    labels = node_labels(model)
+    return sorted(n.name for n in model.graph.node if n.op_type in QUANT_OPS
+                  and any(r.search(labels[n.name]) for r in regexes))
+
+
+class _Feeds:
+    """A CalibrationDataReader over lazily made feeds, read in ranges (ORT's strided path:
+    one augmented-model pass per CHUNK frames, so the calibrator never holds them all)."""
+
+    def __init__(self, feeds: Sequence[Feed]):
+        self.feeds = list(feeds)
+        self.set_range(0, len(self.feeds))
+
+    def __len__(self) -> int:
+        return len(self.feeds)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._it = iter(self.feeds[start_index:end_index])
+
+    def get_next(self):
+        feed = next(self._it, None)
+        return None if feed is None else feed()
+
+
+def _chunk(n: int) -> int:
+    """The largest chunk <= CHUNK that divides n (ORT's strided calibration needs one)."""
+    return next(c for c in range(min(CHUNK, n), 0, -1) if n % c == 0)
+
+
+def quantize_graph(fp32_path: str, out_path: str, feeds: Sequence[Feed], method: str,
+                   keep_float: Iterable[str] = (), only: Optional[Iterable[str]] = None,
+                   cache: Optional[str] = None) -> List[str]:
+    """Write the QDQ int8 graph of ``fp32_path`` to ``out_path``, calibrated on ``feeds`` with
+    ``method``; nodes matching ``keep_float`` stay float, and with ``only`` every node that does
+    not match it too (one group at a time). ``cache``: a file for the calibrated ranges, reused
+    when it exists (the ranges do not depend on which nodes are quantised). Returns the names
+    of the nodes left in float."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    if method not in CALIB_METHODS:
+        raise ValueError(f'--calib-method {method}: expected one of {", ".join(CALIB_METHODS)}')
+    if not feeds:
+        raise ValueError('calibration: no frames to calibrate on')
+    model = onnx.load(fp32_path)
+    exclude = set(float_kept_nodes(model, keep_float)) | set(unsupported_by_ort(model))
+    if only is not None:
+        chosen = set(float_kept_nodes(model, only))
+        exclude |= {n.name for n in model.graph.node if n.op_type in QUANT_OPS} - chosen
+    exclude = sorted(exclude)
+    calib = {'minmax': CalibrationMethod.MinMax, 'entropy': CalibrationMethod.Entropy,
+             'percentile': CalibrationMethod.Percentile}[method]
+    tmp = out_path + '.partial'
+    quantize_static(
+        fp32_path, tmp, _Feeds(feeds), quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=list(QUANT_OPS), per_channel=True, reduce_range=True,
+        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+        nodes_to_exclude=exclude, calibrate_method=calib,
+        extra_options={'ActivationSymmetric': True, 'WeightSymmetric': True,
+                       'QuantizeBias': False, 'CalibStridedMinMax': _chunk(len(feeds)),
+                       'CalibTensorRangeSymmetric': True, 'CalibPercentile': 99.999},
+        calibration_cache_path=cache)
+    os.replace(tmp, out_path)
+    return exclude
+
+
+def has_qdq(onnx_path: str) -> bool:
+    """True when the graph holds QuantizeLinear / DequantizeLinear nodes."""
+    import onnx
+    return any(n.op_type in ('QuantizeLinear', 'DequantizeLinear')
+               for n in onnx.load(onnx_path, load_external_data=False).graph.node)
