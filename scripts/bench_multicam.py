@@ -103,7 +103,7 @@ class _Setup:
             self.feed[cam](msg)
         time.sleep(min(1.0, 3 * period))                       # the last batch finishes
         for core in self.cores:
-            core.stop()
+            core.stop(120.0)            # a frame in flight (S: seconds) ends before the next round
         return handed, list(self.published)
 
 
