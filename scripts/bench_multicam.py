@@ -6,11 +6,14 @@ unsynchronised cameras are), in one process:
 
 * **batched**: one ``MultiCameraCore`` (``multi_camera.py``: the ``cameras`` parameter): one
   model, one runtime, the newest frame of each camera run as one batch;
+* **per_camera**: the same one node with ``batch_mode`` per_camera: no batch, each frame its own
+  single-frame inference as soon as it arrives, on K workers sharing the one model;
 * **separate**: K ``NodeCore`` (one per camera, as K ``streamnet_node`` processes would run), each
   with its own detector, runtime and worker thread.
 
-Both get the same CPU thread budget: each separate node ``threads`` per inference, the batched
-node ``threads`` x min(K, cores) (its one inference does the work of K).
+All get the same CPU thread budget: each separate node ``threads`` per inference, the batched
+node ``threads`` x min(K, cores) (its one inference does the work of K), the per-camera node
+``threads`` per inference on K workers (one per camera, as the separate nodes).
 
 Both serve the same schedule in alternating rounds (the order rotated each round), so load from
 other processes hits both alike. Throughput = detections published per second over all cameras
@@ -29,7 +32,7 @@ import numpy as np
 
 from bench_common import fmt, md_table, summary_ms
 
-LAYOUTS = ('batched', 'separate')
+LAYOUTS = ('batched', 'per_camera', 'separate')
 
 
 class _Setup:
@@ -44,16 +47,24 @@ class _Setup:
         self.lock = threading.Lock()
         # the same thread budget for both: K nodes run K inferences at once, so the one
         # batched inference gets K times the threads (at most the machine's cores)
+        # (per_camera: K workers of ``threads`` each, multi_camera's own rule)
         budget = min(k, os.cpu_count() or 1) if layout == 'batched' else 1
 
         def load():
-            return load_detector(bundle, 'onnxruntime',
-                                 BackendOptions(device='cpu', threads=threads * budget),
-                                 log=lambda _: None)
-        if layout == 'batched':
+            det = load_detector(bundle, 'onnxruntime',
+                                BackendOptions(device='cpu', threads=threads * budget),
+                                log=lambda _: None, warmup=False)
+            # warm (ORT's lazy init) only the batch sizes this layout runs: the others run
+            # batch 1 alone, and a large model's batch-4 warm-up per separate node takes minutes
+            for size in (det.bundle.batch_sizes if layout == 'batched' else (1,)):
+                for role in det.bundle.graphs:
+                    det.backend._run(role, det.backend.zero_inputs(role, size))
+            return det
+        if layout != 'separate':
+            mode = 'batch' if layout == 'batched' else 'per_camera'
             core = build_multi_core('bench', load(), [f'cam{i}' for i in range(k)],
                                     lambda i, d, header, f: self._sent(header),
-                                    log_warning=lambda _: None)
+                                    {'batch_mode': mode}, log_warning=lambda _: None)
             self.cores = [core]
             self.feed = [core.callback(i) for i in range(k)]
         else:
@@ -92,7 +103,7 @@ class _Setup:
             self.feed[cam](msg)
         time.sleep(min(1.0, 3 * period))                       # the last batch finishes
         for core in self.cores:
-            core.stop()
+            core.stop(120.0)            # a frame in flight (S: seconds) ends before the next round
         return handed, list(self.published)
 
 
@@ -115,7 +126,7 @@ def bench_multicam(cases: Sequence[Tuple[str, str]], ks: Sequence[int] = (1, 2, 
             served = {layout: 0 for layout in LAYOUTS}
             first_ns = 10 ** 9
             for r in range(rounds):
-                for layout in (LAYOUTS if r % 2 == 0 else LAYOUTS[::-1]):
+                for layout in LAYOUTS[r % 3:] + LAYOUTS[:r % 3]:    # rotated each round
                     handed, published = setups[layout].run(messages[:k], rate_hz, seconds,
                                                            first_ns)
                     first_ns += int((seconds + 10) * 1e9)   # stamps move on: no reset
@@ -125,13 +136,17 @@ def bench_multicam(cases: Sequence[Tuple[str, str]], ks: Sequence[int] = (1, 2, 
                 s = summary_ms(lat[layout])
                 fps = served[layout] / (rounds * seconds)
                 data[f'{label}/K={k}/{layout}'] = dict(s, fps=fps, offered=k * rate_hz)
-            b, sep = data[f'{label}/K={k}/batched'], data[f'{label}/K={k}/separate']
-            rows.append([label, k, f'{k * rate_hz:g}', fmt(b['fps']), fmt(sep['fps']),
+            b, pc, sep = (data[f'{label}/K={k}/{layout}'] for layout in LAYOUTS)
+            rows.append([label, k, f'{k * rate_hz:g}', fmt(b['fps']), fmt(pc['fps']),
+                         fmt(sep['fps']),
                          fmt(b['fps'] / sep['fps'], 2) if sep['fps'] else 'n/a',
-                         fmt(b['median']), fmt(sep['median']), fmt(b['p95']), fmt(sep['p95'])])
+                         fmt(pc['fps'] / sep['fps'], 2) if sep['fps'] else 'n/a',
+                         fmt(b['median']), fmt(pc['median']), fmt(sep['median']),
+                         fmt(b['p95']), fmt(pc['p95']), fmt(sep['p95'])])
     headers = ['model', 'K cameras', 'offered frames/s', 'batched frames/s',
-               'separate frames/s', 'throughput ratio', 'batched median ms',
-               'separate median ms', 'batched p95 ms', 'separate p95 ms']
+               'per-camera frames/s', 'separate frames/s', 'batched / separate',
+               'per-camera / separate', 'batched median ms', 'per-camera median ms',
+               'separate median ms', 'batched p95 ms', 'per-camera p95 ms', 'separate p95 ms']
     if plot:
         _plot(data, [label for label, _ in cases], ks, plot)
     return md_table(headers, rows), data
@@ -143,7 +158,7 @@ def _plot(data: dict, labels: List[str], ks: Sequence[int], path: str) -> None:
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for label in labels:
-        for layout, style in zip(LAYOUTS, ('-o', '--s')):
+        for layout, style in zip(LAYOUTS, ('-o', '-.^', '--s')):
             rows = [data[f'{label}/K={k}/{layout}'] for k in ks]
             axes[0].plot(ks, [r['fps'] for r in rows], style, label=f'{label} {layout}')
             axes[1].plot(ks, [r['p95'] for r in rows], style, label=f'{label} {layout}')

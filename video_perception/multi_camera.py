@@ -11,6 +11,14 @@ frame is due before then (from their arrival period) and which are alive (a fram
 ``DEAD_PERIODS`` periods): a camera that stopped is skipped at once instead of stalling the
 others, its missed slots counted and its silence reported in the diagnostics. Stale frames
 never queue: a batch takes only the newest frame of each camera.
+
+``batch_mode`` per_camera (``auto`` on a CPU) runs no batch: a pool of workers (one per
+camera with ``threads`` set, ``per_camera_workers``), each takes the camera whose pending frame
+is oldest and runs that frame alone on the one shared backend (its own detector's state), one
+worker per camera at a time so a camera's frames stay in order. On a CPU a convolution on B
+frames costs about B single frames, so a batch buys nothing there and waits for its slowest
+camera (docs/BENCHMARKS.md section 7, measured); on a GPU one launch for K frames is the point
+of batching, so ``auto`` batches there.
 """
 from __future__ import annotations
 
@@ -29,6 +37,29 @@ from video_perception.node_core import (LatencyStats, _header_with_stamp, _OneLi
 from video_perception.transport.base import ParameterError
 
 DEAD_PERIODS = 3.0          # a camera silent for this many of its periods is not waited for
+BATCH_MODES = ('auto', 'batch', 'per_camera')
+
+
+def resolve_batch_mode(mode: str, backend) -> str:
+    """'batch' or 'per_camera' for the node parameter ``batch_mode`` on ``backend``: auto is a
+    rule, not a start-up measurement (a few frames of a large model take seconds and a shared
+    CPU's load would decide it): batch on a GPU, per_camera on a CPU."""
+    if mode not in BATCH_MODES:
+        raise ValueError(f"parameter 'batch_mode': {mode!r}; expected one of {BATCH_MODES}")
+    if mode == 'auto':
+        return 'batch' if getattr(backend, 'device', 'cpu') != 'cpu' else 'per_camera'
+    return mode
+
+
+def per_camera_workers(cameras: int, backend) -> int:
+    """Workers of the per-camera mode. ``threads`` set: one per camera, as K single-camera nodes
+    of ``threads`` each would run (measured: 2 workers for 4 cameras on 2 cores served 0.79x of
+    4 separate nodes on this shared machine, where the kernel shares the CPU per runnable
+    thread). ``threads`` 0 (the runtime's default: every core, spinning): one worker, so K
+    inferences do not each claim every core. One where the backend cannot run concurrently."""
+    if not getattr(backend, 'concurrent_runs', False) or int(backend.options.threads) <= 0:
+        return 1
+    return max(1, cameras)
 
 
 class CameraState:
@@ -79,12 +110,17 @@ class MultiCameraCore:
         self.fill: collections.deque = collections.deque(maxlen=300)  # cameras in a batch / all
         self.wait = LatencyStats()           # from the first pending frame to the batch
         self.batches = 0
+        backend = detector.detectors[0].backend
+        self.mode = resolve_batch_mode(str(self.params.get('batch_mode', 'auto')), backend)
+        self.workers = per_camera_workers(len(self.cameras), backend) \
+            if self.mode == 'per_camera' else 1
+        self._busy: set = set()             # cameras a per-camera worker holds now
         from video_perception.streaming.stage import StreamingStage   # a tracker per camera
         self.streaming = StreamingStage(self.params, detector.detectors[0].bundle,
                                         len(self.cameras))
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._threads: List[threading.Thread] = []
         self.apply_parameters(self.params)
 
     # -- transport side -------------------------------------------------------------------------
@@ -106,7 +142,7 @@ class MultiCameraCore:
             else:
                 cam.first_arrival = now
             cam.pending = (msg, now)
-            self._cond.notify()
+            self._cond.notify_all()
 
     def on_parameters(self, changes: Dict[str, Any]) -> None:
         self.params.update(changes)
@@ -122,17 +158,19 @@ class MultiCameraCore:
     # -- worker side ----------------------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=f'{self.node_name}-worker',
-                                        daemon=True)
-        self._thread.start()
+        loop = self._loop if self.mode == 'batch' else self._loop_each
+        self._threads = [threading.Thread(target=loop, name=f'{self.node_name}-worker{i}',
+                                          daemon=True) for i in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
 
     def next_batch(self, poll_s: float = 0.2) -> List[tuple]:
         """Wait for a batch: [(camera index, msg, t_recv)], empty after ``poll_s`` idle."""
@@ -163,6 +201,45 @@ class MultiCameraCore:
             self.wait.add(time.monotonic() - start)
             self.fill.append(len(batch) / len(self.cameras))
         return batch
+
+    def next_frame(self, poll_s: float = 0.2) -> List[tuple]:
+        """Per-camera mode: [(camera index, msg, t_recv)] of the oldest pending frame of a
+        camera no other worker holds (now held by the caller until ``release``); empty after
+        ``poll_s`` idle. No batch wait: the frame leaves at once."""
+        with self._cond:
+            ready = [c for i, c in enumerate(self.cameras)
+                     if c.pending is not None and i not in self._busy]
+            if not ready:
+                self._cond.wait(poll_s)
+                ready = [c for i, c in enumerate(self.cameras)
+                         if c.pending is not None and i not in self._busy]
+                if not ready or self._stop.is_set():
+                    return []
+            cam = min(ready, key=lambda c: c.first_arrival)
+            index = self.cameras.index(cam)
+            item, cam.pending = (index,) + cam.pending, None
+            self._busy.add(index)
+            self.wait.add(time.monotonic() - cam.first_arrival)
+            self.fill.append(1.0 / len(self.cameras))
+        return [item]
+
+    def release(self, index: int) -> None:
+        with self._cond:
+            self._busy.discard(index)
+            self._cond.notify_all()         # a worker may wait for this camera's next frame
+
+    def _loop_each(self) -> None:
+        while not self._stop.is_set():
+            batch = self.next_frame()
+            if not batch:
+                continue
+            try:
+                self.process(batch)
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one frame
+                self._fail(self.cameras[batch[0][0]], 'failed_frames',
+                           f'detection failed: {type(exc).__name__}: {exc}')
+            finally:
+                self.release(batch[0][0])
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -198,7 +275,8 @@ class MultiCameraCore:
             for index in cams:
                 self._fail(self.cameras[index], 'failed_frames', f'detection failed: {exc}')
             return 0
-        self.batches += 1
+        with self._cond:
+            self.batches += 1                # per-camera workers count here at once
         for index, frame, item, stamp, dets in zip(cams, frames, items, stamps, results):
             cam, (msg, t_recv) = self.cameras[index], item
             with self._cond:
@@ -260,6 +338,8 @@ class MultiCameraCore:
         det = self.detector.detectors[0]
         return [('backend', str(det.backend_description)),
                 ('cameras', str(len(self.cameras))),
+                ('batch_mode', self.mode),
+                ('workers', str(self.workers)),
                 ('batches', str(self.batches)),
                 ('batch_fill_ratio_mean', f'{np.mean(self.fill) if self.fill else 0.0:.3f}'),
                 ('batch_wait_ms_median', f'{self.wait.median():.2f}'),

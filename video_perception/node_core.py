@@ -39,6 +39,12 @@ CAMERA_SPECS = [
                   'on <name>/detections', read_only=True),
     ParameterSpec('batch_timeout_ms', 10.0, 'cameras: wait at most this long after the first '
                   'frame for the batch to fill', min_value=0.0, max_value=1000.0),
+    ParameterSpec('batch_mode', 'auto', 'cameras: batch = the newest frame of each camera as one '
+                  'batched inference; per_camera = each frame its own inference as soon as it '
+                  'arrives, on a pool of workers sharing the one model (a CPU: a batch costs the '
+                  'sum of its frames and waits for the slowest); auto = batch on a GPU, '
+                  'per_camera on a CPU', choices=('auto', 'batch', 'per_camera'),
+                  read_only=True),
 ]
 
 

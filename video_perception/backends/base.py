@@ -94,9 +94,12 @@ def check_inputs(bundle: Bundle, role: str, inputs: Dict[str, np.ndarray]) -> No
 
 
 class Backend(abc.ABC):
-    """Runs the graphs of one bundle. Not thread-safe: one worker thread calls it."""
+    """Runs the graphs of one bundle. Not thread-safe (one worker thread calls it) unless
+    ``concurrent_runs``: then several threads may call ``run`` at once (multi_camera's
+    per-camera workers)."""
 
     name: str = 'backend'
+    concurrent_runs = False
 
     def __init__(self, bundle: Bundle, options: Optional[BackendOptions] = None):
         self.bundle = bundle

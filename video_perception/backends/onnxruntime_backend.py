@@ -42,6 +42,7 @@ def choose_providers(device: str, available: List[str]) -> List[str]:
 
 class OnnxRuntimeBackend(Backend):
     name = 'onnxruntime'
+    concurrent_runs = True      # InferenceSession.run is thread-safe; one copy of the weights
 
     def __init__(self, bundle: Bundle, options: Optional[BackendOptions] = None):
         super().__init__(bundle, options)
