@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 JOBS ?= 2
 
 .PHONY: setup ros pytiers demo test test-all bench models models-streamnet models-v2i evidence \
-	evidence-streamnet evidence-v2i evidence-seeds lint clean
+	evidence-streamnet evidence-v2i evidence-streamer evidence-seeds lint clean
 
 setup: $(STAMP)
 
@@ -91,7 +91,7 @@ models-streamnet models-v2i: setup
 	scripts/train_shipped_models.sh $(@:models-%=%)
 
 # docs/EVIDENCE.md's tables, from runs trained first (the commands are in docs/EVIDENCE.md).
-evidence: evidence-streamnet evidence-v2i
+evidence: evidence-streamnet evidence-v2i evidence-streamer
 # The multi-seed study (three seeds per row; about 3 h of one CPU core per worker, resumable).
 evidence-seeds: setup
 	$(PY) scripts/evidence_seeds.py data
@@ -99,6 +99,9 @@ evidence-seeds: setup
 	$(PY) scripts/evidence_seeds.py report --out docs/evidence_seeds_table.md
 evidence-streamnet: setup
 	$(PY) scripts/evidence_streamnet.py --out docs/streamnet_evidence_table.md
+# Streamer on real motion (the BDD100K case of ../shared/data): results files in runs/streamer_bdd
+evidence-streamer: setup
+	$(PY) scripts/evidence_streamer.py --out runs/streamer_bdd
 evidence-v2i: setup
 	PY=$(PY) scripts/evidence_v2i.sh > docs/v2i_evidence_table.md.tmp
 	mv docs/v2i_evidence_table.md.tmp docs/v2i_evidence_table.md

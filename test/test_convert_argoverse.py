@@ -78,8 +78,9 @@ def test_missing_frames_and_real_test_meta(shared_data, tmp_path, capsys):
     assert len(load_video_dataset(tmp_path / 'o').videos) == 1
     # The official test-meta.json (no annotations, frames not here): a clear one-line refusal.
     real = shared_data / 'argoverse_hd_sample' / 'test-meta.json'
+    (tmp_path / 'roots').mkdir()    # apart from OUT: an OUT inside an input is refused
     assert convert.main(['argoverse-hd', str(real), str(tmp_path / 'o3'),
-                         '--images-root', str(tmp_path)]) == 1
+                         '--images-root', str(tmp_path / 'roots')]) == 1
     err = capsys.readouterr().err
     assert err.count('\n') == 1 and 'not found' in err and '--images-root' in err
 

@@ -49,6 +49,13 @@ NOT_HERE = {
     'ros2 launch video_perception multi_camera.launch.py cameras:=/front/image_raw,'
     '/left/image_raw namespaces:=front,left model_path:=streamnet_tiny_synth':
         'a ROS 2 install with launch (test_launch_ros)',
+    'video-perception import yolox yolox_s.pth --model yolox_s --out models/yolox_s_coco':
+        'a released checkpoint the user downloads; test_import_cmd imports the official-layout '
+        'fixtures of all five layouts with this command',
+    'video-perception check-bundle models/yolox_s_coco --image street.jpg':
+        'the bundle of the import above; test_check_bundle runs check-bundle on shipped bundles',
+    'ros2 launch video_perception streamnet.launch.py camera:=/camera/image_raw '
+    'model_path:=$PWD/models/yolox_s_coco': 'a ROS 2 install with launch (test_launch_ros)',
     'rviz2 -d $(ros2 pkg prefix video_perception)/share/video_perception/config/'
     'video_perception.rviz': 'a display and rviz2',
     '.venv/bin/streamnet_node --ros-args -r image:=/camera/image_raw -p '

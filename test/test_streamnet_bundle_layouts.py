@@ -122,5 +122,5 @@ def test_history_current_of_the_wrong_type_is_one_line_at_load(tmp_path):
     meta = json.loads(path.read_text())
     meta['history']['current'] = {'name': 'fa'}
     path.write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match=r'history: "current" must be list, got dict$'):
+    with pytest.raises(BundleError, match=r"history\.current: \{'name': 'fa'\}: expected a list$"):
         load_bundle(root)
