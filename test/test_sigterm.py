@@ -137,6 +137,9 @@ def test_export(tmp_path):
     _assert_clean(rc, out, err, tmp_path, before, 'export')
 
 
+# slow: on one fresh-clone CI run the train child had not exited 120 s after its SIGTERM (it
+# passed in every other run); kept in `make test-all` until that hang is understood
+@pytest.mark.slow
 def test_train(tmp_path):
     """Killed before its first checkpoint the run folder goes; killed after, it keeps the last
     good checkpoint for resume=auto (docs/RELIABILITY.md); never a temporary file."""
