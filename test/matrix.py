@@ -52,6 +52,18 @@ def leftovers(root: pathlib.Path) -> List[str]:
                   if any(m in p.name for m in TEMP_MARKS))
 
 
+def check_refusal(r: subprocess.CompletedProcess, rc: int, expect: List[str]) -> str:
+    """What every matrix row asserts of a refused command: exit status ``rc``, no traceback,
+    exactly one stderr line holding all of ``expect`` (case-blind); returns stdout + stderr."""
+    text = r.stdout + r.stderr
+    assert 'Traceback' not in text, text[-3000:]
+    assert r.returncode == rc, f'rc {r.returncode}: {text[-2000:]}'
+    lines = [ln for ln in r.stderr.splitlines()
+             if all(e.lower() in ln.lower() for e in expect)]
+    assert len(lines) == 1, f'no single line with {expect}:\n{r.stderr[-2000:]}'
+    return text
+
+
 def run_case(case: Case, tmp: pathlib.Path) -> subprocess.CompletedProcess:
     argv = case.argv(tmp)
     before = {k: snapshot(tmp / k) for k in case.keep}
@@ -60,12 +72,7 @@ def run_case(case: Case, tmp: pathlib.Path) -> subprocess.CompletedProcess:
     r = subprocess.run([sys.executable, '-m', 'video_perception.cli', *argv], cwd=tmp / case.cwd,
                        env=env, capture_output=True, text=True, timeout=300,
                        preexec_fn=case.preexec)
-    text = r.stdout + r.stderr
-    assert 'Traceback' not in text, text[-3000:]
-    assert r.returncode == case.rc, f'rc {r.returncode}: {text[-2000:]}'
-    lines = [ln for ln in r.stderr.splitlines()
-             if all(e.lower() in ln.lower() for e in case.expect)]
-    assert len(lines) == 1, f'no single line with {case.expect}:\n{r.stderr[-2000:]}'
+    check_refusal(r, case.rc, case.expect)
     for k, snap in before.items():
         assert snapshot(tmp / k) == snap, f'{k} changed'
     for k in case.absent:

@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional
 import pytest
 
 from engine_subprocess import REPO, child_env
+from matrix import check_refusal
 
 MODELS = REPO / 'models'
 DATA = REPO.parent / 'shared' / 'data'
@@ -304,12 +305,7 @@ def test_bad_input(case: Case, tmp_path, ros_domain):
     else:
         cmd = [str(pathlib.Path(sys.executable).parent / case.program), *argv]
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
-    text = r.stdout + r.stderr
-    assert 'Traceback' not in text, text[-3000:]
-    assert r.returncode == case.rc, f'rc {r.returncode}: {text[-2000:]}'
-    lines = [ln for ln in r.stderr.splitlines()
-             if all(e.lower() in ln.lower() for e in case.expect)]
-    assert len(lines) == 1, f'no single line with {case.expect}:\n{r.stderr[-2000:]}'
+    check_refusal(r, case.rc, case.expect)
     if case.out:
         assert _snapshot(tmp_path / case.out) == before, f'{case.out} changed'
     partial = [p.name for p in tmp_path.iterdir() if '.partial-' in p.name]

@@ -17,6 +17,7 @@ import sys
 import pytest
 
 from engine_subprocess import child_env
+from matrix import check_refusal
 from test_bad_inputs import SN, Case, _bundle, _file, _frames, _replay, _set, _snapshot
 
 
@@ -183,12 +184,7 @@ def test_bad_value(case: Case, tmp_path, ros_domain):
     else:
         cmd = [str(pathlib.Path(sys.executable).parent / case.program), *argv]
     r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
-    text = r.stdout + r.stderr
-    assert 'Traceback' not in text, text[-3000:]
-    assert r.returncode == case.rc, f'rc {r.returncode}: {text[-2000:]}'
-    lines = [ln for ln in r.stderr.splitlines()
-             if all(e.lower() in ln.lower() for e in case.expect)]
-    assert len(lines) == 1, f'no single line with {case.expect}:\n{r.stderr[-2000:]}'
+    text = check_refusal(r, case.rc, case.expect)
     if case.program != 'video-perception':
         assert 'warm-up' not in text and 'configured' not in text, 'refused after the model'
     if case.out:
