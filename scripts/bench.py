@@ -1,15 +1,26 @@
 #!/usr/bin/env python3
-"""``make bench``: measure the models, the StreamNet buffer and the node; write docs/BENCHMARKS.md.
+"""``make bench``: measure models, StreamNet buffer, node, cameras, INT8 into docs/BENCHMARKS.md.
 
-    .venv/bin/python scripts/bench.py --out docs/BENCHMARKS.md [--quick] [--only SECTION]
+    .venv/bin/python scripts/bench.py --out docs/BENCHMARKS.md [--quick] [--only SECTION[,...]]
 
 Sections: ``peak`` (the machine's matmul peak), ``latency`` (per model and backend, with FLOP/s and
 memory), ``history`` (StreamNet N=3 buffering reductions or maps vs N=0 vs recomputing 4 frames),
 ``v2i`` (students vs the video teacher), ``node`` (node overhead at 1920x1200 and the buffer's
 cost), ``dds`` (the node end to end over DDS on loopback, separate processes), ``multicam`` (K
-cameras into one batched node vs K single-camera nodes, ``bench_multicam.py``). ``--quick`` runs
-tiny models only with a few repetitions (a smoke test of the report, not numbers to quote). Bundles
-with random weights are exported once into ``--bundle-dir`` and reused.
+cameras into one batched or per-camera node vs K single-camera nodes, ``bench_multicam.py``),
+``int8`` (fp32 vs int8 latency and accuracy, ``bench_int8.py``). ``--quick`` runs every section
+on tiny models with a few repetitions (a smoke test of the report, not numbers to quote).
+Bundles with random weights are exported once into ``--bundle-dir`` and reused.
+
+``--only`` (repeated or comma-separated) measures those sections and replaces them in the report
+at ``--out``, keeping every other section and its headline bullets byte for byte
+(``bench_report.py``: the ``<!-- bench:section NAME -->`` markers); ``latency`` re-measures
+``peak`` too (its "% of peak" column). Hand-written blocks (``<!-- bench:manual NAME -->``) are
+kept by every run. An existing report without markers is refused (``--force`` replaces it).
+
+Duration on the 2 shared cores here (load average about 2): about 20 min for the whole run with
+the bundles cached, plus about 20 min the first time to export them (streamnet_s with batch
+sizes 1, 2 and 4, the R50 students) and quantise the int8 ones; ``--quick`` about 6 min.
 """
 from __future__ import annotations
 
@@ -22,12 +33,16 @@ import time
 
 # scripts/ is on sys.path as this script's folder; training and video_perception are the
 # installed package (`make setup` installs it editable).
+import bench_multicam
+import bench_report as report
 from bench_common import atomic_write, machine_lines, matmul_peak, no_ort_spinning
-from bench_models import (HISTORY_CACHED, HISTORY_PER_SLOT, HISTORY_RECOMPUTE, ModelCase,
+from bench_goals import headline, int8_goal_lines, multicam_bullets
+from bench_models import (ModelCase,
                           bench_history, bench_latency, bench_v2i)
 
-SECTIONS = ('peak', 'latency', 'history', 'v2i', 'node', 'dds', 'multicam')
+SECTIONS = ('peak', 'latency', 'history', 'v2i', 'node', 'dds', 'multicam', 'int8')
 MULTICAM_FIGURE = 'figures/multicam_bench.png'      # beside the report
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def plan(quick: bool) -> dict:
@@ -41,7 +56,10 @@ def plan(quick: bool) -> dict:
         return {'latency': [q(tiny[0]), q(v2i_tiny[0])], 'history': [q(tiny[0])],
                 'v2i': [([q(v2i_tiny[0])], ModelCase('v2i_teacher_tiny', 256, 256, 3, 1))],
                 'node_reps': 3, 'buffer_reps': 20, 'peak_reps': 3, 'dds_frames': 5,
-                'multicam': ([('streamnet_tiny', 192, 320)], 2.0, 1)}
+                'multicam': ([('streamnet_tiny', 192, 320, (4,))], 1.0, 1),
+                'int8': {'cases': [('streamnet_tiny', 192, 320, 'driving', 3)],
+                         'calib_frames': 4, 'calib_clip_frames': 20, 'clip_frames': 20,
+                         'acc_calib_frames': 20, 'v2i_calib_frames': 8}}
     big = [ModelCase('streamnet_s', 600, 960, 5, 1)]
     v2i_big = [ModelCase(n, 512, 512, 3, 1)
                for n in ('detr_r50', 'deformable_detr_r50', 'sam_detr_r50')]
@@ -50,8 +68,18 @@ def plan(quick: bool) -> dict:
             'v2i': [(v2i_tiny, ModelCase('v2i_teacher_tiny', 256, 256, 20, 2)),
                     (v2i_big, ModelCase('v2i_teacher_r50', 512, 512, 3, 1))],
             'node_reps': 30, 'buffer_reps': 200, 'peak_reps': 20, 'dds_frames': 40,
-            # (models, seconds per round, rounds)
-            'multicam': ([('streamnet_tiny', 192, 320), ('streamnet_s', 600, 960)], 6.0, 3)}
+            # ((model, H, W, camera counts K), seconds per round, rounds): S only at the
+            # goal's K = 4 (far below real time at any K on 2 cores; K = 1, 2 say nothing new)
+            'multicam': ([('streamnet_tiny', 192, 320, (1, 2, 4)),
+                          ('streamnet_s', 600, 960, (4,))], 6.0, 3),
+            # (model, H, W, calibration kind, repetitions); latency does not depend on the
+            # scales: 8 calibration frames; accuracy: as the shipped bundles would be quantised
+            'int8': {'cases': [('streamnet_tiny', 192, 320, 'driving', 30),
+                               ('streamnet_s', 600, 960, 'driving', 8),
+                               ('deformable_detr_r50', 512, 512, 'lesion', 6),
+                               ('detr_r50', 512, 512, 'lesion', 8)],
+                     'calib_frames': 8, 'calib_clip_frames': 200, 'clip_frames': 90,
+                     'acc_calib_frames': 200, 'v2i_calib_frames': 32}}
 
 
 INTRO = """\
@@ -147,30 +175,59 @@ Detection2DArray against the publish time of the Image with the same stamp, take
 node's worker hand-off and the Detection2DArray's way back).
 
 """,
-    'multicam': """## 7. Many cameras: one batched node vs K single-camera nodes
+    'multicam': bench_multicam.TEXT,
+    'int8': """## 8. INT8 (QDQ) bundles (issue 21)
 
-K cameras, each 1920x1200 bgr8 at 30 Hz, handed to the nodes' subscription callbacks on a fixed
-schedule (camera k offset by k/K of a period) in one process (`scripts/bench_multicam.py`):
-**batched** is one node with the `cameras` parameter (one model and runtime; the newest frame of
-each camera runs as one batch, `batch_timeout_ms` 10), **separate** is K single-camera node cores
-(K models, K runtimes, K worker threads, as K `streamnet_node` processes). Bundles exported with
-`--batch 1,2,4`; onnxruntime CPU, {threads} thread(s) per inference in each separate node and
-{threads} x min(K, cores) in the batched one (the same thread budget), {rounds} round(s) of
-{seconds:g} s per layout, alternating. Frames/s = detections published per second over all
-cameras; latency = publish minus hand-over of that frame (frames replaced before the worker took
-them are dropped, not counted as late). Goal (issue 15): at K = 4 at least 1.5x the throughput of
-K separate nodes with p95 latency no worse. ![multi-camera bench]({figure})
+`video-perception export NAME --checkpoint CKPT_OR_BUNDLE --int8 --calib SRC` writes a bundle
+whose graphs carry explicit QuantizeLinear / DequantizeLinear nodes (training/quantize.py:
+onnxruntime.quantization, signed symmetric int8 activations, per-channel weights in 7 bits of
+range, float biases; why those choices: the module docstring). The same files build an
+explicitly quantised TensorRT engine (INT8 flag; tested up to the builder call with a stand-in
+module, no TensorRT here) and run on ONNX Runtime's CPU kernels, where the backend hands them
+over with uint8 activation zero points (video_perception/backends/qdq_cpu.py: exact; x86 fuses
+int8 convolutions only for u8 activations). The tables below are `make bench`'s
+(`scripts/bench_int8.py`'s `bench_int8_section`); the float-kept groups further down are a
+one-off command that `make bench` does not re-run (it quantises each model once per group:
+several minutes per model on this machine).
+
+### Latency, fp32 vs int8, ONNX Runtime CPU
+
+Model time per frame through the detector (encoder + forecast for StreamNet, the student for
+V2I), {threads} thread(s) per inference, random weights, fp32 and int8 bundles called alternately
+in one run (medians; int8 calibrated on {calib_frames} frames: latency does not depend on the
+scales; driving models from a rosbag2 of a synthetic clip, the V2I students from VocalFolds seq1).
+
+""",
+    'int8_accuracy': """### Accuracy, fp32 vs int8
+
+`video-perception replay` of both bundles over the same clip with the same fixed 10 ms latency
+schedule (so the machine's load cannot move the AP; `scripts/bench_int8.py`'s `replay_pair`).
+The int8 bundles are the shipped ones quantised as a user would (`quantize_bundle`, what `export
+--int8` runs, on a copy of the shipped bundle): the tiny StreamNet calibrated on
+{acc_calib_frames} frames of a rosbag2 of an unseen synthetic clip (seed 202), the V2I student on
+{v2i_calib_frames} frames of VocalFolds seq1 (its training sequence); scored on the README's
+held-out driving clip (seed 101) and on VocalFolds seq2 played from a rosbag2 as the demo does
+(lesion F1 at score 0.5, the demo's protocol). AP in percent. The V2I student is tiny and trained
+for minutes on a CPU, so its AP is near 0 either way; its lesion F1 is the figure to compare.
 
 """,
 }
 
 
 def section_texts(args, p: dict, data: dict) -> list:
-    """Run the asked-for sections; returns markdown blocks in report order."""
-    out, only = [], args.only
-    want = (lambda s: only is None or s == only)
+    """Run the asked-for sections; returns (name, markdown, marker attributes) in report order.
+    Each ``if want(NAME):`` block appends its markdown to ``out``; ``want`` also notes when the
+    section started, so its time and load average come with it."""
+    out, only, spans = [], args.only, []
+
+    def want(s: str) -> bool:
+        if only is not None and s not in only:
+            return False
+        spans.append((s, len(out), datetime.datetime.now(datetime.timezone.utc),
+                      time.perf_counter(), os.getloadavg()[0]))
+        return True
     peak = None
-    if want('peak') or want('latency'):
+    if want('peak'):
         peak = matmul_peak((2048, 1024), p['peak_reps'], args.threads)
         data['matmul_peak'] = peak
         sizes = '; '.join(f'{k}: best {q["best_gflops"]:.1f}, median {q["median_gflops"]:.1f} '
@@ -178,7 +235,7 @@ def section_texts(args, p: dict, data: dict) -> list:
                           for k, q in peak['sizes'].items())
         out.append(TEXT['peak'].format(threads=args.threads, reps=peak['reps'], sizes=sizes,
                                        best=peak['best_gflops']))
-    if want('latency'):
+    if want('latency'):    # (--only latency runs peak too: main adds it)
         text, data['latency'] = bench_latency(p['latency'], ['torch', 'onnxruntime'],
                                               args.threads, args.bundle_dir, peak['best_gflops'])
         out.append(TEXT['latency'] + text + '\n')
@@ -199,84 +256,75 @@ def section_texts(args, p: dict, data: dict) -> list:
         btext, data['buffer'] = bench_buffer(
             [('streamnet_tiny', 192, 320), ('streamnet_s', 600, 960)], p['buffer_reps'])
         out.append(TEXT['node'] + text + TEXT['buffer'] + btext + '\n')
-    if want('dds') and (not args.quick or only == 'dds'):
+    if want('dds'):
         from bench_node import bench_dds
         from bench_models import ensure_bundle
         path = ensure_bundle('streamnet_tiny', 192, 320, args.bundle_dir)
         text, data['dds'] = bench_dds(path, 'onnxruntime', args.threads, p['dds_frames'], 5.0)
         out.append(TEXT['dds'] + text + '\n')
-    if want('multicam') and (not args.quick or only == 'multicam'):
-        # (--quick leaves it out unless asked: exporting three batch sizes takes minutes)
+    if want('multicam'):
         from bench_models import ensure_bundle
         from bench_multicam import bench_multicam
         models, seconds, rounds = p['multicam']
-        cases = [(f'{n} ({h}x{w})', ensure_bundle(n, h, w, args.bundle_dir, (1, 2, 4)))
-                 for n, h, w in models]
+        cases = [(f'{n} ({h}x{w})', ensure_bundle(n, h, w, args.bundle_dir, (1, 2, 4)), ks)
+                 for n, h, w, ks in models]
         figure = os.path.join(os.path.dirname(os.path.abspath(args.out)), MULTICAM_FIGURE)
         os.makedirs(os.path.dirname(figure), exist_ok=True)
         text, data['multicam'] = bench_multicam(cases, (1, 2, 4), 30.0, seconds, rounds,
                                                 args.threads, plot=figure)
-        out.append(TEXT['multicam'].format(threads=args.threads, rounds=rounds,
-                                           seconds=seconds, figure=MULTICAM_FIGURE)
-                   + text + '\n')
-    return out
+        which = '; '.join(f'{label} at K = {", ".join(map(str, ks))}' for label, _, ks in cases)
+        out.append(TEXT['multicam'].format(threads=args.threads, rounds=rounds, seconds=seconds,
+                                           figure=MULTICAM_FIGURE, cases=which)
+                   + text + '\n\n' + '\n'.join(multicam_bullets(data['multicam'])) + '\n')
+    if want('int8'):
+        from bench_int8 import bench_int8_section
+        q = p['int8']
+        data_dir = os.environ.get('VIDEO_PERCEPTION_DATA',
+                                  os.path.join(os.path.dirname(REPO), 'shared', 'data'))
+        lat, acc, data['int8'] = bench_int8_section(q, args.bundle_dir, args.threads,
+                                                    os.path.join(REPO, 'models'), data_dir)
+        goals = int8_goal_lines(data['int8']['latency'], data['int8']['accuracy'])
+        out.append(TEXT['int8'].format(threads=args.threads, **q) + lat + '\n\n'
+                   + goals['speed'] + '\n\n' + TEXT['int8_accuracy'].format(**q) + acc
+                   + '\n\n' + goals['ap'] + '\n')
+    ends = [start for _, start, *_ in spans[1:]] + [len(out)]
+    now, load = time.perf_counter(), os.getloadavg()[0]
+    result = []
+    for (name, start, when, t0, load0), end, nxt in zip(spans, ends, spans[1:] + [None]):
+        t1, load1 = (nxt[3], nxt[4]) if nxt else (now, load)
+        if end > start:
+            result.append((name, ''.join(out[start:end]), {
+                'measured': f'{when:%Y-%m-%d %H:%M} UTC', 'minutes': f'{(t1 - t0) / 60:.1f}',
+                'load': f'{load0:.2f} to {load1:.2f}'}))
+    return result
 
 
-def headline(data: dict) -> list:
-    """The numbers the issues ask for, one bullet each, taken from the tables below."""
-    out = []
-    hist = data.get('history', {})
-    for name in ('streamnet_tiny', 'streamnet_s'):
-        b, o = hist.get(f'{name}/{HISTORY_CACHED}'), hist.get(f'{name}/{HISTORY_PER_SLOT}')
-        r = hist.get(f'{name}/{HISTORY_RECOMPUTE}')
-        if b and o and r:
-            verdict = 'meets' if b['ratio'] <= 1.05 else 'misses'
-            out.append(f'- StreamNet history cost, {name}: N=3 with buffered reductions = '
-                       f'**{b["ratio"]:.3f}x** N=0 (paired {b["paired_ratio"]:.3f}x; FLOPs '
-                       f'{b["flop_ratio"]:.4f}x; {verdict} the 1.05x target; paper 1.014x); '
-                       f'buffered maps with the long convs per slot {o["ratio"]:.3f}x (paired '
-                       f'{o["paired_ratio"]:.3f}x; FLOPs {o["flop_ratio"]:.4f}x); recomputing all '
-                       f'4 frames = {r["ratio"]:.2f}x N=0.')
-    for key, b in data.get('multicam', {}).items():
-        if key.endswith('/K=4/batched'):
-            sep = data['multicam'][key.replace('/batched', '/separate')]
-            ratio = b['fps'] / sep['fps'] if sep['fps'] else float('nan')
-            verdict = 'meets' if ratio >= 1.5 and b['p95'] <= sep['p95'] else 'misses'
-            out.append(f'- Four 1920x1200 cameras at 30 Hz, {key.split("/")[0]}: one batched node '
-                       f'serves **{b["fps"]:.1f}** frames/s against {sep["fps"]:.1f} for four '
-                       f'nodes (**{ratio:.2f}x**), p95 {b["p95"]:.0f} vs {sep["p95"]:.0f} ms '
-                       f'({verdict} the 1.5x goal with p95 no worse).')
-    v2i = data.get('v2i', {})
-    for group, teacher in (('r50 at 512x512', 'v2i_teacher_r50'),
-                           ('tiny at 256x256', 'v2i_teacher_tiny')):
-        ratios = [f'{k} {v["teacher_over_model"]:.1f}x' for k, v in v2i.items()
-                  if k != teacher and (('_r50' in k) == ('_r50' in teacher))]
-        if teacher in v2i and ratios:
-            out.append(f'- V2I teacher (T=3) / student latency, {group}: {", ".join(ratios)} '
-                       '(paper about 9x).')
-    node = data.get('node', {})
-    for key, s in node.items():
-        if key.endswith('/message in -> message out, minus model time'):
-            label, case = key.split('/')[:2]
-            out.append(f'- Node overhead at 1920x1200, {label}, {case}: median '
-                       f'{s["median"]:.1f} ms, p95 {s["p95"]:.1f} ms per frame (model time '
-                       'excluded).')
-    buf = data.get('buffer', {}).get('streamnet_s')
-    if buf:
-        out.append(f'- Feature buffer (N=3) per frame, streamnet_s 600x960: median '
-                   f'{buf["median"] * 1000:.0f} us.')
-    dds = data.get('dds')
-    if dds:
-        out.append(f'- End to end over DDS at 1920x1200 (streamnet_tiny): median '
-                   f'{dds["median"]:.1f} ms, of which model {dds["model_ms_median"]:.1f} ms.')
-    return (['## Headline', ''] + out + ['']) if out else []
+def parse_only(values) -> list:
+    """--only's values (repeated, comma-separated) -> section names; ValueError names a bad one.
+    ``latency`` brings ``peak`` (its "% of peak" column is relative to the same run's peak)."""
+    if not values:
+        return None
+    names = [n.strip() for v in values for n in v.split(',') if n.strip()]
+    for n in names:
+        if n not in SECTIONS:
+            raise ValueError(f'--only {n}: expected one or more of {", ".join(SECTIONS)} '
+                             '(repeated or comma-separated)')
+    if not names:
+        raise ValueError(f'--only: empty; expected one or more of {", ".join(SECTIONS)}')
+    if 'latency' in names:
+        names.append('peak')
+    return [s for s in SECTIONS if s in names]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default='docs/BENCHMARKS.md', help='markdown report to write')
     parser.add_argument('--quick', action='store_true', help='tiny models, few repetitions')
-    parser.add_argument('--only', choices=SECTIONS, help='run one section')
+    parser.add_argument('--only', action='append', metavar='SECTION[,SECTION]',
+                        help=f'measure only these ({", ".join(SECTIONS)}) and replace them in '
+                        'the report, keeping the others; repeatable')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an existing report that has no section markers')
     parser.add_argument('--threads', type=int, default=1,
                         help='CPU threads per inference (default 1; the report says why)')
     parser.add_argument('--bundle-dir', default='build/bench_bundles',
@@ -288,9 +336,11 @@ def main(argv=None) -> int:
         return 2
     from video_perception.outdir import check_apart
     try:  # the report, the JSON and the bundle cache: three places, none inside another
+        args.only = parse_only(args.only)
         check_apart({'--out': args.out, '--json': args.json}, {'--bundle-dir': args.bundle_dir})
         check_apart({'--json': args.json}, {'--out': args.out}, guard_cwd=False)
-    except ValueError as exc:
+        old = report.read(args.out, args.force)     # refused before minutes of measuring
+    except (ValueError, OSError) as exc:
         print(f'bench: {exc}', file=sys.stderr)
         return 2
     import torch
@@ -300,17 +350,30 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     machine = machine_lines(args.threads)
     data: dict = {}
-    blocks = section_texts(args, plan(args.quick), data)
-    load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
     cmd = ' '.join(['.venv/bin/python', 'scripts/bench.py'] + list(
         sys.argv[1:] if argv is None else argv))
+    measured = section_texts(args, plan(args.quick), data)
+    try:
+        old = report.read(args.out, args.force)     # again: the file as it is now
+    except (ValueError, OSError) as exc:
+        print(f'bench: {exc}', file=sys.stderr)
+        return 2
+    quick = ' (**--quick: smoke run, not numbers to quote**)' if args.quick else ''
+    blocks = report.merge(old, {name: report.section_block(name, dict(attrs, cmd=cmd), text,
+                                                           quick)
+                                for name, text, attrs in measured}, SECTIONS)
+    load = ', '.join(f'{x:.2f}' for x in os.getloadavg())
     head = ['# Benchmarks', '',
-            f'Produced by `{cmd}` (`make bench`) on {started:%Y-%m-%d %H:%M} UTC in '
-            f'{(time.perf_counter() - t0) / 60:.1f} min'
-            + (' (**--quick: smoke run, not numbers to quote**)' if args.quick else '')
-            + '.', '', '## The machine', ''] + machine + [
-            f'- Load average at the end: {load}', '', INTRO, THREADS_NOTE] + headline(data)
-    text = '\n'.join(head) + '\n' + '\n'.join(blocks)
+            f'Last written by `{cmd}` (`make bench`) on {started:%Y-%m-%d %H:%M} UTC in '
+            f'{(time.perf_counter() - t0) / 60:.1f} min{quick}. Each section says when it was '
+            'measured; `--only SECTION` re-measures one and keeps the others:', '']
+    head += report.when_table(blocks) + [
+        '', 'Blocks marked `<!-- bench:manual NAME -->` in the source are hand-written (one-off '
+        'commands, which they name) and kept by every run.', '',
+        '## The machine (at the latest run)', ''] + machine + [
+        f'- Load average at the end: {load}', '', INTRO, THREADS_NOTE]
+    text = report.assemble('\n'.join(head), report.merge_headline(
+        old, headline(data), [name for name, _, _ in measured], SECTIONS), blocks)
     atomic_write(args.out, text)
     if args.json:
         atomic_write(args.json, json.dumps(data, indent=1, default=float))
