@@ -56,8 +56,8 @@ def cpu_model_from_proc():
 
 def test_history_ratios_come_from_the_medians_of_the_same_table(tmp_path):
     text = run_bench(tmp_path, '--only', 'history')
-    assert re.search(r'Produced by `\.venv/bin/python scripts/bench\.py --quick .*--only history',
-                     text)
+    assert re.search(r'Last written by `\.venv/bin/python scripts/bench\.py --quick .*--only '
+                     r'history', text)
     date = re.search(r'on (\d{4}-\d{2}-\d{2}) \d{2}:\d{2} UTC', text).group(1)
     today = datetime.datetime.now(datetime.timezone.utc).date()
     assert abs((datetime.date.fromisoformat(date) - today).days) <= 1
