@@ -49,8 +49,8 @@ shared ONNX Runtime session (`run` is thread-safe; one copy of the weights), one
 with {threads} thread(s) per inference, each camera's StreamNet history in its own detector, a
 camera never on two workers at once; **separate** is K single-camera node cores (K models, K
 runtimes, K worker threads, as K `streamnet_node` processes), {threads} thread(s) each. Bundles
-exported with `--batch 1,2,4`; onnxruntime CPU; {rounds} round(s) of {seconds:g} s per layout,
-each round waiting for the frames in flight before the next; {cases}. Frames/s = detections
+exported with `--batch 1,2,4`; onnxruntime CPU; {rounds} round(s) per layout, each waiting for
+the frames in flight before the next: {cases}. Frames/s = detections
 published per second over all cameras; latency = publish minus hand-over of that frame (frames
 replaced before the worker took them are dropped, not counted as late).
 
@@ -147,13 +147,13 @@ class _Setup:
         return handed, list(self.published)
 
 
-def bench_multicam(cases: Sequence[Tuple[str, str]], ks: Sequence[int] = (1, 2, 4),
+def bench_multicam(cases: Sequence[tuple], ks: Sequence[int] = (1, 2, 4),
                    rate_hz: float = 30.0, seconds: float = 4.0, rounds: int = 3,
                    threads: int = 1, width: int = 1920, height: int = 1200,
                    plot: str = '') -> Tuple[str, dict]:
     """``cases``: (label, bundle exported with batch sizes covering ``ks``), or (label,
-    bundle, its own ks). Returns the markdown table and the numbers (key 'LABEL/K=k/LAYOUT');
-    ``plot``: also draw them into this PNG."""
+    bundle, its own ks[, its own seconds per round]). Returns the markdown table and the
+    numbers (key 'LABEL/K=k/LAYOUT'); ``plot``: also draw them into this PNG."""
     from video_perception.node_runner import image_to_msg
     from video_perception import msgs
     rng = np.random.default_rng(0)
@@ -163,6 +163,7 @@ def bench_multicam(cases: Sequence[Tuple[str, str]], ks: Sequence[int] = (1, 2, 
     data, rows = {}, []
     for case in cases:
         label, bundle = case[:2]
+        secs = case[3] if len(case) > 3 else seconds
         for k in (case[2] if len(case) > 2 else ks):
             setups = {layout: _Setup(layout, bundle, k, threads) for layout in LAYOUTS}
             lat = {layout: [] for layout in LAYOUTS}
@@ -170,14 +171,14 @@ def bench_multicam(cases: Sequence[Tuple[str, str]], ks: Sequence[int] = (1, 2, 
             first_ns = 10 ** 9
             for r in range(rounds):
                 for layout in LAYOUTS[r % 3:] + LAYOUTS[:r % 3]:    # rotated each round
-                    handed, published = setups[layout].run(messages[:k], rate_hz, seconds,
+                    handed, published = setups[layout].run(messages[:k], rate_hz, secs,
                                                            first_ns)
-                    first_ns += int((seconds + 10) * 1e9)   # stamps move on: no reset
+                    first_ns += int((secs + 10) * 1e9)      # stamps move on: no reset
                     served[layout] += len(published)
                     lat[layout] += [t - handed[s] for s, t in published if s in handed]
             for layout in LAYOUTS:
                 s = summary_ms(lat[layout])
-                fps = served[layout] / (rounds * seconds)
+                fps = served[layout] / (rounds * secs)
                 data[f'{label}/K={k}/{layout}'] = dict(s, fps=fps, offered=k * rate_hz)
             b, pc, sep = (data[f'{label}/K={k}/{layout}'] for layout in LAYOUTS)
             rows.append([label, k, f'{k * rate_hz:g}', fmt(b['fps']), fmt(pc['fps']),
