@@ -7,9 +7,25 @@ from __future__ import annotations
 
 from typing import Callable, List, Optional, Sequence
 
-from video_perception.transport.base import ParameterError
+from video_perception.transport.base import ParameterError, ParameterSpec
 
 BATCH_MODES = ('auto', 'batch', 'per_camera')
+
+# the node parameters of several cameras in one node (multi_camera.py serves them); node_core's
+# parameter list takes them from here, below both nodes' cores
+CAMERA_SPECS = [
+    ParameterSpec('cameras', [], 'image topics of several cameras served by one batched model '
+                  '(empty: the one "image" topic)', read_only=True),
+    ParameterSpec('camera_names', [], 'one name per camera (default cam0, cam1, ...): outputs '
+                  'on <name>/detections', read_only=True),
+    ParameterSpec('batch_timeout_ms', 10.0, 'cameras: wait at most this long after the first '
+                  'frame for the batch to fill', min_value=0.0, max_value=1000.0),
+    ParameterSpec('batch_mode', 'auto', 'cameras: batch = the newest frame of each camera as one '
+                  'batched inference; per_camera = each frame its own inference as soon as it '
+                  'arrives, on a pool of workers sharing the one model (a CPU: a batch costs the '
+                  'sum of its frames and waits for the slowest); auto = batch on a GPU, '
+                  'per_camera on a CPU', choices=BATCH_MODES, read_only=True),
+]
 
 
 def resolve_batch_mode(mode: str, backend) -> str:
