@@ -288,3 +288,18 @@ def test_ros_tools(argv, tmp_path, ros_domain):
     start = time.monotonic()
     rc, out, err = _stop(argv, tmp_path, lambda: time.monotonic() - start > 4.0)
     _assert_clean(rc, out, err, tmp_path, None, argv[0])
+
+
+def test_evaluate_refuses_a_non_empty_frames_folder(eval_case, tmp_path, capsys):
+    """--frames now renders into a partial folder renamed onto it; a folder holding something is
+    refused before the scoring (nothing overwritten without being asked), left as it was."""
+    from video_perception.tools.evaluate import main
+    frames = tmp_path / 'frames'
+    frames.mkdir()
+    (frames / 'mine.png').write_bytes(b'the user\'s file')
+    before = snapshot(frames)
+    assert main([str(eval_case / 'gt.json'), str(eval_case / 'res.json'),
+                 '--frames', str(frames)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and '--frames folder' in err[0] and 'not empty' in err[0], err
+    assert snapshot(frames) == before
