@@ -117,13 +117,13 @@ def int8_bundle(fp32: str, calib: str, frames: int) -> str:
     import training.quantize
     key = hashlib.sha256(b''.join(open(m.__file__, 'rb').read() for m in (
         training.quantize, training.calibration))).hexdigest()[:10]
+    from video_perception.outdir import output_dir
     int8 = f'{fp32}_int8_{key}'
     if not os.path.isfile(os.path.join(int8, 'model.json')):
-        shutil.rmtree(int8 + '.partial', ignore_errors=True)
-        shutil.copytree(fp32, int8 + '.partial')
-        training.calibration.quantize_bundle(int8 + '.partial', calib, frames, 'minmax')
-        shutil.rmtree(int8, ignore_errors=True)
-        os.replace(int8 + '.partial', int8)
+        # renamed onto int8 only once complete, as bench_models.ensure_bundle does
+        with output_dir(int8, force=True, what='bench bundle') as tmp:
+            shutil.copytree(fp32, tmp, dirs_exist_ok=True)
+            training.calibration.quantize_bundle(str(tmp), calib, frames, 'minmax')
     return int8
 
 

@@ -69,6 +69,9 @@ with min(K, 2) threads; concurrent single-thread calls on one session are the ch
 median. The 10 ms batch wait is small beside these. A first per-camera version with min(K, cores)
 workers served fewer frames than the separate nodes: the kernel shares the CPU per runnable
 thread, so 4 single-thread nodes get more of it than 2 workers; hence one worker per camera.
+That probe and the rule were made at load averages of 8 to 10; the table below is this run's
+measurement, and where the two disagree (a batched node ahead of the per-camera one) the table
+is what was measured.
 
 ![multi-camera bench]({figure})
 

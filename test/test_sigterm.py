@@ -271,7 +271,8 @@ def test_bench(tmp_path):
     cache = tmp_path / 'cache'
     cache.mkdir()
     (cache / 'kept.txt').write_text('a bundle cached before')
-    (tmp_path / 'report.md').write_text('the previous report')
+    # (with a section marker: bench.py refuses a marker-less report before any work)
+    (tmp_path / 'report.md').write_text('<!-- bench:section peak -->\n## the previous report\n')
     before = snapshot(tmp_path / 'report.md')
     rc, out, err = _stop(['--quick', '--only', 'latency', '--bundle-dir', 'cache', '--out',
                           'report.md', '--json', 'bench.json'], tmp_path,
