@@ -18,9 +18,10 @@ at ``--out``, keeping every other section and its headline bullets byte for byte
 ``peak`` too (its "% of peak" column). Hand-written blocks (``<!-- bench:manual NAME -->``) are
 kept by every run. An existing report without markers is refused (``--force`` replaces it).
 
-Duration on the 2 shared cores here (load average about 2): about 20 min for the whole run with
-the bundles cached, plus about 20 min the first time to export them (streamnet_s with batch
-sizes 1, 2 and 4, the R50 students) and quantise the int8 ones; ``--quick`` about 6 min.
+Duration on the 2 shared cores here at a load average of 3 to 5 (measured 2026-12-07): about
+20 min for the whole run with the bundles cached (sections 1-6 about 8 min, ``multicam`` 7,
+``int8`` 5), plus about 25 min the first time to export the bundles (streamnet_s with batch sizes
+1, 2 and 4 alone 11 min) and quantise the int8 ones; ``--quick`` about 3 min from an empty cache.
 """
 from __future__ import annotations
 
