@@ -26,7 +26,7 @@ from bench_common import atomic_write, machine_lines, matmul_peak, no_ort_spinni
 from bench_models import (HISTORY_CACHED, HISTORY_PER_SLOT, HISTORY_RECOMPUTE, ModelCase,
                           bench_history, bench_latency, bench_v2i)
 
-SECTIONS = ('peak', 'latency', 'history', 'v2i', 'node', 'dds', 'multicam')
+SECTIONS = ('peak', 'latency', 'history', 'v2i', 'node', 'dds', 'multicam', 'efficiency')
 MULTICAM_FIGURE = 'figures/multicam_bench.png'      # beside the report
 
 
@@ -162,6 +162,15 @@ them are dropped, not counted as late). Goal (issue 15): at K = 4 at least 1.5x 
 K separate nodes with p95 latency no worse. ![multi-camera bench]({figure})
 
 """,
+    'efficiency': """## 2a. StreamNet-S on ONNX Runtime CPU: % of the GEMM peak, fp32 vs int8
+
+`scripts/bench_efficiency.py` (issue 21 items 2 and 4): the GEMM peak, the fp32 bundle and its
+int8 bundle (calibrated on noise frames: latency does not depend on the scales) interleaved in
+one run, {threads} thread(s), then a per-op profile of each bundle (ONNX Runtime's profiler).
+% of peak = the model's GFLOP over its median time, over the best GEMM GFLOP/s of the run
+(and over the best median GEMM).
+
+""",
 }
 
 
@@ -219,6 +228,15 @@ def section_texts(args, p: dict, data: dict) -> list:
         out.append(TEXT['multicam'].format(threads=args.threads, rounds=rounds,
                                            seconds=seconds, figure=MULTICAM_FIGURE)
                    + text + '\n')
+    if want('efficiency') and (not args.quick or only == 'efficiency'):
+        from bench_efficiency import bench_efficiency, ensure_int8, goals
+        from bench_models import ensure_bundle
+        name, h, w = ('streamnet_tiny', 192, 320) if args.quick else ('streamnet_s', 600, 960)
+        fp32 = ensure_bundle(name, h, w, args.bundle_dir)
+        text, data['efficiency'] = bench_efficiency(
+            {'fp32': fp32, 'int8': ensure_int8(fp32)}, 3 if args.quick else 8, args.threads)
+        out.append(TEXT['efficiency'].format(threads=args.threads)
+                   + '\n'.join(goals(data['efficiency'])) + '\n\n' + text + '\n')
     return out
 
 
@@ -269,6 +287,9 @@ def headline(data: dict) -> list:
     if dds:
         out.append(f'- End to end over DDS at 1920x1200 (streamnet_tiny): median '
                    f'{dds["median"]:.1f} ms, of which model {dds["model_ms_median"]:.1f} ms.')
+    if data.get('efficiency'):
+        from bench_efficiency import goals
+        out += goals(data['efficiency'])
     return (['## Headline', ''] + out + ['']) if out else []
 
 

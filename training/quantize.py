@@ -42,6 +42,7 @@ import numpy as np
 CALIB_METHODS = ('minmax', 'entropy', 'percentile')
 DEFAULT_FRAMES = 200
 QUANT_OPS = ('Conv', 'MatMul', 'Gemm')
+SHARED_OPS = ('Concat', 'MaxPool', 'Resize')   # quantised where their inputs are (see below)
 # check-bundle's int8 tolerances: the largest score and box (network px) difference over every
 # anchor / query. Measured on the shipped tiny StreamNet (8 calibration frames, 3 held-out
 # frames, ONNX Runtime CPU): 0.253 and 51 px, the box maximum set by anchors the model scores
@@ -85,6 +86,39 @@ def unsupported_by_ort(model) -> List[str]:
     weight per channel, and its QLinearMatMul takes only a per-tensor A; they stay float."""
     consts = {i.name for i in model.graph.initializer}
     return [n.name for n in model.graph.node if n.op_type == 'MatMul' and n.input[0] in consts]
+
+
+def silu_nodes(model) -> List[str]:
+    """The Sigmoid and Mul nodes of every SiLU, x * sigmoid(x) (how the exporter writes it)."""
+    sig = {n.output[0]: n for n in model.graph.node if n.op_type == 'Sigmoid'}
+    out = []
+    for n in model.graph.node:
+        if n.op_type == 'Mul' and len(n.input) == 2:
+            for a, b in (n.input, n.input[::-1]):
+                if b in sig and sig[b].input[0] == a:
+                    out += [sig[b].name, n.name]
+                    break
+    return out
+
+
+def quantized_extras(model, float_nodes: Iterable[str] = ()) -> List[str]:
+    """Names of the nodes beyond QUANT_OPS that get Q/DQ too: each SiLU (ONNX Runtime fuses it
+    into QLinearSigmoid, a lookup table, and QLinearMul, instead of dequantising the conv's
+    output, running Sigmoid and Mul in float and quantising again for the next conv), and the
+    Concat / MaxPool / Resize nodes all of whose activation inputs come from quantised nodes
+    (QLinearConcat; MaxPool and Resize run on the 8-bit tensor with its scale). The DCN's
+    sampling grid (Concat of coordinates) and anything fed by a float-kept node stay float."""
+    silu = set(silu_nodes(model))
+    quantized = {n.output[0] for n in model.graph.node
+                 if n.op_type in QUANT_OPS and n.name not in set(float_nodes)}
+    quantized |= {n.output[0] for n in model.graph.node if n.name in silu and n.op_type == 'Mul'}
+    extras = sorted(silu)
+    for n in model.graph.node:        # topological order: a chain of them is followed
+        data = n.input if n.op_type == 'Concat' else n.input[:1]
+        if n.op_type in SHARED_OPS and data and all(i in quantized for i in data):
+            quantized.add(n.output[0])
+            extras.append(n.name)
+    return extras
 
 
 def float_kept_nodes(model, patterns: Iterable[str]) -> List[str]:
@@ -140,14 +174,18 @@ def quantize_graph(fp32_path: str, out_path: str, feeds: Sequence[Feed], method:
         chosen = set(float_kept_nodes(model, only))
         exclude |= {n.name for n in model.graph.node if n.op_type in QUANT_OPS} - chosen
     exclude = sorted(exclude)
+    extras = set(quantized_extras(model, exclude)) if only is None else set()
+    others = sorted(n.name for n in model.graph.node
+                    if n.op_type in ('Sigmoid', 'Mul') + SHARED_OPS and n.name not in extras)
     calib = {'minmax': CalibrationMethod.MinMax, 'entropy': CalibrationMethod.Entropy,
              'percentile': CalibrationMethod.Percentile}[method]
     tmp = out_path + '.partial'
     quantize_static(
         fp32_path, tmp, _Feeds(feeds), quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=list(QUANT_OPS), per_channel=True, reduce_range=True,
+        op_types_to_quantize=list(QUANT_OPS) + ['Sigmoid', 'Mul'] + list(SHARED_OPS),
+        per_channel=True, reduce_range=True,
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-        nodes_to_exclude=exclude, calibrate_method=calib,
+        nodes_to_exclude=exclude + others, calibrate_method=calib,
         extra_options={'ActivationSymmetric': True, 'WeightSymmetric': True,
                        'QuantizeBias': False, 'CalibStridedMinMax': _chunk(len(feeds)),
                        'CalibTensorRangeSymmetric': True, 'CalibPercentile': 99.999},

@@ -1,0 +1,95 @@
+"""CPU efficiency work (issue 21 items 2 and 4): the profile aggregation of
+scripts/bench_efficiency.py against a naive sum, and the quantiser's SiLU / Concat / MaxPool
+placement (training/quantize.py) against the fp32 graph on ONNX Runtime. No timing."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'scripts'))
+
+
+def test_aggregate_profile_hand_counted():
+    from bench_efficiency import aggregate_profile
+    run = lambda ts: {'cat': 'Session', 'name': 'model_run', 'ts': ts, 'dur': 90}  # noqa: E731
+    node = lambda ts, op, dur: {'cat': 'Node', 'name': f'n{ts}_kernel_time',  # noqa: E731
+                                'ts': ts, 'dur': dur, 'args': {'op_name': op}}
+    events = [run(0), node(1, 'Conv', 50), node(60, 'Sigmoid', 7),      # warm-up, skipped
+              run(100), node(101, 'Conv', 40), node(150, 'Sigmoid', 5),
+              {'cat': 'Node', 'name': 'n151_fence_before', 'ts': 151, 'dur': 3,
+               'args': {'op_name': 'Conv'}},                              # not a kernel time
+              run(200), node(201, 'Conv', 44), node(250, 'Mul', 2)]
+    total, runs = aggregate_profile(events, 1)
+    assert runs == 2
+    assert dict(total) == {'Conv': 84.0, 'Sigmoid': 5.0, 'Mul': 2.0}
+
+
+def _silu_graph():
+    """x -> Conv -> SiLU -> {Conv -> SiLU} -> Concat -> MaxPool -> Conv -> y, plus a gate
+    sigmoid(x) * conv (not a SiLU) and a Concat of two non-quantised tensors."""
+    rng = np.random.default_rng(0)
+    w = lambda name, co, ci: numpy_helper.from_array(  # noqa: E731
+        (rng.standard_normal((co, ci, 3, 3)) * 0.2).astype(np.float32), name)
+    nodes = [helper.make_node('Conv', ['x', 'w1'], ['c1'], name='conv1', pads=[1] * 4),
+             helper.make_node('Sigmoid', ['c1'], ['s1'], name='sig1'),
+             helper.make_node('Mul', ['c1', 's1'], ['a1'], name='silu1'),
+             helper.make_node('Conv', ['a1', 'w2'], ['c2'], name='conv2', pads=[1] * 4),
+             helper.make_node('Sigmoid', ['c2'], ['s2'], name='sig2'),
+             helper.make_node('Mul', ['s2', 'c2'], ['a2'], name='silu2'),   # operands swapped
+             helper.make_node('Concat', ['a1', 'a2'], ['cat'], name='cat', axis=1),
+             helper.make_node('MaxPool', ['cat'], ['mp'], name='pool', kernel_shape=[3, 3],
+                              pads=[1] * 4),
+             helper.make_node('Conv', ['mp', 'w3'], ['y'], name='conv3', pads=[1] * 4),
+             helper.make_node('Sigmoid', ['x'], ['gx'], name='gate_sig'),
+             helper.make_node('Mul', ['gx', 'c1'], ['gate'], name='gate_mul'),
+             helper.make_node('Concat', ['x', 'gx'], ['xcat'], name='float_cat', axis=1)]
+    shape = lambda c: [1, c, 12, 16]  # noqa: E731
+    graph = helper.make_graph(
+        nodes, 'silu', [helper.make_tensor_value_info('x', TensorProto.FLOAT, shape(4))],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, shape(8)),
+         helper.make_tensor_value_info('gate', TensorProto.FLOAT, shape(4)),
+         helper.make_tensor_value_info('xcat', TensorProto.FLOAT, shape(8))],
+        [w('w1', 4, 4), w('w2', 4, 4), w('w3', 8, 8)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)], ir_version=8)
+
+
+def test_silu_and_shared_ops_found():
+    from training.quantize import quantized_extras, silu_nodes
+    model = _silu_graph()
+    assert sorted(silu_nodes(model)) == ['sig1', 'sig2', 'silu1', 'silu2']
+    assert sorted(quantized_extras(model)) == ['cat', 'pool', 'sig1', 'sig2', 'silu1', 'silu2']
+    # float_cat reads the graph input and the gate: not quantised tensors, so it stays float;
+    # after float-kept convs the SiLUs are still quantised (their outputs feed the next conv)
+    assert sorted(quantized_extras(model, ['conv1', 'conv2'])) == sorted(quantized_extras(model))
+
+
+def test_quantised_silu_runs_fused_and_matches_fp32(tmp_path):
+    ort = pytest.importorskip('onnxruntime')
+    from training.quantize import quantize_graph
+    from video_perception.backends.qdq_cpu import activations_to_u8
+    src, dst = tmp_path / 'f.onnx', tmp_path / 'q.onnx'
+    onnx.save(_silu_graph(), str(src))
+    rng = np.random.default_rng(1)
+    frames = [rng.standard_normal((1, 4, 12, 16)).astype(np.float32) for _ in range(4)]
+    quantize_graph(str(src), str(dst), [lambda f=f: {'x': f} for f in frames], 'minmax')
+    q = onnx.load(str(dst))
+    qdq_inputs = {n.output[0] for n in q.graph.node if n.op_type == 'DequantizeLinear'}
+    by_name = {n.name: n for n in q.graph.node}
+    for name in ('sig1', 'silu2', 'cat', 'pool'):      # Q/DQ placed on them
+        assert all(i in qdq_inputs for i in by_name[name].input[:1]), name
+    # (the gate and float_cat read x, whose Q/DQ is shared with conv1: they run in float below)
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / 'opt.onnx')
+    sess = ort.InferenceSession(activations_to_u8(str(dst)), so,
+                                providers=['CPUExecutionProvider'])
+    ops = [n.op_type for n in onnx.load(str(tmp_path / 'opt.onnx')).graph.node]
+    assert 'QLinearSigmoid' in ops and 'QLinearMul' in ops and 'QLinearConcat' in ops
+    assert ops.count('Sigmoid') == 1 and ops.count('Concat') == 1   # the gate's, float_cat
+    ref = ort.InferenceSession(str(src), providers=['CPUExecutionProvider'])
+    for f in frames[:2]:
+        for r, g in zip(ref.run(None, {'x': f}), sess.run(None, {'x': f})):
+            # 8-bit activations through three convs: a few percent of the output's range
+            assert np.abs(r - g).max() <= 0.05 * np.abs(r).max() + 1e-3
