@@ -61,9 +61,12 @@ def test_silu_and_shared_ops_found():
     model = _silu_graph()
     assert sorted(silu_nodes(model)) == ['sig1', 'sig2', 'silu1', 'silu2']
     assert sorted(quantized_extras(model)) == ['cat', 'pool', 'sig1', 'sig2', 'silu1', 'silu2']
-    # float_cat reads the graph input and the gate: not quantised tensors, so it stays float;
-    # after float-kept convs the SiLUs are still quantised (their outputs feed the next conv)
-    assert sorted(quantized_extras(model, ['conv1', 'conv2'])) == sorted(quantized_extras(model))
+    # float_cat reads the graph input and the gate: not quantised tensors, so it stays float.
+    # A float-kept conv reads float: the SiLU before it stays float (conv2 reads silu1), and the
+    # Concat that reads that SiLU's output with it; a float conv3 keeps the pool's output float
+    assert sorted(quantized_extras(model, ['conv2'])) == ['sig2', 'silu2']
+    assert sorted(quantized_extras(model, ['conv3'])) == ['cat', 'sig1', 'sig2', 'silu1',
+                                                          'silu2']
 
 
 def test_quantised_silu_runs_fused_and_matches_fp32(tmp_path):

@@ -107,15 +107,22 @@ def quantized_extras(model, float_nodes: Iterable[str] = ()) -> List[str]:
     output, running Sigmoid and Mul in float and quantising again for the next conv), and the
     Concat / MaxPool / Resize nodes all of whose activation inputs come from quantised nodes
     (QLinearConcat; MaxPool and Resize run on the 8-bit tensor with its scale). The DCN's
-    sampling grid (Concat of coordinates) and anything fed by a float-kept node stay float."""
-    silu = set(silu_nodes(model))
+    sampling grid (Concat of coordinates) stays float, and so does any of them whose output
+    feeds a float-kept node (``float_nodes``): a float-kept layer reads float, not 8-bit, input."""
+    float_nodes = set(float_nodes)
+    feeds_float = {i for n in model.graph.node if n.name in float_nodes for i in n.input}
+    silu = silu_nodes(model)
+    pairs = [silu[i:i + 2] for i in range(0, len(silu), 2)]      # (sigmoid, mul)
+    by_name = {n.name: n for n in model.graph.node}
+    pairs = [p for p in pairs if by_name[p[1]].output[0] not in feeds_float]
     quantized = {n.output[0] for n in model.graph.node
-                 if n.op_type in QUANT_OPS and n.name not in set(float_nodes)}
-    quantized |= {n.output[0] for n in model.graph.node if n.name in silu and n.op_type == 'Mul'}
-    extras = sorted(silu)
+                 if n.op_type in QUANT_OPS and n.name not in float_nodes}
+    quantized |= {by_name[m].output[0] for _, m in pairs}
+    extras = sorted(x for p in pairs for x in p)
     for n in model.graph.node:        # topological order: a chain of them is followed
         data = n.input if n.op_type == 'Concat' else n.input[:1]
-        if n.op_type in SHARED_OPS and data and all(i in quantized for i in data):
+        if n.op_type in SHARED_OPS and data and all(i in quantized for i in data) \
+                and n.output[0] not in feeds_float:
             quantized.add(n.output[0])
             extras.append(n.name)
     return extras
