@@ -2,7 +2,7 @@
 """CPU efficiency of StreamNet-S on ONNX Runtime: % of the GEMM peak, fp32 vs int8, and where
 the time goes (issue 21 items 2 and 4; docs/BENCHMARKS.md section 2a).
 
-    python scripts/bench_efficiency.py --fp32 B --int8 B8 [--before-fp32 B0 --before-int8 B08]
+    python scripts/bench_efficiency.py --fp32 B --int8 B8 [--also LABEL=BUNDLE ...]
                                        [--reps 8] [--threads 1] [--out FILE.md]
 
 One interleaved run (``bench_common.measure_interleaved``: rotated order, warm-up excluded):
@@ -261,19 +261,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--fp32', required=True, help='fp32 bundle (FLOPs and GEMM shapes)')
     ap.add_argument('--int8', help='int8 bundle of the same model')
-    ap.add_argument('--before-fp32', help='a bundle to compare with (e.g. before a change)')
-    ap.add_argument('--before-int8')
+    ap.add_argument('--also', action='append', default=[], metavar='LABEL=BUNDLE',
+                    help='another bundle in the same run (e.g. before a change); repeatable')
     ap.add_argument('--reps', type=int, default=8)
     ap.add_argument('--profile-reps', type=int, default=3)
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--out', help='write the markdown here')
     ap.add_argument('--json', help='write the numbers here')
     args = ap.parse_args(argv)
-    bundles = {'fp32': args.fp32}
-    for label, path in (('int8', args.int8), ('fp32 before', args.before_fp32),
-                        ('int8 before', args.before_int8)):
-        if path:
-            bundles[label] = path
+    bundles = {'fp32': args.fp32, **({'int8': args.int8} if args.int8 else {})}
+    for item in args.also:
+        label, sep, path = item.partition('=')
+        if not sep or not label or not os.path.isfile(os.path.join(path, 'model.json')):
+            print(f'bench_efficiency: --also {item}: expected LABEL=BUNDLE_FOLDER',
+                  file=sys.stderr)
+            return 2
+        bundles[label] = path
     text, data = bench_efficiency(bundles, args.reps, args.threads, args.profile_reps)
     text = '\n'.join(goals(data)) + '\n\n' + text
     print(text)

@@ -96,3 +96,49 @@ def test_quantised_silu_runs_fused_and_matches_fp32(tmp_path):
         for r, g in zip(ref.run(None, {'x': f}), sess.run(None, {'x': f})):
             # 8-bit activations through three convs: a few percent of the output's range
             assert np.abs(r - g).max() <= 0.05 * np.abs(r).max() + 1e-3
+
+
+def _dcn_matmul_graph():
+    """DCN's product: columns [1, C*K, Ho*Wo] (here from a Reshape) times a weight [Cout, C*K]
+    given first, as the dynamo exporter writes it: a Reshape of the [Cout, C, 3, 3] weight."""
+    rng = np.random.default_rng(2)
+    w = numpy_helper.from_array(rng.standard_normal((6, 2, 3, 3)).astype(np.float32) * 0.3, 'w')
+    shape = numpy_helper.from_array(np.array([1, 18, 20], np.int64), 'shape')
+    wshape = numpy_helper.from_array(np.array([6, 18], np.int64), 'wshape')
+    graph = helper.make_graph(
+        [helper.make_node('Reshape', ['x', 'shape'], ['cols'], name='flat'),
+         helper.make_node('Reshape', ['w', 'wshape'], ['w2'], name='wflat'),
+         helper.make_node('MatMul', ['w2', 'cols'], ['y'], name='dcn_mm')], 'dcn',
+        [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 2, 9, 4, 5])],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 6, 20])], [w, shape, wshape])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)], ir_version=8)
+
+
+def test_weight_first_matmul_becomes_a_1x1_conv_with_the_same_output(tmp_path):
+    ort = pytest.importorskip('onnxruntime')
+    from training.quantize import quantize_graph, weight_matmuls_as_convs
+    from video_perception.backends.qdq_cpu import activations_to_u8
+    model = _dcn_matmul_graph()
+    x = np.random.default_rng(3).standard_normal((1, 2, 9, 4, 5)).astype(np.float32)
+    w = numpy_helper.to_array(model.graph.initializer[0]).reshape(6, 18)
+    naive = np.einsum('ok,kn->on', w, x.reshape(18, 20))[None]   # the product by hand
+    rewritten = _dcn_matmul_graph()
+    assert weight_matmuls_as_convs(rewritten) == 1
+    assert [n.op_type for n in rewritten.graph.node] == ['Reshape', 'Reshape', 'Unsqueeze',
+                                                         'Conv', 'Squeeze']
+    run = lambda m, feed: ort.InferenceSession(  # noqa: E731
+        m if isinstance(m, bytes) else m.SerializeToString(),
+        providers=['CPUExecutionProvider']).run(None, feed)[0]
+    np.testing.assert_allclose(run(rewritten, {'x': x}), naive, rtol=1e-5, atol=1e-5)
+    # quantised: the product runs as QLinearConv (the MatMul form stayed float before)
+    src, dst = tmp_path / 'f.onnx', tmp_path / 'q.onnx'
+    onnx.save(model, str(src))
+    quantize_graph(str(src), str(dst), [lambda: {'x': x}], 'minmax')
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / 'opt.onnx')
+    got = ort.InferenceSession(activations_to_u8(str(dst)), so,
+                               providers=['CPUExecutionProvider']).run(None, {'x': x})[0]
+    ops = [n.op_type for n in onnx.load(str(tmp_path / 'opt.onnx')).graph.node]
+    assert 'QLinearConv' in ops and 'MatMul' not in ops
+    assert np.abs(got - naive).max() <= 0.03 * np.abs(naive).max()
+    assert not (tmp_path / 'q.onnx.src.onnx').exists()

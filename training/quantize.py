@@ -83,9 +83,53 @@ def node_labels(model) -> Dict[str, str]:
 
 def unsupported_by_ort(model) -> List[str]:
     """MatMuls whose *first* input is a weight (DCN's weight x columns): ORT quantises that
-    weight per channel, and its QLinearMatMul takes only a per-tensor A; they stay float."""
+    weight per channel, and its QLinearMatMul takes only a per-tensor A; those that
+    weight_matmuls_as_convs could not rewrite (input not of rank 3) stay float."""
     consts = {i.name for i in model.graph.initializer}
     return [n.name for n in model.graph.node if n.op_type == 'MatMul' and n.input[0] in consts]
+
+
+def weight_matmuls_as_convs(model) -> int:
+    """Rewrite, in place, each MatMul W [Cout, K] x X [B, K, N] (DCN's weight x columns) as
+    Unsqueeze -> 1x1 Conv -> Squeeze: the same sums, but ONNX Runtime fuses a QDQ Conv into
+    QLinearConv with per-channel weights, where its QLinearMatMul takes only a per-tensor A and
+    the MatMul would stay float (the fp32 graph keeps the MatMul: as a conv, ONNX Runtime's fp32
+    path adds a layout reorder of the columns and gains nothing; docs/BENCHMARKS.md 2a).
+    Returns how many were rewritten."""
+    from onnx import helper, numpy_helper, shape_inference
+    inits = {i.name: i for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    rank = {v.name: len(v.type.tensor_type.shape.dim) for v in
+            shape_inference.infer_shapes(model).graph.value_info}
+
+    def weight(name):      # (array, name) of an initializer, or of a Reshape of one (dynamo)
+        if name in inits:
+            return numpy_helper.to_array(inits[name]), name
+        r = producer.get(name)
+        if r is not None and r.op_type == 'Reshape' and all(i in inits for i in r.input):
+            a, shape = (numpy_helper.to_array(inits[i]) for i in r.input)
+            return a.reshape(shape), r.input[0]
+        return None, None
+
+    nodes, count = [], 0
+    for n in model.graph.node:
+        w, wname = weight(n.input[0]) if n.op_type == 'MatMul' else (None, None)
+        if w is None or w.ndim != 2 or rank.get(n.input[1]) != 3:
+            nodes.append(n)
+            continue
+        w4 = numpy_helper.from_array(w[:, :, None, None], f'{wname}_as_conv')
+        axes = numpy_helper.from_array(np.array([3], np.int64), f'{n.name}_axes')
+        model.graph.initializer.extend([w4, axes])
+        col4, out4 = f'{n.name}_cols4', f'{n.name}_out4'
+        nodes += [helper.make_node('Unsqueeze', [n.input[1], axes.name], [col4],
+                                   name=f'{n.name}_unsqueeze'),          # [B, K, N, 1]
+                  helper.make_node('Conv', [col4, w4.name], [out4], name=n.name),
+                  helper.make_node('Squeeze', [out4, axes.name], list(n.output),
+                                   name=f'{n.name}_squeeze')]            # [B, Cout, N]
+        count += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return count
 
 
 def silu_nodes(model) -> List[str]:
@@ -176,6 +220,10 @@ def quantize_graph(fp32_path: str, out_path: str, feeds: Sequence[Feed], method:
     if not feeds:
         raise ValueError('calibration: no frames to calibrate on')
     model = onnx.load(fp32_path)
+    source = fp32_path
+    if weight_matmuls_as_convs(model):
+        source = out_path + '.src.onnx'
+        onnx.save(model, source)
     exclude = set(float_kept_nodes(model, keep_float)) | set(unsupported_by_ort(model))
     if only is not None:
         chosen = set(float_kept_nodes(model, only))
@@ -188,7 +236,7 @@ def quantize_graph(fp32_path: str, out_path: str, feeds: Sequence[Feed], method:
              'percentile': CalibrationMethod.Percentile}[method]
     tmp = out_path + '.partial'
     quantize_static(
-        fp32_path, tmp, _Feeds(feeds), quant_format=QuantFormat.QDQ,
+        source, tmp, _Feeds(feeds), quant_format=QuantFormat.QDQ,
         op_types_to_quantize=list(QUANT_OPS) + ['Sigmoid', 'Mul'] + list(SHARED_OPS),
         per_channel=True, reduce_range=True,
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
@@ -198,6 +246,8 @@ def quantize_graph(fp32_path: str, out_path: str, feeds: Sequence[Feed], method:
                        'CalibTensorRangeSymmetric': True, 'CalibPercentile': 99.999},
         calibration_cache_path=cache)
     os.replace(tmp, out_path)
+    if source != fp32_path:
+        os.unlink(source)
     return exclude
 
 

@@ -55,13 +55,9 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
     grid = grid.reshape(b * g, k * ho, wo, 2)                        # [B*G, K*Ho, Wo, 2]
     xg = x.reshape(b * g, c // g, h, w)
     cols = F.grid_sample(xg, grid, mode='bilinear', padding_mode='zeros', align_corners=False)
-    cols = cols.reshape(b, c * k, ho, wo)                            # [B, C*K, Ho, Wo], c-major
-    # The columns x weights product as a 1x1 convolution, not a MatMul: the same sums, but ONNX
-    # Runtime's CPU provider runs it as an NCHWc convolution (prepacked weights, its output
-    # already in the blocked layout the next convolution reads) and its int8 path fuses it into
-    # QLinearConv with per-channel weights (a MatMul with the weight first stays float there).
-    # Measured in docs/BENCHMARKS.md section 2a.
-    return F.conv2d(cols, weight.reshape(cout, c * k, 1, 1))         # [B, Cout, Ho, Wo]
+    cols = cols.reshape(b, c * k, ho * wo)                          # [B, C*K, Ho*Wo], c-major
+    out = torch.matmul(weight.reshape(cout, c * k), cols)            # [B, Cout, Ho*Wo]
+    return out.reshape(b, cout, ho, wo)
 
 
 class DeformConv2dPack(nn.Module):
