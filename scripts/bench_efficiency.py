@@ -164,7 +164,8 @@ def bench_efficiency(bundles: Dict[str, str], reps: int, threads: int = 1,
     g_best = {k: fl / 1e9 / (s[k]['min'] / 1000) for k, (_, fl) in gemms.items()}
     g_med = {k: fl / 1e9 / (s[k]['median'] / 1000) for k, (_, fl) in gemms.items()}
     peak, peak_med = max(g_best.values()), max(g_med.values())
-    rows, data = [], {'gflop': gflop, 'peak_gflops': peak, 'peak_median_gflops': peak_med,
+    rows, data = [], {'model': f'{first.variant} {first.height}x{first.width}', 'gflop': gflop,
+                      'peak_gflops': peak, 'peak_median_gflops': peak_med,
                       'load_before': load0, 'load_after': load1, 'reps': reps, 'rows': {}}
     for k in variants:
         ach = gflop / (s[k]['median'] / 1000) if k in dets else g_med[k]
@@ -242,14 +243,16 @@ def goals(data: dict) -> List[str]:
     """The two goals' verdicts from one run's numbers (markdown bullets)."""
     r = data['rows']
     fp, pk, pm = r['fp32']['gflops'], data['peak_gflops'], data['peak_median_gflops']
-    out = [f'- StreamNet-S fp32: {fp:.1f} GFLOP/s = **{100 * fp / pk:.1f} %** of the best GEMM '
-           f'({pk:.1f} GFLOP/s), {100 * fp / pm:.1f} % of the best median GEMM ({pm:.1f}): '
+    name = data.get('model', 'the model')
+    out = [f'- {name} fp32 on ONNX Runtime CPU: {fp:.1f} GFLOP/s = **{100 * fp / pk:.1f} %** of '
+           f'the best GEMM ({pk:.1f} GFLOP/s), {100 * fp / pm:.1f} % of the best median GEMM '
+           f'({pm:.1f}): '
            f'{"meets" if fp >= 0.75 * pk else "misses"} the 75 % goal (against the best).']
     if 'int8' in r:
         ratio = r['fp32']['median'] / r['int8']['median']
         p8 = data['profile']['int8']
         gemm = sum(v for o, v in p8.items() if o.split(': ')[-1] in GEMM_OPS)
-        out.append(f'- StreamNet-S int8: **{ratio:.2f}x** faster than fp32 (medians '
+        out.append(f'- {name} int8: **{ratio:.2f}x** faster than fp32 (medians '
                    f'{r["fp32"]["median"]:.0f} / {r["int8"]["median"]:.0f} ms): '
                    f'{"meets" if ratio >= 1.8 else "misses"} the 1.8x goal. If every kernel '
                    f'but the int8 GEMMs were free ({gemm:.0f} of {sum(p8.values()):.0f} ms of '
