@@ -162,7 +162,7 @@ them are dropped, not counted as late). Goal (issue 15): at K = 4 at least 1.5x 
 K separate nodes with p95 latency no worse. ![multi-camera bench]({figure})
 
 """,
-    'efficiency': """## 2a. StreamNet-S on ONNX Runtime CPU: % of the GEMM peak, fp32 vs int8
+    'efficiency': """### 2a. StreamNet-S on ONNX Runtime CPU: % of the GEMM peak, fp32 vs int8
 
 `scripts/bench_efficiency.py` (issue 21 items 2 and 4): the GEMM peak, the fp32 bundle and its
 int8 bundle (calibrated on noise frames: latency does not depend on the scales) interleaved in
@@ -191,6 +191,15 @@ def section_texts(args, p: dict, data: dict) -> list:
         text, data['latency'] = bench_latency(p['latency'], ['torch', 'onnxruntime'],
                                               args.threads, args.bundle_dir, peak['best_gflops'])
         out.append(TEXT['latency'] + text + '\n')
+    if want('efficiency') and (not args.quick or only == 'efficiency'):
+        from bench_efficiency import bench_efficiency, ensure_int8, goals
+        from bench_models import ensure_bundle
+        name, h, w = ('streamnet_tiny', 192, 320) if args.quick else ('streamnet_s', 600, 960)
+        fp32 = ensure_bundle(name, h, w, args.bundle_dir)
+        text, data['efficiency'] = bench_efficiency(
+            {'fp32': fp32, 'int8': ensure_int8(fp32)}, 3 if args.quick else 8, args.threads)
+        out.append(TEXT['efficiency'].format(threads=args.threads)
+                   + '\n'.join(goals(data['efficiency'])) + '\n\n' + text + '\n')
     if want('history'):
         text, data['history'] = bench_history(p['history'], args.threads)
         out.append(TEXT['history'] + text + '\n')
@@ -228,15 +237,6 @@ def section_texts(args, p: dict, data: dict) -> list:
         out.append(TEXT['multicam'].format(threads=args.threads, rounds=rounds,
                                            seconds=seconds, figure=MULTICAM_FIGURE)
                    + text + '\n')
-    if want('efficiency') and (not args.quick or only == 'efficiency'):
-        from bench_efficiency import bench_efficiency, ensure_int8, goals
-        from bench_models import ensure_bundle
-        name, h, w = ('streamnet_tiny', 192, 320) if args.quick else ('streamnet_s', 600, 960)
-        fp32 = ensure_bundle(name, h, w, args.bundle_dir)
-        text, data['efficiency'] = bench_efficiency(
-            {'fp32': fp32, 'int8': ensure_int8(fp32)}, 3 if args.quick else 8, args.threads)
-        out.append(TEXT['efficiency'].format(threads=args.threads)
-                   + '\n'.join(goals(data['efficiency'])) + '\n\n' + text + '\n')
     return out
 
 

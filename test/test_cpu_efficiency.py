@@ -142,3 +142,35 @@ def test_weight_first_matmul_becomes_a_1x1_conv_with_the_same_output(tmp_path):
     assert 'QLinearConv' in ops and 'MatMul' not in ops
     assert np.abs(got - naive).max() <= 0.03 * np.abs(naive).max()
     assert not (tmp_path / 'q.onnx.src.onnx').exists()
+
+
+@pytest.mark.slow      # exports and quantises the tiny StreamNet, then times it: about a minute
+def test_bench_section_efficiency_tables_add_up(tmp_path):
+    """`bench.py --quick --only efficiency`: the section's derived numbers against the
+    numbers in its own tables (GFLOP/s and % of peak from the medians, the profile's total
+    against a naive sum of its rows)."""
+    import os
+    import re
+    import subprocess
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / 'B.md'
+    proc = subprocess.run(
+        [sys.executable, str(repo / 'scripts' / 'bench.py'), '--quick', '--only', 'efficiency',
+         '--out', str(out), '--bundle-dir', str(tmp_path / 'bundles')], cwd=repo,
+        env=dict(os.environ, PYTHONPATH=str(repo)), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = out.read_text()
+    assert '### 2a. StreamNet-S on ONNX Runtime CPU' in text
+    rows = {r[0]: r[1:] for r in (
+        [c.strip() for c in line.strip('|').split('|')] for line in text.splitlines()
+        if line.startswith('| ') and not line.startswith('|---'))}
+    gemm_best = max(float(v[4]) for k, v in rows.items() if k.startswith('GEMM ') and len(v) == 7)
+    fp32 = rows['fp32']
+    gflop = float(re.search(r'fp32 on ONNX Runtime CPU: ([\d.]+) GFLOP/s', text).group(1))
+    assert abs(gflop - float(fp32[3])) < 0.06
+    assert abs(100 * float(fp32[3]) / gemm_best - float(fp32[5])) < 0.2
+    profile = [k for k in rows if k.startswith(('encoder: ', 'forecast: ', 'other ('))]
+    for col in (0, 1):                                   # fp32, int8
+        naive = sum(float(rows[k][col]) for k in profile if rows[k][col] != '-')
+        assert abs(naive - float(rows['**all kernels**'][col])) <= 0.05 * len(profile) + 0.1
+    assert 'fp32 on ONNX Runtime CPU' in text.split('## Headline')[1].split('###')[0]
