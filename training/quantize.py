@@ -2,7 +2,11 @@
 
 Post-training quantisation of a bundle's graphs, in place, after the fp32 export: every Conv,
 MatMul and Gemm gets explicit QuantizeLinear / DequantizeLinear nodes (QDQ format) on its
-inputs and output, weights per output channel. The graph stays a plain ONNX graph: ONNX Runtime
+inputs and output, weights per output channel; so do each SiLU and the Concat / MaxPool /
+Resize nodes between quantised layers (``quantized_extras``), and a weight-first MatMul (the
+DCN's) is first rewritten as a 1x1 Conv (``weight_matmuls_as_convs``): what ONNX Runtime then
+runs in int8 instead of round trips to float (measured: docs/BENCHMARKS.md section 2a).
+The graph stays a plain ONNX graph: ONNX Runtime
 (CPU) fuses the Q/DQ pairs into int8 kernels, and TensorRT 10 builds an *explicitly* quantised
 engine from the same file (backends/tensorrt_backend.py: INT8 flag, precision in the cache key).
 
