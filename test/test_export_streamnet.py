@@ -153,6 +153,21 @@ def test_streamnet_tiny_exports_at_a_non_square_non_multiple_of_32_size(tmp_path
     assert fc.get_outputs()[0].shape[1] == 25 * 41 + 13 * 21 + 7 * 11
 
 
+@pytest.mark.xdist_group('export')
+def test_still_yolox_exports_boxes_of_the_frame_it_saw(tmp_path):
+    """A still YOLOX (no dual path) trained on the frame it sees must not be stamped one frame
+    ahead: plain ``export yolox_nano`` writes future_frames 0 (only ``import`` used to), while a
+    StreamNet, which forecasts t + 1, keeps 1, and a checkpoint's ``future`` K becomes K."""
+    still = tmp_path / 'still'
+    assert ex.main(['yolox_nano', '--size', '64x96', '--out', str(still)]) == 0
+    assert load_bundle(str(still)).future_frames == 0
+    assert load_bundle(str(still)).history_frames == 0
+    model = ex._build_streamnet('streamnet_tiny', 8, {})
+    assert ex._future_frames(model, {}) == 1
+    assert ex._future_frames(model, {'future': 2}) == 2
+    assert ex._future_frames(ex._build_streamnet('yolox_nano', 8, {}), {'future': 2}) == 0
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group('export')
 def test_streamnet_s_600x960_bundle_runs_in_onnxruntime(tmp_path, capsys):

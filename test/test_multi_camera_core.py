@@ -13,7 +13,8 @@ import pytest
 import tiny_bundles
 from test_node_e2e_dds import _image_msg
 from video_perception.detector import load_detector
-from video_perception.multi_camera import build_multi_core, camera_layout
+from video_perception.multi_camera import build_multi_core
+from video_perception.multi_camera_plan import camera_layout
 from video_perception.transport.base import ParameterError
 
 PERIOD_S = 0.2

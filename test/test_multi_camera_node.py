@@ -48,6 +48,7 @@ class Cameras:
         self.lock = threading.Lock()
         self.inputs = {name: {} for name, *_ in CAMERAS}
         self.dets = {name: [] for name, *_ in CAMERAS}
+        self.arrivals = {name: [] for name, *_ in CAMERAS}   # when each input frame was seen
         self.labels, self.diags = [], []
         for name, *_ in CAMERAS:
             self.t.create_subscription(msgs.Image, f'/{name}_raw', self._on_image(name),
@@ -64,6 +65,7 @@ class Cameras:
             frame = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
             with self.lock:
                 self.inputs[name][stamp_ns(msg.header.stamp)] = square_box(frame)
+                self.arrivals[name].append(time.monotonic())
         return callback
 
     def _on_det(self, name):
@@ -78,6 +80,12 @@ class Cameras:
     def count(self, name, t0, t1):
         with self.lock:
             return sum(1 for t, _ in self.dets[name] if t0 <= t < t1)
+
+    def sent(self, name, t0, t1):
+        """Input frames of camera ``name`` seen in [t0, t1): what its publisher achieved, which on
+        a loaded machine can fall short of its nominal rate (the node is not to blame for that)."""
+        with self.lock:
+            return sum(1 for t in self.arrivals[name] if t0 <= t < t1)
 
 
 def _publisher(folder, name, rate):
@@ -123,6 +131,8 @@ def test_four_cameras_one_node(tmp_path, ros_domain):
         t3 = time.monotonic()
         before = {n: listener.count(n, t0, t1) / (t1 - t0) for n, *_ in CAMERAS}
         after = {n: listener.count(n, t2, t3) / (t3 - t2) for n, *_ in CAMERAS}
+        sent_before = {n: listener.sent(n, t0, t1) / (t1 - t0) for n, *_ in CAMERAS}
+        sent_after = {n: listener.sent(n, t2, t3) / (t3 - t2) for n, *_ in CAMERAS}
     finally:
         for p in pubs:
             if p.poll() is None:
@@ -132,10 +142,15 @@ def test_four_cameras_one_node(tmp_path, ros_domain):
         listener.close()
     assert rc == 0, err[-2000:]
     assert 'Traceback' not in err, err
+    rates = (before, sent_before, after, sent_after)
     for name, w, h, rate in CAMERAS[:3]:
-        # each camera served at its own rate; a dead camera slows none of the others
-        assert before[name] == pytest.approx(rate, rel=0.15), (name, before, after)
-        assert after[name] == pytest.approx(before[name], rel=0.10), (name, before, after)
+        # each camera served at the rate its publisher achieved (on a quiet machine its nominal
+        # rate; a loaded one may publish less); a dead camera slows none of the others: the
+        # served share of what was sent does not fall once the rear camera stops
+        assert sent_before[name] >= 0.5 * rate, (name, rates)
+        assert before[name] == pytest.approx(sent_before[name], rel=0.15), (name, rates)
+        assert (after[name] / sent_after[name]
+                >= before[name] / sent_before[name] - 0.10), (name, rates)
     assert after['rear'] == 0.0
     from video_perception.ros_convert import msg_to_boxes_xyxy
     for name, w, h, rate in CAMERAS:
@@ -156,7 +171,8 @@ def test_four_cameras_one_node(tmp_path, ros_domain):
     rear = statuses['v2i_node: camera rear']
     assert rear.level == 1 and 'silent' in rear.message
     values = {kv.key: kv.value for kv in statuses['v2i_node: camera front'].values}
-    assert float(values['rate_hz']) == pytest.approx(15.0, rel=0.2)
+    front_sent = listener.sent('front', t2, t3) / (t3 - t2)
+    assert float(values['rate_hz']) == pytest.approx(front_sent, rel=0.2)
     for key in ('latency_ms_median', 'latency_ms_p95', 'frames_dropped', 'buffer_resets'):
         assert key in values
     batch = {kv.key: kv.value for kv in statuses['v2i_node: detector'].values}

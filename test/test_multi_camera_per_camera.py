@@ -15,7 +15,8 @@ import batch_bundles
 from test_node_e2e_dds import _image_msg
 from video_perception.backends.base import BackendOptions
 from video_perception.detector import load_detector
-from video_perception.multi_camera import build_multi_core, resolve_batch_mode
+from video_perception.multi_camera import build_multi_core
+from video_perception.multi_camera_plan import resolve_batch_mode
 
 SIZES = [(120, 180), (64, 96), (200, 150)]      # (h, w) of cameras 0, 1, 2
 PERIOD = 33_000_000

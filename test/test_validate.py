@@ -285,7 +285,7 @@ def test_device_cuda_never_falls_back_to_the_cpu():
 
 def test_duplicates_are_named():
     from video_perception.eval.categories import map_classes
-    from video_perception.multi_camera import camera_layout
+    from video_perception.multi_camera_plan import camera_layout
     with pytest.raises(ParameterError, match=r"'/a' appears twice .positions 0 and 1"):
         camera_layout(['/a', '/a'], [])
     with pytest.raises(ParameterError, match=r"'image' appears twice \(as '/image'\)"):

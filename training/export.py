@@ -161,6 +161,16 @@ def model_name_of(name: Optional[str], checkpoint: Optional[Checkpoint]) -> str:
     return name or recorded
 
 
+def _future_frames(model, train_cfg: dict) -> int:
+    """How many frame periods ahead the boxes are (the forecast stamps add K periods): 0 for a
+    still detector (no dual path: the ``yolox_*`` models and the still teacher, trained on the
+    frame they see), else K of a model trained on GT(t + K) (the config's ``future``; 1, the
+    next frame, by default)."""
+    if not hasattr(model, 'dual'):
+        return 0
+    return int(train_cfg.get('future') or 1)
+
+
 def _specs_json(specs) -> list:
     """[(name, shape)] -> model.json's [{"name", "shape"}]."""
     return [{'name': nm, 'shape': list(shape)} for nm, shape in specs]
@@ -205,9 +215,8 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
                   'pad_value': 114},
         'classes': classes,
         'graphs': {'encoder': 'encoder.onnx', 'forecast': 'forecast.onnx'},
-        # a model trained on GT(t + K) forecasts K frames ahead: forecast stamps add K periods
         'output': {'kind': 'yolox', 'strides': list(model.strides),
-                   'future_frames': int(train_cfg.get('future') or 1)},
+                   'future_frames': _future_frames(model, train_cfg)},
         'batch_sizes': sorted(set(batch_sizes) | {1}),
         'history': {'frames': graphs.history_frames,
                     'step': int(train_cfg.get('history_step') or model.cfg.history_step),

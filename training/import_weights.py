@@ -264,10 +264,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             with open(os.path.join(tmp, 'model.json'), encoding='utf-8') as f:
                 meta = json.load(f)
             meta['provenance']['imported'] = {'layout': layout, 'summary': summary(report)}
-            if family == 'streamnet' and not getattr(model, 'history_frames', 0) and not hasattr(
-                    model, 'dual'):
-                # a still YOLOX describes the frame it saw, not the next one (StreamNet's t + 1)
-                meta['output']['future_frames'] = 0
             write_model_json(str(tmp), meta)
             check_bundle(load_bundle(tmp))
             if check_against_torch(str(tmp), backend_name='onnxruntime') != 0:

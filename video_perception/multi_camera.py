@@ -31,35 +31,12 @@ import numpy as np
 
 from video_perception.families import bundle_family
 from video_perception.feature_buffer import StampMonitor
+from video_perception.multi_camera_plan import per_camera_workers, resolve_batch_mode
 from video_perception.node_core import (LatencyStats, _header_with_stamp, _OneLineLog,
                                         default_parameters, frame_decoder, output_stamp_ns,
                                         stamp_ns_of)
-from video_perception.transport.base import ParameterError
 
 DEAD_PERIODS = 3.0          # a camera silent for this many of its periods is not waited for
-BATCH_MODES = ('auto', 'batch', 'per_camera')
-
-
-def resolve_batch_mode(mode: str, backend) -> str:
-    """'batch' or 'per_camera' for the node parameter ``batch_mode`` on ``backend``: auto is a
-    rule, not a start-up measurement (a few frames of a large model take seconds and a shared
-    CPU's load would decide it): batch on a GPU, per_camera on a CPU."""
-    if mode not in BATCH_MODES:
-        raise ValueError(f"parameter 'batch_mode': {mode!r}; expected one of {BATCH_MODES}")
-    if mode == 'auto':
-        return 'batch' if getattr(backend, 'device', 'cpu') != 'cpu' else 'per_camera'
-    return mode
-
-
-def per_camera_workers(cameras: int, backend) -> int:
-    """Workers of the per-camera mode. ``threads`` set: one per camera, as K single-camera nodes
-    of ``threads`` each would run (measured: 2 workers for 4 cameras on 2 cores served 0.79x of
-    4 separate nodes on this shared machine, where the kernel shares the CPU per runnable
-    thread). ``threads`` 0 (the runtime's default: every core, spinning): one worker, so K
-    inferences do not each claim every core. One where the backend cannot run concurrently."""
-    if not getattr(backend, 'concurrent_runs', False) or int(backend.options.threads) <= 0:
-        return 1
-    return max(1, cameras)
 
 
 class CameraState:
@@ -346,45 +323,6 @@ class MultiCameraCore:
                 ('batch_wait_ms_p95', f'{self.wait.p95():.2f}'),
                 ('batch_timeout_ms', f"{float(self.params.get('batch_timeout_ms', 10.0)):.1f}"),
                 ('model_ms', f'{det.model_ms:.2f}')]
-
-
-def camera_layout(topics: Sequence[str], names: Sequence[str],
-                  resolve: Optional[Callable[[str], str]] = None) -> List[tuple]:
-    """(topic, name) per camera from the ``cameras`` and ``camera_names`` parameters (names
-    default to cam0, cam1, ...); ParameterError, one line, when they do not fit: a topic or a
-    name that breaks the ROS name rules, a topic given twice (``resolve``, the transport's
-    name resolution, makes ``image`` and ``/image`` one topic in the root namespace), a name
-    given twice. Checked before the model loads."""
-    from video_perception import validate
-    topics, names = list(topics), list(names)
-    if not topics:
-        if names:
-            raise ParameterError("parameter 'camera_names' is set but 'cameras' is empty: "
-                                 'expected one image topic per name')
-        return []
-    for topic in topics:
-        validate.ros_name("parameter 'cameras'", topic, 'topic name', error=ParameterError)
-    resolved = dict(zip(topics, topics))
-    if resolve is not None:
-        try:
-            resolved = {t: resolve(t) for t in topics}
-        except ValueError as exc:
-            raise ParameterError(f"parameter 'cameras': {exc}") from None
-    validate.distinct("parameter 'cameras'", topics, error=ParameterError, key=resolved.get)
-    names = names or [f'cam{i}' for i in range(len(topics))]
-    if len(names) != len(topics):
-        raise ParameterError(f"parameter 'camera_names': {len(names)} names for "
-                             f'{len(topics)} cameras; expected one per camera')
-    for name in names:
-        # a name is the prefix of its outputs: <name>/detections must be a valid topic
-        validate.string("parameter 'camera_names'", name.strip('/') if isinstance(name, str)
-                        else name, error=ParameterError)
-        if validate.remappable_topic_problem(name.strip('/') + '/detections') is not None:
-            validate.ros_name("parameter 'camera_names'", name.strip('/'), 'topic name',
-                              error=ParameterError)
-    names = validate.distinct("parameter 'camera_names'", [n.strip('/') for n in names],
-                              error=ParameterError)
-    return list(zip(topics, names))
 
 
 def build_multi_core(node_name: str, detector, names: Sequence[str],

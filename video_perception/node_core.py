@@ -28,24 +28,8 @@ import numpy as np
 from video_perception.backends.base import BACKEND_NAMES
 from video_perception.families import bundle_family
 from video_perception.feature_buffer import StampMonitor
+from video_perception.multi_camera_plan import CAMERA_SPECS
 from video_perception.transport.base import ParameterSpec
-
-# the node parameters of several cameras in one node (multi_camera.py serves them); here, below
-# multi_camera, so that the parameter list needs no import of it
-CAMERA_SPECS = [
-    ParameterSpec('cameras', [], 'image topics of several cameras served by one batched model '
-                  '(empty: the one "image" topic)', read_only=True),
-    ParameterSpec('camera_names', [], 'one name per camera (default cam0, cam1, ...): outputs '
-                  'on <name>/detections', read_only=True),
-    ParameterSpec('batch_timeout_ms', 10.0, 'cameras: wait at most this long after the first '
-                  'frame for the batch to fill', min_value=0.0, max_value=1000.0),
-    ParameterSpec('batch_mode', 'auto', 'cameras: batch = the newest frame of each camera as one '
-                  'batched inference; per_camera = each frame its own inference as soon as it '
-                  'arrives, on a pool of workers sharing the one model (a CPU: a batch costs the '
-                  'sum of its frames and waits for the slowest); auto = batch on a GPU, '
-                  'per_camera on a CPU', choices=('auto', 'batch', 'per_camera'),
-                  read_only=True),
-]
 
 
 def parameter_specs(family: Any) -> List[ParameterSpec]:

@@ -93,7 +93,8 @@ class DetectorNode:
                                  engine_cache_dir=p['engine_cache_dir'],
                                  force_engine_update=p['force_engine_update'])
         settings = {k: p[k] for k in self.family.Detector.parameters if k in p}
-        from video_perception.multi_camera import build_multi_core, camera_layout
+        from video_perception.multi_camera import build_multi_core
+        from video_perception.multi_camera_plan import camera_layout
         # the camera topics and names are checked before the model loads (ROS name rules,
         # duplicates after resolution): a typo costs one line, not a model load and a traceback
         self.cameras = camera_layout(p['cameras'], p['camera_names'],

@@ -1,7 +1,7 @@
 """What both replay commands share (``tools/replay.py``, one camera or a sweep, and
 ``tools/replay_multi.py``, several cameras of a bag): the command's name, the frame period of a
-run, the model's classes as GT categories, scoring a run against the ground truth and the run's
-description in the report. Here, below both, so that neither imports the other.
+run, the model's classes as GT categories, scoring a run against the ground truth, the run's
+description in the report and its latency file. Here, below both, so that neither imports the other.
 """
 from __future__ import annotations
 
@@ -78,3 +78,13 @@ def _run_info(args, run, latency, speed, streamer: bool = False) -> dict:
             'frames': len(run.frames),
             'processed': len(run.outputs), 'dropped': run.dropped, 'bad_frames': run.bad,
             'streams': run.streams}
+
+
+def _write_latency_file(path, run, detector, args) -> None:
+    """latency.json: the wall time of every detector run (``latency_model`` reads it back)."""
+    from video_perception.eval.results import write_json_atomic
+    from video_perception.replay.latency_model import latency_file_dict
+    if run.outputs:
+        write_json_atomic(path, latency_file_dict(
+            [o.wall_s for o in run.outputs], what='wall time of each detector run (ms)',
+            model=str(args.model), backend=detector.backend_description))
