@@ -339,5 +339,6 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == '__main__':
-    sys.exit(main())
+if __name__ == '__main__':  # SIGTERM / Ctrl-C: one line, exit 143 / 130, nothing half-made
+    from video_perception.tools.cli_common import run_stoppable
+    sys.exit(run_stoppable('bench', main))

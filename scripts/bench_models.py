@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from typing import List, Sequence, Tuple
 
 import numpy as np
@@ -37,6 +36,7 @@ def ensure_bundle(name: str, height: int, width: int, cache_dir: str,
     """
     from training.families import family_for_model
     from video_perception.bundle import BundleError, load_bundle
+    from video_perception.outdir import output_dir
     batches = tuple(sorted(set(batch_sizes) | {1}))
     suffix = '_b' + '-'.join(str(b) for b in batches) if batches != (1,) else ''
     path = os.path.join(cache_dir, f'{name}_{height}x{width}{suffix}')
@@ -46,12 +46,11 @@ def ensure_bundle(name: str, height: int, width: int, cache_dir: str,
             return path
     except (BundleError, OSError, ValueError):
         pass
-    tmp = path + '.partial'
-    shutil.rmtree(tmp, ignore_errors=True)
-    family_for_model(name).export(name, tmp, size=(height, width), check=False,
-                                  batch_sizes=batches)
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
+    # written into a hidden .NAME.partial-PID, renamed onto `path` only once complete (a stop
+    # mid-export removes it), so a later run never takes a half-exported bundle as the cache
+    with output_dir(path, force=True, what='bench bundle') as tmp:
+        family_for_model(name).export(name, str(tmp), size=(height, width), check=False,
+                                      batch_sizes=batches)
     return path
 
 

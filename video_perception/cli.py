@@ -7,15 +7,15 @@ dispatcher names it). Each subcommand module exposes ``main(argv: list[str]) -> 
 Stops are one mechanism for every subcommand: SIGTERM (what a launch file, systemd and CI
 timeouts send) raises ``Terminated``, a KeyboardInterrupt, in the main thread, so every cleanup
 path that honours Ctrl-C (temporary folders removed, partial outputs deleted, transports closed)
-honours it too; the dispatcher then prints one line and exits 143 (SIGTERM) or 130 (SIGINT).
+honours it too; the dispatcher then prints one line and exits 143 (SIGTERM) or 130 (SIGINT)
+(``cli_common.run_stoppable``, which ``scripts/bench.py`` uses too).
 """
 import importlib
 import os
-import signal
 import sys
 
-# one class for the dispatcher and the tools (this module may run as __main__, a second copy)
-from video_perception.tools.cli_common import on_sigterm, Terminated
+# one Terminated class for the dispatcher and the tools (this module may run as __main__)
+from video_perception.tools.cli_common import run_stoppable
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {
@@ -58,25 +58,13 @@ def main(argv=None) -> int:
         print(f"video-perception: unknown subcommand '{name}'; expected one of "
               f"{', '.join(SUBCOMMANDS)}", file=sys.stderr)
         return 2
-    previous = signal.getsignal(signal.SIGTERM)
-    if previous in (signal.SIG_DFL, None):  # an embedding program's own handler stays
-        signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        return _run(name, rest)
-    finally:
-        if previous in (signal.SIG_DFL, None):
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return run_stoppable(f'video-perception {name}', lambda: _run(name, rest))
 
 
 def _run(name: str, rest: list) -> int:
     try:
         module = importlib.import_module(SUBCOMMANDS[name][0])
         return int(module.main(rest) or 0)
-    except KeyboardInterrupt as exc:  # the subcommand removed what it had half-written
-        term = isinstance(exc, Terminated)
-        print(f"video-perception {name}: stopped by {'SIGTERM' if term else 'Ctrl-C (SIGINT)'}; "
-              'no partial output left', file=sys.stderr)
-        return 143 if term else 130
     except BrokenPipeError:  # `video-perception echo ... | head`: the reader has gone
         sys.stderr.close()
         return 0

@@ -29,6 +29,7 @@ from training.engine.exp import BaseExp
 from training.engine.logging import RunLogger
 from training.engine.lr import LRSchedule
 from training.engine.optim import build_optimizer
+from video_perception.tools.cli_common import raise_if_stopped
 
 
 def seed_everything(seed: int) -> None:
@@ -246,6 +247,7 @@ class Trainer:
                 self.exp.set_train_mode(self.ddp)
                 self.log.start_epoch(epoch, self.iters_per_epoch, start)
                 for batch in self._loader(epoch, start):
+                    raise_if_stopped()  # a SIGTERM whose exception a library swallowed
                     losses = self._train_step(batch)
                     postfix = None
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:

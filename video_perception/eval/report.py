@@ -12,6 +12,7 @@ adds ``k`` and ``n_dropped_outputs``; a lesion evaluation adds ``lesion`` with `
 from __future__ import annotations
 
 import math
+import os
 import pathlib
 
 from video_perception.eval.coco_ap import STAT_KEYS, CocoResult
@@ -58,9 +59,13 @@ def write_report(path, report: dict) -> tuple[pathlib.Path, pathlib.Path]:
     path = pathlib.Path(path)
     if path.suffix == '.md':
         raise ValueError(f'report path {path}: expected a .json file (the .md goes beside it)')
-    write_json_atomic(path, _json_safe(report))
     md = path.with_suffix('.md')
-    tmp = md.with_name(md.name + '.tmp')
-    tmp.write_text(markdown_table(report), encoding='utf-8')
-    tmp.replace(md)
+    tmp = md.with_name(f'.{md.name}.tmp-{os.getpid()}')
+    try:  # both written before either replaces the old pair; a stop leaves no temporary file
+        tmp.write_text(markdown_table(report), encoding='utf-8')
+        write_json_atomic(path, _json_safe(report))
+        tmp.replace(md)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path, md

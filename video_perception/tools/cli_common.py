@@ -1,4 +1,7 @@
-"""What the command-line tools share: one-line argparse errors and the ``--ros-args`` tool main.
+"""What the command-line tools share: clean stops, one-line argparse errors, the ROS tool main.
+
+``run_stoppable`` runs a command with SIGTERM turned into ``Terminated`` (a KeyboardInterrupt), so
+a stop is one line and exit status 143 / 130 (the dispatcher and ``scripts/bench.py`` use it).
 
 ``OneLineArgumentParser`` is argparse with the project's rule for bad input: one line on stderr
 naming the problem and exit status 2, no usage block. ``ros_tool_main`` is the ``main()`` of the
@@ -17,13 +20,52 @@ NODE_NAME_PREFIX = 'video_perception_'
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be (``video_perception.cli`` installs ``on_sigterm``),
-    so every cleanup path that honours Ctrl-C honours it; the dispatcher exits 143."""
+    """SIGTERM, raised where Ctrl-C would be (``run_stoppable`` installs ``on_sigterm``), so
+    every cleanup path that honours Ctrl-C honours it; the dispatcher exits 143."""
+
+
+_STOP = {'requested': False}  # a SIGTERM arrived (it stays set even if its exception was lost)
 
 
 def on_sigterm(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one must not cut the cleanup
+    _STOP['requested'] = True
     raise Terminated()
+
+
+def raise_if_stopped() -> None:
+    """Raises ``Terminated`` again when a SIGTERM arrived but its exception never reached the
+    dispatcher. Python raises it at whatever line runs when the signal lands, and a library's
+    bare ``except:`` there swallows it (mpmath's ``try: import gmpy2 ... except: pass``, run when
+    torch first imports sympy); the work then went on with SIGTERM ignored. Long loops (a
+    training step) call this so such a run still stops at its next step."""
+    if _STOP['requested']:
+        raise Terminated()
+
+
+def run_stoppable(prog: str, body: Callable[[], int]) -> int:
+    """``body()``'s exit status, with SIGTERM turned into ``Terminated`` while it runs.
+
+    A stop (SIGTERM or Ctrl-C) that reaches here, after ``body``'s cleanup removed what it had
+    half-written, is one line on stderr (``PROG: stopped by SIGTERM; no partial output left``)
+    and exit status 143 (SIGTERM) or 130 (SIGINT). An embedding program's own SIGTERM handler is
+    left in place.
+    """
+    own = signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None)
+    _STOP['requested'] = False
+    try:  # installed inside the try: a SIGTERM right after it is caught here too
+        if own:
+            signal.signal(signal.SIGTERM, on_sigterm)
+        return body()
+    except KeyboardInterrupt as exc:
+        term = isinstance(exc, Terminated)
+        print(f"{prog}: stopped by {'SIGTERM' if term else 'Ctrl-C (SIGINT)'}; "
+              'no partial output left', file=sys.stderr)
+        return 143 if term else 130
+    finally:
+        if own:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _STOP['requested'] = False
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):

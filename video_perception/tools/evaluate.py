@@ -31,11 +31,12 @@ from video_perception.eval.kstep import K_RANGE
 from video_perception.eval.lesion import PROTOCOLS
 from video_perception.eval.report import build_report, markdown_table, write_report
 from video_perception.eval.results import load_ground_truth, load_results
-from video_perception.outdir import check_apart, error_line
+from video_perception.outdir import check_apart, check_writable, error_line, output_dir
 from video_perception.tools.cli_common import OneLineArgumentParser
 from video_perception.validate import arg_fraction, arg_natural, arg_positive
 
 PROG = 'video-perception evaluate'
+FRAMES_HINT = 'remove it or name another'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,7 +117,10 @@ def run(args, warn=_warn) -> dict:
             if coverage is not None and str(vid) in map(str, coverage.left_out):
                 raise ValueError(f'--video-id {vid}: the results do not cover that video')
             vid = next((v for v in gt.videos if str(v) == str(vid)), vid)
-        render_clip(gt, paired, root, args.frames, vid, args.draw_thr)
+        # rendered into a hidden partial folder, renamed onto --frames once complete: a stop
+        # mid-render leaves no half-made clip (a released writer's short MP4 looks whole)
+        with output_dir(args.frames, what='--frames folder', hint=FRAMES_HINT) as tmp:
+            render_clip(gt, paired, root, tmp, vid, args.draw_thr)
     return report
 
 
@@ -127,6 +131,8 @@ def main(argv: list[str]) -> int:
             check_apart({'--out': args.out,
                          '--out (its .md)': str(pathlib.Path(args.out).with_suffix('.md'))},
                         {'GT': args.gt, 'RESULTS': args.results, '--class-map': args.class_map})
+        if args.frames:  # refused before the scoring, not after it
+            check_writable(args.frames, False, '--frames folder', FRAMES_HINT)
         report = run(args)
         if args.out:
             write_report(args.out, report)

@@ -1,7 +1,8 @@
-"""What both replay commands share (``tools/replay.py``, one camera or a sweep, and
-``tools/replay_multi.py``, several cameras of a bag): the command's name, the frame period of a
-run, the model's classes as GT categories, scoring a run against the ground truth, the run's
-description in the report and its latency file. Here, below both, so that neither imports the other.
+"""What the replay commands share (``tools/replay.py``, one camera, ``tools/replay_sweep.py``,
+its latency sweep, and ``tools/replay_multi.py``, several cameras of a bag): the command's name,
+the frame period of a run, the model's classes as GT categories, scoring a run against the ground
+truth, the run's description in the report and its latency file. Here, below them all, so that
+none imports another.
 """
 from __future__ import annotations
 
