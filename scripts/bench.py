@@ -41,7 +41,9 @@ from bench_goals import headline, int8_goal_lines, multicam_bullets
 from bench_models import (ModelCase,
                           bench_history, bench_latency, bench_v2i)
 
-SECTIONS = ('peak', 'latency', 'history', 'v2i', 'node', 'dds', 'multicam', 'int8')
+# report order (an --only section missing from the report goes before the next one present):
+# efficiency is section 2a, after latency
+SECTIONS = ('peak', 'latency', 'efficiency', 'history', 'v2i', 'node', 'dds', 'multicam', 'int8')
 MULTICAM_FIGURE = 'figures/multicam_bench.png'      # beside the report
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -213,6 +215,15 @@ held-out driving clip (seed 101) and on VocalFolds seq2 played from a rosbag2 as
 for minutes on a CPU, so its AP is near 0 either way; its lesion F1 is the figure to compare.
 
 """,
+    'efficiency': """### 2a. StreamNet-S on ONNX Runtime CPU: % of the GEMM peak, fp32 vs int8
+
+`scripts/bench_efficiency.py` (issue 21 items 2 and 4): the GEMM peak, the fp32 bundle and its
+int8 bundle (calibrated on noise frames: latency does not depend on the scales) interleaved in
+one run, {threads} thread(s), then a per-op profile of each bundle (ONNX Runtime's profiler).
+% of peak = the model's GFLOP over its median time, over the best GEMM GFLOP/s of the run
+(and over the best median GEMM).
+
+""",
 }
 
 
@@ -241,6 +252,15 @@ def section_texts(args, p: dict, data: dict) -> list:
         text, data['latency'] = bench_latency(p['latency'], ['torch', 'onnxruntime'],
                                               args.threads, args.bundle_dir, peak['best_gflops'])
         out.append(TEXT['latency'] + text + '\n')
+    if want('efficiency'):     # (--quick: on streamnet_tiny)
+        from bench_efficiency import bench_efficiency, ensure_int8, goals
+        from bench_models import ensure_bundle
+        name, h, w = ('streamnet_tiny', 192, 320) if args.quick else ('streamnet_s', 600, 960)
+        fp32 = ensure_bundle(name, h, w, args.bundle_dir)
+        text, data['efficiency'] = bench_efficiency(
+            {'fp32': fp32, 'int8': ensure_int8(fp32)}, 3 if args.quick else 8, args.threads)
+        out.append(TEXT['efficiency'].format(threads=args.threads)
+                   + '\n'.join(goals(data['efficiency'])) + '\n\n' + text + '\n')
     if want('history'):
         text, data['history'] = bench_history(p['history'], args.threads)
         out.append(TEXT['history'] + text + '\n')

@@ -140,22 +140,25 @@ def summary_ms(seconds: Sequence[float]) -> dict:
     return s
 
 
-def _ort_matmul(n: int, threads: int):
-    """An ONNX Runtime session of one fp32 MatMul [n, n] x [n, n] and its call."""
+def _ort_matmul(n: int, threads: int, shape=None):
+    """An ONNX Runtime session of one fp32 MatMul [n, n] x [n, n] (or [m, k] x [k, n] for
+    ``shape`` = (m, k, n)) and its call."""
     import onnx
     import onnxruntime
     from onnx import TensorProto, helper
+    m, k, n = shape or (n, n, n)
     graph = helper.make_graph(
         [helper.make_node('MatMul', ['a', 'b'], ['c'])], 'mm',
-        [helper.make_tensor_value_info(k, TensorProto.FLOAT, [n, n]) for k in 'ab'],
-        [helper.make_tensor_value_info('c', TensorProto.FLOAT, [n, n])])
+        [helper.make_tensor_value_info('a', TensorProto.FLOAT, [m, k]),
+         helper.make_tensor_value_info('b', TensorProto.FLOAT, [k, n])],
+        [helper.make_tensor_value_info('c', TensorProto.FLOAT, [m, n])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)], ir_version=8)
     so = onnxruntime.SessionOptions()
     so.intra_op_num_threads = threads
     sess = onnxruntime.InferenceSession(model.SerializeToString(), so,
                                         providers=['CPUExecutionProvider'])
     rng = np.random.default_rng(0)
-    feeds = {k: rng.random((n, n), np.float32) for k in 'ab'}
+    feeds = {'a': rng.random((m, k), np.float32), 'b': rng.random((k, n), np.float32)}
     del onnx
     return lambda: sess.run(None, feeds)
 

@@ -156,4 +156,7 @@ def headline(data: dict) -> Dict[str, List[str]]:
                       f'{dds["median"]:.1f} ms, of which model {dds["model_ms_median"]:.1f} ms.']
     if data.get('int8'):
         out['int8'] = int8_bullets(data['int8']['latency'], data['int8']['accuracy'])
+    if data.get('efficiency'):
+        from bench_efficiency import goals
+        out['efficiency'] = goals(data['efficiency'])
     return out

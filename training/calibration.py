@@ -16,8 +16,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from training.quantize import (CALIB_METHODS, DEFAULT_FRAMES, Feed, family_keep_float,
-                               family_float_groups, quantize_graph)
+from training.quantize import (CALIB_METHODS, DEFAULT_FRAMES, QUANT_OPS, SHARED_OPS, Feed,
+                               family_keep_float, family_float_groups, quantize_graph)
 
 HISTORY_INPUT = re.compile(r'^(?P<name>.+)_h(?P<k>\d+)$')
 
@@ -178,7 +178,7 @@ def quantize_bundle(root: str, source: str, frames: int = DEFAULT_FRAMES,
         'calibration': dict(src.describe(), method=method),
         'quantiser': f'onnxruntime.quantization {onnxruntime.__version__} quantize_static QDQ',
         'weights': 'int8 symmetric per output channel', 'activations': 'int8 symmetric',
-        'ops': ['Conv', 'MatMul', 'Gemm'],
+        'ops': list(QUANT_OPS) + ['SiLU (Sigmoid, Mul)'] + list(SHARED_OPS),
         'float_kept': {g: list(groups[g]) for g in keep}, 'float_nodes': excluded}
     write_model_json(root, meta)
     return meta['quantization']

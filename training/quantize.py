@@ -2,7 +2,11 @@
 
 Post-training quantisation of a bundle's graphs, in place, after the fp32 export: every Conv,
 MatMul and Gemm gets explicit QuantizeLinear / DequantizeLinear nodes (QDQ format) on its
-inputs and output, weights per output channel. The graph stays a plain ONNX graph: ONNX Runtime
+inputs and output, weights per output channel; so do each SiLU and the Concat / MaxPool /
+Resize nodes between quantised layers (``quantized_extras``), and a weight-first MatMul (the
+DCN's) is first rewritten as a 1x1 Conv (``weight_matmuls_as_convs``): what ONNX Runtime then
+runs in int8 instead of round trips to float (measured: docs/BENCHMARKS.md section 2a).
+The graph stays a plain ONNX graph: ONNX Runtime
 (CPU) fuses the Q/DQ pairs into int8 kernels, and TensorRT 10 builds an *explicitly* quantised
 engine from the same file (backends/tensorrt_backend.py: INT8 flag, precision in the cache key).
 
@@ -42,6 +46,7 @@ import numpy as np
 CALIB_METHODS = ('minmax', 'entropy', 'percentile')
 DEFAULT_FRAMES = 200
 QUANT_OPS = ('Conv', 'MatMul', 'Gemm')
+SHARED_OPS = ('Concat', 'MaxPool', 'Resize')   # quantised where their inputs are (see below)
 # check-bundle's int8 tolerances: the largest score and box (network px) difference over every
 # anchor / query. Measured on the shipped tiny StreamNet (8 calibration frames, 3 held-out
 # frames, ONNX Runtime CPU): 0.253 and 51 px, the box maximum set by anchors the model scores
@@ -82,9 +87,93 @@ def node_labels(model) -> Dict[str, str]:
 
 def unsupported_by_ort(model) -> List[str]:
     """MatMuls whose *first* input is a weight (DCN's weight x columns): ORT quantises that
-    weight per channel, and its QLinearMatMul takes only a per-tensor A; they stay float."""
+    weight per channel, and its QLinearMatMul takes only a per-tensor A; those that
+    weight_matmuls_as_convs could not rewrite (input not of rank 3) stay float."""
     consts = {i.name for i in model.graph.initializer}
     return [n.name for n in model.graph.node if n.op_type == 'MatMul' and n.input[0] in consts]
+
+
+def weight_matmuls_as_convs(model) -> int:
+    """Rewrite, in place, each MatMul W [Cout, K] x X [B, K, N] (DCN's weight x columns) as
+    Unsqueeze -> 1x1 Conv -> Squeeze: the same sums, but ONNX Runtime fuses a QDQ Conv into
+    QLinearConv with per-channel weights, where its QLinearMatMul takes only a per-tensor A and
+    the MatMul would stay float (the fp32 graph keeps the MatMul: as a conv, ONNX Runtime's fp32
+    path adds a layout reorder of the columns and gains nothing; docs/BENCHMARKS.md 2a).
+    Returns how many were rewritten."""
+    from onnx import helper, numpy_helper, shape_inference
+    inits = {i.name: i for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    rank = {v.name: len(v.type.tensor_type.shape.dim) for v in
+            shape_inference.infer_shapes(model).graph.value_info}
+
+    def weight(name):      # (array, name) of an initializer, or of a Reshape of one (dynamo)
+        if name in inits:
+            return numpy_helper.to_array(inits[name]), name
+        r = producer.get(name)
+        if r is not None and r.op_type == 'Reshape' and all(i in inits for i in r.input):
+            a, shape = (numpy_helper.to_array(inits[i]) for i in r.input)
+            return a.reshape(shape), r.input[0]
+        return None, None
+
+    nodes, count = [], 0
+    for n in model.graph.node:
+        w, wname = weight(n.input[0]) if n.op_type == 'MatMul' else (None, None)
+        if w is None or w.ndim != 2 or rank.get(n.input[1]) != 3:
+            nodes.append(n)
+            continue
+        w4 = numpy_helper.from_array(w[:, :, None, None], f'{wname}_as_conv')
+        axes = numpy_helper.from_array(np.array([3], np.int64), f'{n.name}_axes')
+        model.graph.initializer.extend([w4, axes])
+        col4, out4 = f'{n.name}_cols4', f'{n.name}_out4'
+        nodes += [helper.make_node('Unsqueeze', [n.input[1], axes.name], [col4],
+                                   name=f'{n.name}_unsqueeze'),          # [B, K, N, 1]
+                  helper.make_node('Conv', [col4, w4.name], [out4], name=n.name),
+                  helper.make_node('Squeeze', [out4, axes.name], list(n.output),
+                                   name=f'{n.name}_squeeze')]            # [B, Cout, N]
+        count += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return count
+
+
+def silu_nodes(model) -> List[str]:
+    """The Sigmoid and Mul nodes of every SiLU, x * sigmoid(x) (how the exporter writes it)."""
+    sig = {n.output[0]: n for n in model.graph.node if n.op_type == 'Sigmoid'}
+    out = []
+    for n in model.graph.node:
+        if n.op_type == 'Mul' and len(n.input) == 2:
+            for a, b in (n.input, n.input[::-1]):
+                if b in sig and sig[b].input[0] == a:
+                    out += [sig[b].name, n.name]
+                    break
+    return out
+
+
+def quantized_extras(model, float_nodes: Iterable[str] = ()) -> List[str]:
+    """Names of the nodes beyond QUANT_OPS that get Q/DQ too: each SiLU (ONNX Runtime fuses it
+    into QLinearSigmoid, a lookup table, and QLinearMul, instead of dequantising the conv's
+    output, running Sigmoid and Mul in float and quantising again for the next conv), and the
+    Concat / MaxPool / Resize nodes all of whose activation inputs come from quantised nodes
+    (QLinearConcat; MaxPool and Resize run on the 8-bit tensor with its scale). The DCN's
+    sampling grid (Concat of coordinates) stays float, and so does any of them whose output
+    feeds a float-kept node (``float_nodes``): a float-kept layer reads float, not 8-bit, input."""
+    float_nodes = set(float_nodes)
+    feeds_float = {i for n in model.graph.node if n.name in float_nodes for i in n.input}
+    silu = silu_nodes(model)
+    pairs = [silu[i:i + 2] for i in range(0, len(silu), 2)]      # (sigmoid, mul)
+    by_name = {n.name: n for n in model.graph.node}
+    pairs = [p for p in pairs if by_name[p[1]].output[0] not in feeds_float]
+    quantized = {n.output[0] for n in model.graph.node
+                 if n.op_type in QUANT_OPS and n.name not in float_nodes}
+    quantized |= {by_name[m].output[0] for _, m in pairs}
+    extras = sorted(x for p in pairs for x in p)
+    for n in model.graph.node:        # topological order: a chain of them is followed
+        data = n.input if n.op_type == 'Concat' else n.input[:1]
+        if n.op_type in SHARED_OPS and data and all(i in quantized for i in data) \
+                and n.output[0] not in feeds_float:
+            quantized.add(n.output[0])
+            extras.append(n.name)
+    return extras
 
 
 def float_kept_nodes(model, patterns: Iterable[str]) -> List[str]:
@@ -135,24 +224,34 @@ def quantize_graph(fp32_path: str, out_path: str, feeds: Sequence[Feed], method:
     if not feeds:
         raise ValueError('calibration: no frames to calibrate on')
     model = onnx.load(fp32_path)
+    source = fp32_path
+    if weight_matmuls_as_convs(model):
+        source = out_path + '.src.onnx'
+        onnx.save(model, source)
     exclude = set(float_kept_nodes(model, keep_float)) | set(unsupported_by_ort(model))
     if only is not None:
         chosen = set(float_kept_nodes(model, only))
         exclude |= {n.name for n in model.graph.node if n.op_type in QUANT_OPS} - chosen
     exclude = sorted(exclude)
+    extras = set(quantized_extras(model, exclude)) if only is None else set()
+    others = sorted(n.name for n in model.graph.node
+                    if n.op_type in ('Sigmoid', 'Mul') + SHARED_OPS and n.name not in extras)
     calib = {'minmax': CalibrationMethod.MinMax, 'entropy': CalibrationMethod.Entropy,
              'percentile': CalibrationMethod.Percentile}[method]
     tmp = out_path + '.partial'
     quantize_static(
-        fp32_path, tmp, _Feeds(feeds), quant_format=QuantFormat.QDQ,
-        op_types_to_quantize=list(QUANT_OPS), per_channel=True, reduce_range=True,
+        source, tmp, _Feeds(feeds), quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=list(QUANT_OPS) + ['Sigmoid', 'Mul'] + list(SHARED_OPS),
+        per_channel=True, reduce_range=True,
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-        nodes_to_exclude=exclude, calibrate_method=calib,
+        nodes_to_exclude=exclude + others, calibrate_method=calib,
         extra_options={'ActivationSymmetric': True, 'WeightSymmetric': True,
                        'QuantizeBias': False, 'CalibStridedMinMax': _chunk(len(feeds)),
                        'CalibTensorRangeSymmetric': True, 'CalibPercentile': 99.999},
         calibration_cache_path=cache)
     os.replace(tmp, out_path)
+    if source != fp32_path:
+        os.unlink(source)
     return exclude
 
 
