@@ -38,7 +38,8 @@ def test_only_peak_keeps_every_other_block_byte_for_byte(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     after = out.read_text()
     old, new = chunks(before), chunks(after)
-    assert 'section peak' in old and 'manual ort_settings' in old and 'section int8' in old
+    assert 'section peak' in old and 'section int8' in old
+    assert any(k.startswith('manual ') for k in old)            # hand-written blocks too
     assert list(new) == list(old)                               # same blocks, same order
     for key in old:
         if key != 'section peak':
