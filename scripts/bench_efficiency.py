@@ -220,27 +220,21 @@ def profile_table(prof: Dict[str, Dict[str, float]], stats: Dict[str, dict],
 
 
 def ensure_int8(fp32: str, frames: int = 2) -> str:
-    """``fp32``_int8 beside it: the bundle quantised as ``export --int8`` does, calibrated on
-    ``frames`` noise frames (latency does not depend on the scales; accuracy is section 8's)."""
-    import shutil
+    """The bundle quantised as ``export --int8`` does, calibrated on ``frames`` noise frames
+    (latency does not depend on the scales; accuracy is section 8's), cached as section 8's
+    int8 bundles are (``bench_int8.int8_bundle``: keyed by the quantiser's source, so a changed
+    quantiser re-quantises)."""
     import tempfile
     import cv2
-    from training.calibration import quantize_bundle
+    from bench_int8 import int8_bundle
     from video_perception.bundle import load_bundle
-    out = fp32.rstrip('/') + '_int8'
-    if os.path.isfile(os.path.join(out, 'model.json')):
-        return out
     b = load_bundle(fp32)
     with tempfile.TemporaryDirectory(prefix='effcalib_') as calib:
         for i in range(frames):
             rng = np.random.default_rng(i)
             cv2.imwrite(os.path.join(calib, f'{i:03d}.png'),
                         rng.integers(0, 256, (b.height, b.width, 3), dtype=np.uint8))
-        shutil.rmtree(out + '.partial', ignore_errors=True)
-        shutil.copytree(fp32, out + '.partial')
-        quantize_bundle(out + '.partial', calib, frames, 'minmax')
-    os.replace(out + '.partial', out)
-    return out
+        return int8_bundle(fp32.rstrip('/'), calib, frames)
 
 
 def goals(data: dict) -> List[str]:
