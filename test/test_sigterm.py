@@ -217,6 +217,27 @@ def test_a_swallowed_sigterm_is_raised_again_at_the_next_check(capsys):
         'video-perception x: stopped by SIGTERM; no partial output left']
 
 
+def test_the_stop_line_does_not_share_a_progress_bars_line(capsys):
+    """A stop inside a tqdm loop (evaluate's render, a replay): the bar draws without a newline,
+    so the one line must come after the bar is closed, on a line of its own (CI once read
+    ``render:   0%|...| 0/800 [...]video-perception evaluate: stopped by SIGTERM; ...``)."""
+    from tqdm import tqdm
+    from video_perception.tools.cli_common import Terminated, run_stoppable
+
+    def body():
+        bar = tqdm(total=800, desc='render', file=sys.stderr, leave=False, mininterval=0)
+        bar.update(1)       # drawn, no newline; the traceback keeps the bar open past the raise
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        assert run_stoppable('video-perception x', body) == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    lines = [ln.strip() for ln in capsys.readouterr().err.replace('\r', '\n').splitlines()]
+    assert 'video-perception x: stopped by SIGTERM; no partial output left' in lines, lines
+
+
 @pytest.fixture(scope='module')
 def eval_case(tmp_path_factory) -> pathlib.Path:
     """GT of 800 frames (640x480 JPEGs) and a results file detecting every GT box."""

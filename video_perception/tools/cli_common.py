@@ -43,6 +43,18 @@ def raise_if_stopped() -> None:
         raise Terminated()
 
 
+def _close_progress_bars() -> None:
+    """Close the tqdm bars a stop left open, so that the stop's line starts on a line of its
+    own: a bar draws without a newline, and the line printed after it would share its line
+    (``render: 0%|...| 0/800video-perception evaluate: stopped ...``)."""
+    std = sys.modules.get('tqdm.std')       # only when something imported tqdm
+    for bar in list(getattr(getattr(std, 'tqdm', None), '_instances', ())):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the stop
+            pass
+
+
 def run_stoppable(prog: str, body: Callable[[], int]) -> int:
     """``body()``'s exit status, with SIGTERM turned into ``Terminated`` while it runs.
 
@@ -59,6 +71,7 @@ def run_stoppable(prog: str, body: Callable[[], int]) -> int:
         return body()
     except KeyboardInterrupt as exc:
         term = isinstance(exc, Terminated)
+        _close_progress_bars()
         print(f"{prog}: stopped by {'SIGTERM' if term else 'Ctrl-C (SIGINT)'}; "
               'no partial output left', file=sys.stderr)
         return 143 if term else 130
