@@ -64,14 +64,24 @@ def check_refusal(r: subprocess.CompletedProcess, rc: int, expect: List[str]) ->
     return text
 
 
+def run_program(program: str, argv: List[str], cwd: pathlib.Path, env: Dict[str, str],
+                preexec: Optional[Callable[[], None]] = None) -> subprocess.CompletedProcess:
+    """``video-perception ARGV`` (through the dispatcher) or an installed node executable, in its
+    own process on the DDS transport (``env`` on top), output captured."""
+    if program == 'video-perception':
+        cmd = [sys.executable, '-m', 'video_perception.cli', *argv]
+    else:
+        cmd = [str(pathlib.Path(sys.executable).parent / program), *argv]
+    return subprocess.run(cmd, cwd=cwd, env={**child_env(), 'VIDEO_PERCEPTION_TRANSPORT': 'dds',
+                                             **env},
+                          capture_output=True, text=True, timeout=300, preexec_fn=preexec)
+
+
 def run_case(case: Case, tmp: pathlib.Path) -> subprocess.CompletedProcess:
     argv = case.argv(tmp)
     before = {k: snapshot(tmp / k) for k in case.keep}
     old_temps = leftovers(tmp)
-    env = {**child_env(), 'VIDEO_PERCEPTION_TRANSPORT': 'dds', **case.env}
-    r = subprocess.run([sys.executable, '-m', 'video_perception.cli', *argv], cwd=tmp / case.cwd,
-                       env=env, capture_output=True, text=True, timeout=300,
-                       preexec_fn=case.preexec)
+    r = run_program('video-perception', argv, tmp / case.cwd, case.env, case.preexec)
     check_refusal(r, case.rc, case.expect)
     for k, snap in before.items():
         assert snapshot(tmp / k) == snap, f'{k} changed'

@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Optional
 import pytest
 
 from engine_subprocess import REPO, child_env
-from matrix import check_refusal
+from matrix import check_refusal, run_program, snapshot
 
 MODELS = REPO / 'models'
 DATA = REPO.parent / 'shared' / 'data'
@@ -283,31 +283,17 @@ def _mot_broken(tmp):
     return str(tmp / 'mot')
 
 
-def _snapshot(path: pathlib.Path):
-    if not path.exists():
-        return None
-    if path.is_file():
-        return path.read_bytes()
-    return sorted((str(p.relative_to(path)), p.read_bytes() if p.is_file() else None)
-                  for p in path.rglob('*'))
-
-
 @pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, tmp_path, ros_domain):
     if case.needs is not None and not case.needs.exists():
         pytest.skip(f'{case.needs} is absent')
     argv = [a.replace('OUT', str(tmp_path / 'OUT')) if a == 'OUT' else a
             for a in case.argv(tmp_path)]
-    before = _snapshot(tmp_path / case.out) if case.out else None
-    env = {**child_env(), 'VIDEO_PERCEPTION_TRANSPORT': 'dds', **case.env}
-    if case.program == 'video-perception':
-        cmd = [sys.executable, '-m', 'video_perception.cli', *argv]
-    else:
-        cmd = [str(pathlib.Path(sys.executable).parent / case.program), *argv]
-    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    before = snapshot(tmp_path / case.out) if case.out else None
+    r = run_program(case.program, argv, tmp_path, case.env)
     check_refusal(r, case.rc, case.expect)
     if case.out:
-        assert _snapshot(tmp_path / case.out) == before, f'{case.out} changed'
+        assert snapshot(tmp_path / case.out) == before, f'{case.out} changed'
     partial = [p.name for p in tmp_path.iterdir() if '.partial-' in p.name]
     assert not partial, partial
 

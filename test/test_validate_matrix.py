@@ -10,15 +10,11 @@ is docs/RELIABILITY.md's "Values" section; keep the two together.
 from __future__ import annotations
 
 import json
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
-from engine_subprocess import child_env
-from matrix import check_refusal
-from test_bad_inputs import SN, Case, _bundle, _file, _frames, _replay, _set, _snapshot
+from matrix import check_refusal, run_program, snapshot
+from test_bad_inputs import SN, Case, _bundle, _file, _frames, _replay, _set
 
 
 def _node(*ros):
@@ -177,18 +173,13 @@ def test_bad_value(case: Case, tmp_path, ros_domain):
     if case.id == 'node-device-cuda' and _cuda_here():
         pytest.skip('a CUDA backend is present: device:=cuda is served here')
     argv = [str(tmp_path / 'OUT') if a == 'OUT' else a for a in case.argv(tmp_path)]
-    before = _snapshot(tmp_path / case.out) if case.out else None
-    env = {**child_env(), 'VIDEO_PERCEPTION_TRANSPORT': 'dds', **case.env}
-    if case.program == 'video-perception':
-        cmd = [sys.executable, '-m', 'video_perception.cli', *argv]
-    else:
-        cmd = [str(pathlib.Path(sys.executable).parent / case.program), *argv]
-    r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    before = snapshot(tmp_path / case.out) if case.out else None
+    r = run_program(case.program, argv, tmp_path, case.env)
     text = check_refusal(r, case.rc, case.expect)
     if case.program != 'video-perception':
         assert 'warm-up' not in text and 'configured' not in text, 'refused after the model'
     if case.out:
-        assert _snapshot(tmp_path / case.out) == before, f'{case.out} changed'
+        assert snapshot(tmp_path / case.out) == before, f'{case.out} changed'
 
 
 def test_matrix_is_wide_enough():
