@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Boxes may stick out of the image by this much before validation complains: converters that
-# clip to the image in floating point leave errors of this order.
-BOX_TOLERANCE_PX = 0.01
+from video_perception.dataset_checks import (BOX_TOLERANCE_PX,  # noqa: F401 - importable here too
+                                             dataset_problems, num_or)
+
 DEFAULT_FPS = 30.0
 
 
@@ -65,7 +65,7 @@ class VideoDataset:
         for im in self.images.values():
             self.frames.setdefault(im.get('video_id'), []).append(im['id'])
         for ids in self.frames.values():
-            ids.sort(key=lambda i: _num(self.images[i].get('frame_id'), -1))
+            ids.sort(key=lambda i: num_or(self.images[i].get('frame_id'), -1))
         self.anns = {i: [] for i in self.images}
         for ann in self.data['annotations']:
             if isinstance(ann, dict):
@@ -122,114 +122,9 @@ class VideoDataset:
 
         Checks unique ids, the video/image/category references, 0-based contiguous frame_id per
         video, increasing timestamps, finite positive boxes inside their image and, with
-        ``check_files``, that every frame file exists.
+        ``check_files``, that every frame file exists (``dataset_checks.py``).
         """
-        out: list[str] = []
-        self._check_records(out)
-        self._check_frames(out)
-        self._check_annotations(out)
-        if check_files:
-            for im in self.data['images']:
-                name = im.get('file_name') if isinstance(im, dict) else None
-                if isinstance(name, str) and not (self.root / name).is_file():
-                    out.append(f"{self.name}: image {im['id']}: frame file {im['file_name']!r} "
-                               f'not found under {self.root}')
-        return out
-
-    def _check_records(self, out):
-        for key, required in (('videos', {'id': int, 'name': str}),
-                              ('categories', {'id': int, 'name': str}),
-                              ('images', {'id': int, 'file_name': str, 'height': int,
-                                          'width': int, 'video_id': int, 'frame_id': int}),
-                              ('annotations', {'id': int, 'image_id': int, 'category_id': int,
-                                               'bbox': list})):
-            seen = set()
-            for n, rec in enumerate(self.data[key]):
-                what = f'{self.name}: {key}[{n}]'
-                if not isinstance(rec, dict):
-                    out.append(f'{what}: expected an object, got {type(rec).__name__}')
-                    continue
-                for name, typ in required.items():
-                    value = rec.get(name)
-                    if typ is int and isinstance(value, float) and value.is_integer():
-                        continue
-                    if not isinstance(value, typ) or isinstance(value, bool):
-                        out.append(f'{what}: {name!r} missing or not {typ.__name__} '
-                                   f'(got {value!r})')
-                if rec.get('id') in seen:
-                    out.append(f"{what}: duplicate id {rec.get('id')}")
-                seen.add(rec.get('id'))
-        for im in self.data['images']:
-            if not isinstance(im, dict):
-                continue
-            if im.get('video_id') not in self.videos:
-                out.append(f"{self.name}: image {im.get('id')}: video_id {im.get('video_id')} "
-                           'not in videos')
-            if _num(im.get('height'), 0) <= 0 or _num(im.get('width'), 0) <= 0:
-                out.append(f"{self.name}: image {im.get('id')}: size {im.get('width')}x"
-                           f"{im.get('height')} is not positive")
-            stamp = im.get('timestamp')
-            if stamp is not None and not (_num(stamp, None) is not None
-                                          and math.isfinite(stamp)):
-                out.append(f"{self.name}: image {im.get('id')}: timestamp {stamp!r} is not a "
-                           'finite number of seconds')
-
-    def _check_frames(self, out):
-        for vid, ids in self.frames.items():
-            video = self.videos.get(vid)
-            if video is None:
-                continue
-            label = f"{self.name}: video {vid} {video.get('name')!r}"
-            if not ids:
-                out.append(f'{label}: has no images')
-                continue
-            prev_fid, prev_t = None, None
-            for iid in ids:
-                im = self.images[iid]
-                fid, stamp = im.get('frame_id'), im.get('timestamp')
-                if not isinstance(fid, int):
-                    continue
-                if prev_fid is None and fid != 0:
-                    out.append(f'{label}: first frame_id is {fid} at image {iid}, expected 0')
-                elif prev_fid is not None and fid == prev_fid:
-                    out.append(f'{label}: frame_id {fid} repeated at image {iid}')
-                elif prev_fid is not None and fid != prev_fid + 1:
-                    out.append(f'{label}: frame_id jumps from {prev_fid} to {fid} at image {iid}')
-                if _num(stamp, None) is not None and prev_t is not None and stamp <= prev_t:
-                    out.append(f'{label}: timestamp {stamp} at image {iid} (frame_id {fid}) is '
-                               f'not after the previous frame\'s {prev_t}')
-                prev_fid, prev_t = fid, _num(stamp, None)
-
-    def _check_annotations(self, out):
-        tol = BOX_TOLERANCE_PX
-        for ann in self.data['annotations']:
-            if not isinstance(ann, dict):
-                continue
-            label = f"{self.name}: annotation {ann.get('id')}"
-            im = self.images.get(ann.get('image_id'))
-            if im is None:
-                out.append(f"{label}: image_id {ann.get('image_id')} not in images")
-            if ann.get('category_id') not in self.categories:
-                out.append(f"{label}: category_id {ann.get('category_id')} not in categories")
-            bbox = ann.get('bbox')
-            if not (isinstance(bbox, list) and len(bbox) == 4
-                    and all(_num(v, None) is not None and math.isfinite(v) for v in bbox)):
-                out.append(f'{label}: bbox {bbox!r} is not 4 finite numbers [x, y, w, h]')
-                continue
-            x, y, w, h = bbox
-            if w <= 0 or h <= 0:
-                out.append(f'{label}: bbox {bbox} has non-positive width or height')
-            elif im is not None and _num(im.get('width'), None) and _num(im.get('height'), None):
-                W, H = im['width'], im['height']
-                if x < -tol or y < -tol or x + w > W + tol or y + h > H + tol:
-                    out.append(f'{label}: bbox {bbox} outside image {W}x{H} '
-                               f"(image {im['id']})")
-            if 'area' in ann and not (_num(ann['area'], None) is not None and ann['area'] >= 0):
-                out.append(f"{label}: area {ann['area']!r} is not a non-negative number")
-
-
-def _num(value, default):
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+        return dataset_problems(self, check_files)
 
 
 def load_video_dataset(path, check_files: bool = False, validate: bool = True) -> VideoDataset:
