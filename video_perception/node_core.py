@@ -25,59 +25,10 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from video_perception.backends.base import BACKEND_NAMES
 from video_perception.families import bundle_family
 from video_perception.feature_buffer import StampMonitor
-from video_perception.multi_camera_plan import CAMERA_SPECS
-from video_perception.transport.base import ParameterSpec
-
-
-def parameter_specs(family: Any) -> List[ParameterSpec]:
-    """Every parameter a node of ``family`` (a family object, or a registered name) declares,
-    with description and range: the common ones, then the family's (``families/<family>.py``;
-    one with a common name replaces it)."""
-    from video_perception.families import resolve
-    own = resolve(family, what='node').parameter_specs()
-    ro = dict(read_only=True)
-    specs = [
-        ParameterSpec('model_path', '', 'model bundle directory (model.json + ONNX graphs)', **ro),
-        ParameterSpec('backend', 'auto', 'inference backend; auto = tensorrt > onnxruntime-cuda '
-                      '> torch-cuda > onnxruntime-cpu', choices=BACKEND_NAMES, **ro),
-        ParameterSpec('device', 'auto', 'auto (GPU where present), cpu or cuda',
-                      choices=('auto', 'cpu', 'cuda'), **ro),
-        ParameterSpec('threads', 0, 'CPU threads per inference (0 = runtime default)',
-                      min_value=0, max_value=256, **ro),
-        ParameterSpec('fp16', True, 'TensorRT: build a half-precision engine', **ro),
-        ParameterSpec('engine_cache_dir', '', 'TensorRT engine cache (empty = <model_path>/'
-                      'engines); key: ONNX sha256, precision, input shape, TensorRT, GPU', **ro),
-        ParameterSpec('force_engine_update', False, 'TensorRT: rebuild the engine even if a '
-                      'cached one matches', **ro),
-        ParameterSpec('input_type', 'raw', 'raw: sensor_msgs/Image; compressed: '
-                      'sensor_msgs/CompressedImage (jpeg/png)', choices=('raw', 'compressed'),
-                      **ro),
-        ParameterSpec('reliability', 'best_effort', 'QoS reliability of the image subscription '
-                      '(best_effort also accepts reliable publishers)',
-                      choices=('best_effort', 'reliable'), **ro),
-        ParameterSpec('score_threshold', 0.3, 'minimum score of a published detection',
-                      min_value=0.0, max_value=1.0),
-        ParameterSpec('max_detections', 100, 'at most this many detections per frame',
-                      min_value=1, max_value=1000),
-        ParameterSpec('publish_image', False, 'also publish detections/image (boxes drawn, '
-                      'for rviz)'),
-        ParameterSpec('simulate_latency_ms', 0.0, 'testing only: add this many ms to every model '
-                      'call, to emulate a slower model', min_value=0.0, max_value=10000.0),
-        ParameterSpec('stamp_mode', 'input', 'output stamp: input (header copied); with '
-                      'forecast:=kalman the forecast target time', choices=('input',)),
-    ]
-    from video_perception.streaming.stage import STREAMING_SPECS
-    specs += CAMERA_SPECS + STREAMING_SPECS
-    replaced = {o.name: o for o in own}
-    return ([replaced.pop(c.name, c) for c in specs]
-            + [o for o in own if o.name in replaced])
-
-
-def default_parameters(family: Any) -> Dict[str, Any]:
-    return {s.name: s.default for s in parameter_specs(family)}
+# the node's parameters have their own module; importable from here as before
+from video_perception.node_params import default_parameters, parameter_specs  # noqa: F401
 
 
 def output_stamp_ns(params: Dict[str, Any], stamp_ns: int, period_ns: Optional[int],
