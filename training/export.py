@@ -24,10 +24,15 @@ import argparse
 import os
 import subprocess
 import sys
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
+# what an export starts from (a checkpoint, a state dict, a bundle): its own module since the
+# split; the names stay importable from here
+from training.export_checkpoint import (Checkpoint, is_fused, model_name_of,  # noqa: F401
+                                        read_bundle_checkpoint, read_checkpoint,
+                                        unpack_checkpoint, weights_mismatch)
 from training.families import family_of, get_family
 from training.models.streamnet.export_onnx import StreamNetGraphs, export_streamnet_onnx
 from training.engine.checkpoint import torch_save
@@ -39,6 +44,7 @@ from training.twin import (V2IGraph, _build_streamnet, _streamnet_names,  # noqa
 from video_perception.bundle import batched_graph_name, load_bundle, write_model_json
 from video_perception.bundle_check import check_bundle
 from video_perception.outdir import check_apart, error_line, output_dir
+from video_perception.tools.cli_common import raise_if_stopped
 
 OPSET = 17
 BUILDER = 'training.export:build_from_bundle'
@@ -75,92 +81,6 @@ def _git_revision() -> str:
         return ''
 
 
-class Checkpoint(NamedTuple):
-    """What the exporter takes from a training checkpoint (or a bare state dict, or a bundle)."""
-    path: str
-    weights: Dict
-    config: Dict       # the run's config + Exp.export_meta(); {} for a bare state dict
-    metrics: Dict
-    fused_repconv: bool = False    # a bundle's model.pt holds the RepConv-fused weights
-
-    @property
-    def model_name(self) -> str:
-        """The model the run trained ('' when the file does not say: a bare state dict)."""
-        return str(self.config.get('model') or '')
-
-
-def _bundle_root(path: str) -> Optional[str]:
-    """The bundle folder ``path`` names (the folder, or its model.pt beside model.json)."""
-    root = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-    if os.path.isfile(os.path.join(root, 'model.json')) and (
-            os.path.isdir(path) or os.path.basename(path) == 'model.pt'):
-        return root
-    return None
-
-
-def read_bundle_checkpoint(root: str, path: str) -> Checkpoint:
-    """A bundle as a checkpoint: model.pt's weights without the graph wrapper's ``model.``
-    prefix, and the training config rebuilt from model.json (variant, classes, input size,
-    model_kwargs, history step, forecast horizon), so it re-exports at another size, batch or
-    precision."""
-    from video_perception.bundle import BundleError, load_bundle
-    try:
-        bundle = load_bundle(root)
-    except BundleError as exc:
-        raise ValueError(f'--checkpoint {path}: {exc}') from None
-    if not bundle.torch_state_dict or not os.path.isfile(bundle.torch_state_dict):
-        raise ValueError(f'--checkpoint {path}: the bundle has no model.pt to re-export from')
-    state = torch.load(bundle.torch_state_dict, map_location='cpu', weights_only=True)
-    weights = {k[len('model.'):]: v for k, v in state.items() if k.startswith('model.')}
-    prov = bundle.raw.get('provenance') or {}
-    torch_meta = bundle.raw.get('torch') or {}
-    config = dict(prov.get('config') or {}, model=bundle.variant,
-                  class_names=list(bundle.classes), input_size=[bundle.height, bundle.width],
-                  model_kwargs=torch_meta.get('model_kwargs') or {})
-    if bundle.family == 'streamnet':
-        config.update(history_step=bundle.history_step, future=bundle.future_frames)
-    return Checkpoint(path, weights, config, prov.get('metrics') or {},
-                      fused_repconv=bool(torch_meta.get('fused_repconv', bundle.family ==
-                                                        'streamnet')))
-
-
-def read_checkpoint(path: str) -> Checkpoint:
-    from training.engine.checkpoint import load_checkpoint, model_weights_from
-    root = _bundle_root(path)
-    if root is not None:
-        return read_bundle_checkpoint(root, path)
-    state = load_checkpoint(path)
-    return Checkpoint(path, model_weights_from(state), state.get('config') or {},
-                      state.get('metrics') or {})
-
-
-def _read_checkpoint(checkpoint: Union[str, Checkpoint, None]):
-    """(path, weights, training config, metrics) of a path or a read Checkpoint; None: no
-    path, random weights and empty dicts."""
-    if not checkpoint:
-        return None, None, {}, {}
-    if not isinstance(checkpoint, Checkpoint):
-        checkpoint = read_checkpoint(checkpoint)
-    return checkpoint[:4]
-
-
-def _is_fused(checkpoint) -> bool:
-    return isinstance(checkpoint, Checkpoint) and checkpoint.fused_repconv
-
-
-def model_name_of(name: Optional[str], checkpoint: Optional[Checkpoint]) -> str:
-    """NAME as given, else the one the checkpoint records; a one-line error if they disagree."""
-    recorded = checkpoint.model_name if checkpoint is not None else ''
-    if name and recorded and name != recorded:
-        raise ValueError(f'NAME {name} disagrees with --checkpoint {checkpoint.path}, which '
-                         f'trained {recorded}; drop NAME or pass {recorded}')
-    if not (name or recorded):
-        where = (f'--checkpoint {checkpoint.path} records no model name'
-                 if checkpoint is not None else 'no --checkpoint to read it from')
-        raise ValueError(f'expected a model NAME ({where})')
-    return name or recorded
-
-
 def _future_frames(model, train_cfg: dict) -> int:
     """How many frame periods ahead the boxes are (the forecast stamps add K periods): 0 for a
     still detector (no dual path: the ``yolox_*`` models and the still teacher, trained on the
@@ -185,24 +105,25 @@ def export_streamnet(variant: str, out: str, size: Optional[Tuple[int, int]] = N
     zoo = _streamnet_names()
     if checkpoint and not isinstance(checkpoint, Checkpoint):
         checkpoint = read_checkpoint(checkpoint)
-    path, weights, train_cfg, metrics = _read_checkpoint(checkpoint)
+    path, weights, train_cfg, metrics = unpack_checkpoint(checkpoint)
     classes = list(train_cfg.get('class_names') or zoo.ARGOVERSE_CLASSES)
     model_kwargs = dict(train_cfg.get('model_kwargs') or {})
     model = _build_streamnet(variant, len(classes), model_kwargs)
-    if _is_fused(checkpoint):   # a bundle's weights: fuse first so that the keys match
+    if is_fused(checkpoint):   # a bundle's weights: fuse first so that the keys match
         model.eval()
         fuse_repconv(model)
     if weights is not None:
         try:
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
-            raise _weights_mismatch(path, variant, exc) from None
+            raise weights_mismatch(path, variant, exc) from None
     h, w = size or tuple(train_cfg.get('input_size') or zoo.make_config(variant).input_size)
     model.eval()
     fuse_repconv(model)
     graphs = StreamNetGraphs(model).eval()
     result = export_streamnet_onnx(graphs, h, w, out, OPSET, check=check, seed=seed)
     for b in batch_sizes:
+        raise_if_stopped()      # between graphs: a SIGTERM a library swallowed still stops here
         if b != 1:
             more = export_streamnet_onnx(graphs, h, w, out, OPSET, check=check, seed=seed,
                                          batch=b)
@@ -250,20 +171,21 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
     if variant not in getattr(detr_zoo, 'STUDENTS', ()):
         raise ValueError(f'export: {variant} is not a student (only students are exported; '
                          f'expected one of {", ".join(detr_zoo.STUDENTS)})')
-    path, weights, train_cfg, metrics = _read_checkpoint(checkpoint)
+    path, weights, train_cfg, metrics = unpack_checkpoint(checkpoint)
     classes = list(train_cfg.get('class_names') or ['lesion'])
     model = detr_zoo.build(variant, len(classes), **(train_cfg.get('model_kwargs') or {}))
     if weights is not None:
         try:
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
-            raise _weights_mismatch(path, variant, exc) from None
+            raise weights_mismatch(path, variant, exc) from None
     h, w = size or tuple(train_cfg.get('input_size') or (512, 512))
     os.makedirs(out, exist_ok=True)
     graph = V2IGraph(model.eval()).eval()
     result = export_student_onnx(model, h, w, os.path.join(out, 'student.onnx'), opset=OPSET,
                                  check=check, trt_ops_json=TRT_OPS_FILE)
     for b in batch_sizes:
+        raise_if_stopped()      # between graphs (see export_streamnet)
         if b != 1:
             path_b = os.path.join(out, batched_graph_name('student.onnx', b))
             export_student_onnx(model, h, w, path_b, opset=OPSET, check=check,
@@ -285,6 +207,7 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
                        'opset': OPSET}})
     if not check:
         return {}
+    raise_if_stopped()
     # H7's exporter checked ONNX Runtime and the ops; static shapes are checked here, with
     # the same on-the-spot comparison as the StreamNet graphs.
     image = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
@@ -295,15 +218,6 @@ def export_v2i(variant: str, out: str, size: Optional[Tuple[int, int]] = None,
                                    {'image': image, 'valid_hw': valid_hw},
                                    {'pred_logits': logits, 'pred_boxes': boxes},
                                    static_intermediates=False)}
-
-
-def _weights_mismatch(checkpoint: str, variant: str, exc: RuntimeError) -> ValueError:
-    # torch's message: a heading line, then one line of key names per kind of mismatch
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    detail = lines[min(1, len(lines) - 1)] if lines else ''
-    return ValueError(f'--checkpoint {checkpoint}: weights do not fit {variant} '
-                      f'({detail[:160]}{"..." if len(detail) > 160 else ""}); expected a '
-                      f'checkpoint trained for {variant}')
 
 
 def _int8_check_args(args) -> Dict:
@@ -364,11 +278,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with output_dir(args.out, args.force, '--out') as tmp:
             report = export(name, str(tmp), size=size, checkpoint=ckpt, check=not args.no_check,
                             batch_sizes=batch_sizes)
+            # a SIGTERM that a library's bare ``except:`` swallowed (mpmath's ``import gmpy2``,
+            # run when torch.export first imports sympy) stops here, between the steps, and
+            # output_dir removes the partial bundle (test/test_sigterm_export.py)
+            raise_if_stopped()
             if args.int8:
                 from training.calibration import quantize_bundle
                 quantize_bundle(str(tmp), args.calib, args.calib_frames, args.calib_method,
                                 topic=args.calib_topic)
+                raise_if_stopped()
             check_bundle(load_bundle(tmp))   # what the nodes will do: fails loudly if bad
+            raise_if_stopped()
             if not args.no_check:   # non-square frames, the padding mask, the runtime's feeding
                 from training.check_bundle import check_bundle as check_against_torch
                 if check_against_torch(str(tmp), backend_name='onnxruntime',
