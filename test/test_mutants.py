@@ -93,8 +93,8 @@ def test_dds_lost_samples_are_the_running_total():
     totals 3 then 5 (changes 3 and 2): lost must read 5 (mutant: 2). The status is Cyclone's own
     ctypes struct, as its listener passes it."""
     from cyclonedds.internal import dds_c_t
-    from video_perception.transport.dds_transport import _DdsSubscription
-    sub = _DdsSubscription(None, '/image', None)
+    from video_perception.transport.dds_endpoints import DdsSubscription
+    sub = DdsSubscription(None, '/image', None)
     for total, change in ((3, 3), (5, 2)):
         sub.on_sample_lost(None, dds_c_t.sample_lost_status(total_count=total,
                                                             total_count_change=change))
@@ -159,5 +159,5 @@ def test_pinned_modules_exist():
     """The paths the pins above guard (a rename must move the pins with it)."""
     root = pathlib.Path(__file__).resolve().parents[1] / 'video_perception'
     for rel in ('multi_camera.py', 'eval/coverage.py', 'outdir.py', 'eval/streaming.py',
-                'eval/lesion.py', 'transport/dds_transport.py', 'transport/rclpy_transport.py'):
+                'eval/lesion.py', 'transport/dds_endpoints.py', 'transport/rclpy_transport.py'):
         assert (root / rel).is_file(), rel

@@ -2,9 +2,10 @@
 
 A node run this way is an ordinary participant of a ROS 2 graph (specs/ros2.md section 4):
 topics ``rt/<resolved name>``, types ``pkg::msg::dds_::Name_`` (``dds_types``), XCDR1 payloads
-(``cdr``), the rmw QoS mapping, ``ROS_DOMAIN_ID`` and the discovery range (``cyclone_config``),
-participant USER_DATA ``enclave=/;``, and the node and its endpoints announced on
-``ros_discovery_info`` (``graph_info``) so ``ros2 node list`` and ``ros2 topic info -v`` name it.
+(``cdr``), the rmw QoS mapping and participant USER_DATA ``enclave=/;`` (``dds_endpoints``),
+``ROS_DOMAIN_ID`` and the discovery range (``cyclone_config``), and the node and its endpoints
+announced on ``ros_discovery_info`` (``graph_info``) so ``ros2 node list`` and ``ros2 topic info
+-v`` name it.
 
 Parameters of a running node can be changed without ROS through a small request topic,
 ``rt/<node fqn>/set_parameters_simple`` (std_msgs/String holding a YAML mapping
@@ -13,17 +14,15 @@ declaration and logged; the node's on-set callbacks run on success.
 """
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Optional
 
 import yaml
-from cyclonedds.core import Listener, Policy, Qos
-from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication, DcpsEndpoint
-from cyclonedds.domain import Domain, DomainParticipant
+from cyclonedds.core import Listener
+from cyclonedds.builtin import BuiltinDataReader, BuiltinTopicDcpsPublication
 from cyclonedds.internal import InvalidSample
 from cyclonedds.pub import DataWriter
 from cyclonedds.sub import DataReader
@@ -32,16 +31,17 @@ from cyclonedds.util import duration
 
 from video_perception import msgs
 from video_perception.transport import cdr, cyclone_config, dds_types, graph_info, ros_args
-from video_perception.transport.base import (Durability, Logger, ParameterError, ParameterSpec,
-                                             Publisher, QoS, QOS_DEFAULT, QOS_LATCHED,
-                                             Reliability,
-                                             Subscription, Transport)
-from video_perception.transport.params import ParameterStore
+from video_perception.transport.base import (Logger, ParameterError, Publisher, QoS, QOS_DEFAULT,
+                                             QOS_LATCHED, Subscription, Transport)
+# the entities as rmw_cyclonedds makes them (their own module since the split; dds_qos,
+# open_participant and wait_for_match stay importable from here)
+from video_perception.transport.dds_endpoints import (DdsPublisher, DdsSubscription, dds_qos,
+                                                      delete_entity, open_participant,
+                                                      wait_for_match)
+from video_perception.transport.params import ParameterStore, StoredParameters
 
 SET_PARAMETERS_TOPIC = 'set_parameters_simple'
 _LEVELS = {'debug': 10, 'info': 20, 'warn': 30, 'error': 40, 'fatal': 50}
-_DOMAINS: Dict[int, Domain] = {}
-_DOMAINS_LOCK = threading.Lock()
 
 
 class StderrLogger(Logger):
@@ -74,87 +74,9 @@ class StderrLogger(Logger):
         self._emit('error', text)
 
 
-def dds_qos(qos: QoS, writer: bool) -> Qos:
-    """rmw_cyclonedds' mapping of a ROS QoS profile (KEEP_LAST) to DDS policies."""
-    policies = [Policy.History.KeepLast(max(1, qos.depth))]
-    if qos.reliability is Reliability.RELIABLE:
-        policies.append(Policy.Reliability.Reliable(duration(infinite=True)))
-    else:
-        policies.append(Policy.Reliability.BestEffort)
-    if qos.durability is Durability.TRANSIENT_LOCAL:
-        policies.append(Policy.Durability.TransientLocal)
-        policies.append(Policy.DurabilityService(
-            cleanup_delay=0, history=Policy.History.KeepLast(max(1, qos.depth)),
-            max_samples=-1, max_instances=-1, max_samples_per_instance=-1))
-    else:
-        policies.append(Policy.Durability.Volatile)
-    if writer:
-        policies.append(Policy.WriterDataLifecycle(autodispose=False))
-    # XCDR1 only, as rmw_cyclonedds restricts its sertype
-    policies.append(Policy.DataRepresentation(use_cdrv0_representation=True))
-    return Qos(*policies)
-
-
-def open_participant(env=os.environ) -> DomainParticipant:
-    """A participant on ROS_DOMAIN_ID with the ROS discovery config and ``enclave=/;``."""
-    domain = cyclone_config.domain_id(env)
-    with _DOMAINS_LOCK:
-        if domain not in _DOMAINS:
-            _DOMAINS[domain] = cyclone_config.open_domain(domain, env)
-    return DomainParticipant(domain, qos=Qos(Policy.Userdata(b'enclave=/;')))
-
-
-class _DdsPublisher(Publisher):
-    def __init__(self, writer: DataWriter, msg_type: type, topic: str):
-        self._writer, self._type, self.topic = writer, msg_type, topic
-
-    def publish(self, msg: Any) -> None:
-        if not isinstance(msg, self._type):
-            raise TypeError(f'publisher on {self.topic} takes {self._type.__ros_type__}, '
-                            f'got {type(msg).__name__}')
-        self._writer.write(dds_types.carrier(msg))
-
-    def matched(self) -> int:
-        """How many subscriptions this publisher currently reaches."""
-        return len(self._writer.get_matched_subscriptions()) if self._writer else 0
-
-    def close(self) -> None:
-        _delete(self._writer)
-        self._writer = None
-
-
-class _DdsSubscription(Subscription):
-    def __init__(self, reader: DataReader, topic_name: str, publications):
-        self._reader = reader
-        self.topic_name = topic_name
-        self._publications = publications      # the participant's DCPSPublication reader
-
-    def on_sample_lost(self, _reader, status) -> None:
-        self.lost = int(status.total_count)
-
-    def publisher_types(self) -> List[str]:
-        dds_name = 'rt' + self.topic_name
-        return [dds_types.ros_type_of(p.type_name)
-                for p in self._publications.read(N=256)
-                if isinstance(p, DcpsEndpoint) and p.topic_name == dds_name]
-
-    def matched(self) -> int:
-        return len(self._reader.get_matched_publications()) if self._reader else 0
-
-    def close(self) -> None:
-        _delete(self._reader)
-        self._reader = None
-
-
-def _delete(entity) -> None:
-    # cyclonedds keeps every entity in a class-level registry, so dropping our reference does not
-    # free it; its __del__ removes it from the registry and calls dds_delete.
-    if entity is not None:
-        entity.__del__()
-
-
-class DdsTransport(Transport):
-    """A node on plain DDS; see the module docstring."""
+class DdsTransport(StoredParameters, Transport):
+    """A node on plain DDS; see the module docstring. Its parameters are a
+    ``params.ParameterStore``."""
 
     def __init__(self, node_name: str, argv: Optional[list] = None,
                  parsed: Optional[ros_args.RosArgs] = None):
@@ -224,7 +146,7 @@ class DdsTransport(Transport):
                         self._logger.error(f'callback on {name} failed: '
                                            f'{type(exc).__name__}: {exc}')
 
-        sub = _DdsSubscription(None, name, self._publications())
+        sub = DdsSubscription(None, name, self._publications())
         reader = DataReader(self._participant, self._topic(msg_type, name),
                             qos=dds_qos(qos, writer=False),
                             listener=Listener(on_data_available=on_data,
@@ -249,24 +171,9 @@ class DdsTransport(Transport):
                             qos=dds_qos(qos, writer=True))
         self._entities.append(writer)
         self._graph.add(writer, is_writer=True)
-        return _DdsPublisher(writer, msg_type, name)
+        return DdsPublisher(writer, msg_type, name)
 
-    # --- parameters ------------------------------------------------------------------------------
-    def declare_parameter(self, spec: ParameterSpec) -> Any:
-        return self._params.declare(spec)
-
-    def get_parameter(self, name: str) -> Any:
-        return self._params.get(name)
-
-    def parameter_overrides(self) -> List[str]:
-        return self._params.override_names
-
-    def set_parameter(self, name: str, value: Any) -> None:
-        self._params.set(name, value)
-
-    def add_on_set_parameters_callback(self, callback: Callable[[dict], None]) -> None:
-        self._params.add_callback(callback)
-
+    # --- parameters (StoredParameters: declare, get, set, callbacks) -----------------------------
     def _on_set_parameters(self, msg: msgs.String) -> None:
         try:
             request = yaml.safe_load(msg.data)
@@ -318,24 +225,12 @@ class DdsTransport(Transport):
         if self._participant is not None:
             self._entities.clear()
             self._topics.clear()
-            _delete(self._participant)
+            delete_entity(self._participant)
             self._participant = None
 
     @property
     def ok(self) -> bool:
         return not self._stop.is_set()
-
-
-def wait_for_match(entity, timeout: float) -> bool:
-    """Wait until a DataWriter/DataReader has a matched peer (discovery takes ~0.1-1 s)."""
-    get = (entity.get_matched_subscriptions if isinstance(entity, DataWriter)
-           else entity.get_matched_publications)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if get():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def set_parameters_remote(node_fqn: str, values: Dict[str, Any], timeout: float = 5.0) -> None:

@@ -1,4 +1,7 @@
-"""Parameter type and range checks shared by both transports (ROS 2 semantics, one-line errors)."""
+"""Parameter type and range checks shared by both transports (ROS 2 semantics, one-line errors),
+and each transport's parameter store: ``ParameterStore`` on plain DDS, ``RclpyParameters`` over
+an rclpy node's own parameters. A value is checked by ``check_value`` at declaration and on
+every change, whichever the transport."""
 from __future__ import annotations
 
 import difflib
@@ -46,6 +49,17 @@ def check_value(spec: ParameterSpec, value: Any) -> Any:
         raise ParameterError(f"{field}: '{value}' is not one of "
                              f"{', '.join(map(str, spec.choices))}")
     return value
+
+
+def settable_value(spec: Optional[ParameterSpec], name: str, value: Any) -> Any:
+    """``value`` checked for a change of parameter ``name`` while the node runs (``spec``: its
+    declaration, None when it was never declared): ParameterError for an undeclared or a
+    read-only parameter, else ``check_value``'s value or error. Both transports' ``set``."""
+    if spec is None:
+        raise ParameterError(f"parameter '{name}' is not declared")
+    if spec.read_only:
+        raise ParameterError(f"parameter '{name}' is read-only")
+    return check_value(spec, value)
 
 
 def ros_descriptor(spec: ParameterSpec, dynamic_typing: bool = False):
@@ -125,12 +139,7 @@ class ParameterStore:
         return self._specs.get(name)
 
     def set(self, name: str, value: Any) -> None:
-        spec = self._specs.get(name)
-        if spec is None:
-            raise ParameterError(f"parameter '{name}' is not declared")
-        if spec.read_only:
-            raise ParameterError(f"parameter '{name}' is read-only")
-        value = check_value(spec, value)
+        value = settable_value(self._specs.get(name), name, value)
         with self._lock:
             self._values[name] = value
             callbacks = list(self._callbacks)
@@ -143,3 +152,121 @@ class ParameterStore:
 
     def undeclared_overrides(self) -> List[str]:
         return sorted(set(self._overrides) - set(self._specs))
+
+
+class RclpyParameters:
+    """The parameters of an rclpy node, checked as ``ParameterStore`` checks them on DDS.
+
+    Declared with their descriptors (``ros_descriptor``: ``ros2 param describe`` shows them);
+    ``-p`` / ``--params-file`` values and every change (``ros2 param set``, ``set``) go through
+    ``check_value``. Jazzy converts an integer for a double before the type check (pre-set
+    callback) and calls back after the value is stored (post-set); Humble has neither, so there
+    the parameters stay dynamically typed and the check runs in the on-set callback.
+    """
+
+    def __init__(self, node):
+        self._node = node
+        self._specs: Dict[str, ParameterSpec] = {}
+        self._callbacks: List[Callable[[dict], None]] = []
+        self._declaring = False
+        self.coerces = hasattr(node, 'add_pre_set_parameters_callback')
+        if self.coerces:
+            node.add_pre_set_parameters_callback(self._coerce)
+            node.add_post_set_parameters_callback(self._changed)
+        node.add_on_set_parameters_callback(self._validate)
+
+    def declare(self, spec: ParameterSpec) -> Any:
+        self._specs[spec.name] = spec
+        # -p / --params-file values: checked here so a bad one is our one-line error, not
+        # rclpy's exception wrapped around the callback's reason
+        override = self._node._parameter_overrides.get(spec.name)
+        value = check_value(spec, spec.default if override is None else override.value)
+        self._declaring = True
+        try:
+            desc = ros_descriptor(spec, dynamic_typing=not self.coerces)
+            self._node.declare_parameter(spec.name, value, desc, ignore_override=True)
+        except Exception as exc:  # noqa: BLE001 - rclpy raises its own exception types
+            raise ParameterError(f"parameter '{spec.name}': {exc}") from None
+        finally:
+            self._declaring = False
+        return value
+
+    def get(self, name: str) -> Any:
+        return self._node.get_parameter(name).value
+
+    @property
+    def override_names(self) -> List[str]:
+        return list(self._node._parameter_overrides)
+
+    def set(self, name: str, value: Any) -> None:
+        from rclpy.parameter import Parameter
+        value = settable_value(self._specs.get(name), name, value)
+        result = self._node.set_parameters([Parameter(name, value=value)])[0]
+        if not result.successful:
+            raise ParameterError(f"parameter '{name}': {result.reason}")
+
+    def add_callback(self, callback: Callable[[dict], None]) -> None:
+        self._callbacks.append(callback)
+
+    def _coerce(self, params):
+        """Pre-set: 1 for a double parameter becomes 1.0 (stored and reported as a double)."""
+        from rclpy.parameter import Parameter
+        out = []
+        for p in params:
+            spec = self._specs.get(p.name)
+            if spec is not None:
+                try:
+                    value = check_value(spec, p.value)
+                except ParameterError:
+                    value = p.value           # left for the type/range checks to reject
+                if type(value) is not type(p.value):
+                    p = Parameter(p.name, value=value)
+            out.append(p)
+        return out
+
+    def _validate(self, params):
+        from rcl_interfaces.msg import SetParametersResult
+        changed = {}
+        for p in params:
+            spec = self._specs.get(p.name)
+            if spec is None:
+                continue
+            try:
+                changed[p.name] = check_value(spec, p.value)
+            except ParameterError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        if not self.coerces:
+            self._notify(changed)
+        return SetParametersResult(successful=True)
+
+    def _changed(self, params) -> None:
+        """Post-set: the values are stored; the node applies them before its next frame."""
+        self._notify({p.name: p.value for p in params if p.name in self._specs})
+
+    def _notify(self, changed: dict) -> None:
+        if changed and not self._declaring:
+            for callback in self._callbacks:
+                callback(changed)
+
+
+class StoredParameters:
+    """The ``Transport`` parameter methods of a transport that keeps its parameters in a store
+    (``self._params``: ``ParameterStore`` on DDS, ``RclpyParameters`` on rclpy). Listed before
+    ``Transport`` among a transport's bases, these stand for its abstract methods."""
+
+    _params: Any
+
+    def declare_parameter(self, spec: ParameterSpec) -> Any:
+        return self._params.declare(spec)
+
+    def get_parameter(self, name: str) -> Any:
+        return self._params.get(name)
+
+    def parameter_overrides(self) -> List[str]:
+        return self._params.override_names
+
+    def set_parameter(self, name: str, value: Any) -> None:
+        self._params.set(name, value)
+
+    def add_on_set_parameters_callback(self, callback: Callable[[dict], None]) -> None:
+        self._params.add_callback(callback)

@@ -21,10 +21,9 @@ import signal
 import threading
 from typing import Any, Callable, Dict, List, Optional
 
-from video_perception.transport.base import (Durability, Logger, ParameterError, ParameterSpec,
-                                             Publisher, QoS, Reliability, Subscription,
-                                             Transport)
-from video_perception.transport.params import check_value, ros_descriptor
+from video_perception.transport.base import (Durability, Logger, Publisher, QoS, Reliability,
+                                             Subscription, Transport)
+from video_perception.transport.params import RclpyParameters, StoredParameters
 from video_perception.transport.rclpy_convert import from_ros, ros_class, to_ros
 
 __all__ = ['RclpyTransport', 'from_ros', 'ros_class', 'to_ros']
@@ -113,8 +112,9 @@ def _managed_node(name: str, context, on_transition: Callable[[str], Any]):
     return ManagedNode(name, context=context)
 
 
-class RclpyTransport(Transport):
-    """A managed node on rclpy; see the module docstring."""
+class RclpyTransport(StoredParameters, Transport):
+    """A managed node on rclpy; see the module docstring. Its parameters are
+    ``params.RclpyParameters`` (the checks of DDS mode over the node's own)."""
 
     def __init__(self, node_name: str, argv: Optional[List[str]] = None):
         import rclpy
@@ -136,22 +136,12 @@ class RclpyTransport(Transport):
         self._node = _managed_node(node_name, self._context, self._on_transition)
         self.node_name = self._node.get_name()
         self.namespace = self._node.get_namespace()
-        self._specs: Dict[str, ParameterSpec] = {}
-        self._callbacks: List[Callable[[dict], None]] = []
         self._lifecycle: Dict[str, Callable[[], None]] = {}
         self._failure: Optional[BaseException] = None
         self._quiet = False
-        self._declaring = False
         self._stop = threading.Event()
         self._signals: Dict[int, Any] = {}
-        # Jazzy converts an integer for a double before the type check (pre-set callback) and
-        # calls back after the value is stored (post-set); Humble has neither, so there the
-        # parameters stay dynamically typed and the check runs in the on-set callback
-        self._coerces = hasattr(self._node, 'add_pre_set_parameters_callback')
-        if self._coerces:
-            self._node.add_pre_set_parameters_callback(self._coerce)
-            self._node.add_post_set_parameters_callback(self._changed)
-        self._node.add_on_set_parameters_callback(self._validate)
+        self._params = RclpyParameters(self._node)    # declared, checked, change callbacks
 
     # -- lifecycle --------------------------------------------------------------------------------
     def set_lifecycle_callbacks(self, **callbacks: Callable[[], None]) -> None:
@@ -224,84 +214,6 @@ class RclpyTransport(Transport):
     def create_publisher(self, msg_type, topic, qos) -> Publisher:
         return _Pub(self._node, self._node.create_publisher(ros_class(msg_type), topic,
                                                             self._qos(qos)))
-
-    # -- parameters -------------------------------------------------------------------------------
-    def declare_parameter(self, spec: ParameterSpec) -> Any:
-        self._specs[spec.name] = spec
-        # -p / --params-file values: checked here so a bad one is our one-line error, not
-        # rclpy's exception wrapped around the callback's reason
-        override = self._node._parameter_overrides.get(spec.name)
-        value = check_value(spec, spec.default if override is None else override.value)
-        self._declaring = True
-        try:
-            desc = ros_descriptor(spec, dynamic_typing=not self._coerces)
-            self._node.declare_parameter(spec.name, value, desc, ignore_override=True)
-        except Exception as exc:  # noqa: BLE001 - rclpy raises its own exception types
-            raise ParameterError(f"parameter '{spec.name}': {exc}") from None
-        finally:
-            self._declaring = False
-        return value
-
-    def get_parameter(self, name: str) -> Any:
-        return self._node.get_parameter(name).value
-
-    def parameter_overrides(self) -> List[str]:
-        return list(self._node._parameter_overrides)
-
-    def set_parameter(self, name: str, value: Any) -> None:
-        from rclpy.parameter import Parameter
-        spec = self._specs.get(name)
-        if spec is None:
-            raise ParameterError(f"parameter '{name}' is not declared")
-        if spec.read_only:
-            raise ParameterError(f"parameter '{name}' is read-only")
-        value = check_value(spec, value)
-        result = self._node.set_parameters([Parameter(name, value=value)])[0]
-        if not result.successful:
-            raise ParameterError(f"parameter '{name}': {result.reason}")
-
-    def _coerce(self, params):
-        """Pre-set: 1 for a double parameter becomes 1.0 (stored and reported as a double)."""
-        from rclpy.parameter import Parameter
-        out = []
-        for p in params:
-            spec = self._specs.get(p.name)
-            if spec is not None:
-                try:
-                    value = check_value(spec, p.value)
-                except ParameterError:
-                    value = p.value           # left for the type/range checks to reject
-                if type(value) is not type(p.value):
-                    p = Parameter(p.name, value=value)
-            out.append(p)
-        return out
-
-    def _validate(self, params):
-        from rcl_interfaces.msg import SetParametersResult
-        changed = {}
-        for p in params:
-            spec = self._specs.get(p.name)
-            if spec is None:
-                continue
-            try:
-                changed[p.name] = check_value(spec, p.value)
-            except ParameterError as exc:
-                return SetParametersResult(successful=False, reason=str(exc))
-        if not self._coerces:
-            self._notify(changed)
-        return SetParametersResult(successful=True)
-
-    def _changed(self, params) -> None:
-        """Post-set: the values are stored; the node applies them before its next frame."""
-        self._notify({p.name: p.value for p in params if p.name in self._specs})
-
-    def _notify(self, changed: dict) -> None:
-        if changed and not self._declaring:
-            for callback in self._callbacks:
-                callback(changed)
-
-    def add_on_set_parameters_callback(self, callback: Callable[[dict], None]) -> None:
-        self._callbacks.append(callback)
 
     # -- the rest ---------------------------------------------------------------------------------
     @property
