@@ -46,7 +46,9 @@ def check_value(spec: ParameterSpec, value: Any) -> Any:
     if given != expected:
         raise ParameterError(f'{field}: expected {expected}, got {given} {short(value)}')
     if spec.choices is not None and value not in spec.choices:
-        raise ParameterError(f"{field}: '{value}' is not one of "
+        # short(): the value as repr on one line ('tpu' reads as before; a newline in it would
+        # split the message)
+        raise ParameterError(f"{field}: {short(value)} is not one of "
                              f"{', '.join(map(str, spec.choices))}")
     return value
 
