@@ -55,6 +55,20 @@ def dataset(tmp_path_factory) -> pathlib.Path:
     return out / 'dataset.json'
 
 
+@pytest.fixture(scope='module')
+def long_dataset(dataset) -> pathlib.Path:
+    """A dataset JSON of 30000 frames (the 90 of ``dataset`` over and over, no boxes): a replay
+    of it takes many minutes, so only a stop at its next frame ends it within a test's time."""
+    data = json.loads(dataset.read_text())
+    ims = data['images']
+    path = dataset.with_name('long.json')   # beside it: the frame paths stay valid
+    path.write_text(json.dumps({
+        'videos': data['videos'][:1], 'categories': data['categories'], 'annotations': [],
+        'images': [dict(ims[i % len(ims)], id=i, video_id=data['videos'][0]['id'], frame_id=i,
+                        timestamp=i / 30.0) for i in range(30000)]}))
+    return path
+
+
 def _previous(tmp: pathlib.Path) -> pathlib.Path:
     out = tmp / 'OUT'
     out.mkdir()
@@ -346,29 +360,62 @@ def test_evaluate_refuses_a_non_empty_frames_folder(eval_case, tmp_path, capsys)
 # next frame; convert: the next frame handed to the FrameSink; evaluate: the next rendered frame
 # or before the plots are moved into place) or, at the latest, before it renames its output into
 # place. On main's code each of these ran to its end and exited 0 with a complete-looking OUT
-# (synth's 1000 videos ran past the timeout).
+# (synth's 1000 videos and the 30000-frame replay ran past the timeout, which only the per-item
+# check meets: the check before the rename alone would not end them in time either).
+REPLAY = ['--model', str(SN), '--out', 'OUT', '--force', '--backend', 'onnxruntime',
+          '--threads', '1']
 SWALLOWED = [
     pytest.param('replay', 'video_perception.ros_convert',   # the first detections written
-                 lambda clip: ['replay', str(clip), '--model', str(SN), '--out', 'OUT',
-                               '--force', '--backend', 'onnxruntime', '--threads', '1',
-                               '--video'], id='replay'),
+                 lambda clip, long: ['replay', str(long), *REPLAY], id='replay'),
     pytest.param('replay', 'video_perception.draw',          # replay.mp4's first frame
-                 lambda clip: ['replay', str(clip), '--model', str(SN), '--out', 'OUT',
-                               '--force', '--backend', 'onnxruntime', '--threads', '1',
-                               '--video'], id='replay-video', marks=pytest.mark.slow),
+                 lambda clip, long: ['replay', str(clip), *REPLAY, '--video'],
+                 id='replay-video', marks=pytest.mark.slow),
     pytest.param('synth', 'training.data.synth_driving',     # inside the partial OUT
-                 lambda clip: ['synth', 'driving', 'OUT', '--videos', '1000', '--force'],
+                 lambda clip, long: ['synth', 'driving', 'OUT', '--videos', '1000', '--force'],
                  id='synth'),
     pytest.param('convert', 'training.data.converters.frames',  # inside the partial OUT
-                 lambda clip: ['convert', 'frames', str(clip), 'OUT', '--force'], id='convert'),
+                 lambda clip, long: ['convert', 'frames', str(clip), 'OUT', '--force'],
+                 id='convert'),
 ]
 
 
 @pytest.mark.parametrize('name, where, argv', SWALLOWED)
-def test_a_swallowed_sigterm_stops_the_command(name, where, argv, clip, tmp_path):
+def test_a_swallowed_sigterm_stops_the_command(name, where, argv, clip, long_dataset,
+                                               tmp_path):
     before = snapshot(_previous(tmp_path))
-    rc, out, err = _signalled_at(where, argv(clip), tmp_path, '--swallow', timeout=90)
+    rc, out, err = _signalled_at(where, argv(clip, long_dataset), tmp_path, '--swallow',
+                                 timeout=90)
     _assert_clean(rc, out, err, tmp_path, before, name)
+
+
+def test_a_swallowed_sigterm_stops_a_conversion_at_its_next_frame(tmp_path, capsys):
+    """Every converter hands each frame to its ``FrameSink``: after a swallowed stop not one
+    more frame is placed or written (the check before the rename would let them all be)."""
+    import numpy as np
+    from training.data.converters.common import FrameSink
+    from video_perception.tools.cli_common import run_stoppable
+    sink = FrameSink(tmp_path, 'copy')
+    (tmp_path / 'src.png').write_bytes(b'a frame')
+    done = []
+
+    def body():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except:  # noqa: E722 - a library's bare except
+            pass
+        for i in range(100):
+            done.append(sink.write(np.zeros((4, 4, 3), np.uint8), 'v', f'{i}.png'))
+            done.append(sink.place(tmp_path / 'src.png', 'v'))
+        return 0
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        assert run_stoppable('video-perception convert', body) == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert done == [] and not (tmp_path / 'frames').exists()
+    assert 'stopped by SIGTERM' in capsys.readouterr().err
 
 
 def test_a_swallowed_sigterm_renames_no_output_into_place(tmp_path, capsys):
