@@ -114,6 +114,24 @@ class _Setup:
             self.cores = [build_core(f'bench{i}', load(), lambda d, header, f: self._sent(header),
                                      log_warning=lambda _: None) for i in range(k)]
             self.feed = [core.on_image for core in self.cores]
+        self.stages: List[Tuple[float, float]] = []
+        for core in self.cores:
+            core.process = self._timed(core.process)
+
+    def _timed(self, process):
+        """``process`` of a core, recording (queue wait, processing) in seconds per frame: wait
+        = hand-over to the worker taking the frame (a batch: to the batch leaving), processing =
+        decode, letterbox, model, decoding and publish of its batch."""
+        def timed(*args):
+            t0 = time.monotonic()
+            recv = [args[1]] if len(args) == 2 else [item[2] for item in args[0]]
+            try:
+                return process(*args)
+            finally:
+                t1 = time.monotonic()
+                with self.lock:
+                    self.stages += [(t0 - t_recv, t1 - t0) for t_recv in recv]
+        return timed
 
     def _sent(self, header) -> None:
         with self.lock:
@@ -128,7 +146,7 @@ class _Setup:
         events = sorted((i * period + cam * period / self.k, cam, i)
                         for i in range(int(seconds * rate_hz)) for cam in range(self.k))
         handed: Dict[int, float] = {}
-        self.published = []
+        self.published, self.stages = [], []
         for core in self.cores:
             core.start()
         t0 = time.perf_counter()
@@ -147,7 +165,7 @@ class _Setup:
         time.sleep(min(1.0, 3 * period))                       # the last batch finishes
         for core in self.cores:
             core.stop(120.0)            # a frame in flight (S: seconds) ends before the next round
-        return handed, list(self.published)
+        return handed, list(self.published), list(self.stages)
 
 
 def bench_multicam(cases: Sequence[tuple], ks: Sequence[int] = (1, 2, 4),
@@ -170,19 +188,25 @@ def bench_multicam(cases: Sequence[tuple], ks: Sequence[int] = (1, 2, 4),
         for k in (case[2] if len(case) > 2 else ks):
             setups = {layout: _Setup(layout, bundle, k, threads) for layout in LAYOUTS}
             lat = {layout: [] for layout in LAYOUTS}
+            stages = {layout: [] for layout in LAYOUTS}
             served = {layout: 0 for layout in LAYOUTS}
             first_ns = 10 ** 9
             for r in range(rounds):
                 for layout in LAYOUTS[r % 3:] + LAYOUTS[:r % 3]:    # rotated each round
-                    handed, published = setups[layout].run(messages[:k], rate_hz, secs,
-                                                           first_ns)
+                    handed, published, timed = setups[layout].run(messages[:k], rate_hz, secs,
+                                                                  first_ns)
+                    stages[layout] += timed
                     first_ns += int((secs + 10) * 1e9)      # stamps move on: no reset
                     served[layout] += len(published)
                     lat[layout] += [t - handed[s] for s, t in published if s in handed]
             for layout in LAYOUTS:
                 s = summary_ms(lat[layout])
                 fps = served[layout] / (rounds * secs)
-                data[f'{label}/K={k}/{layout}'] = dict(s, fps=fps, offered=k * rate_hz)
+                wait = summary_ms([w for w, _ in stages[layout]])
+                work = summary_ms([p for _, p in stages[layout]])
+                data[f'{label}/K={k}/{layout}'] = dict(
+                    s, fps=fps, offered=k * rate_hz, wait_median=wait['median'],
+                    wait_p95=wait['p95'], process_median=work['median'], process_p95=work['p95'])
             b, pc, sep = (data[f'{label}/K={k}/{layout}'] for layout in LAYOUTS)
             rows.append([label, k, f'{k * rate_hz:g}', fmt(b['fps']), fmt(pc['fps']),
                          fmt(sep['fps']),
@@ -196,7 +220,28 @@ def bench_multicam(cases: Sequence[tuple], ks: Sequence[int] = (1, 2, 4),
                'separate median ms', 'batched p95 ms', 'per-camera p95 ms', 'separate p95 ms']
     if plot:
         _plot(data, [c[0] for c in cases], plot)
-    return md_table(headers, rows), data
+    return md_table(headers, rows) + '\n\n' + where_time_goes(data), data
+
+
+def where_time_goes(data: dict) -> str:
+    """The latency of each layout at each model's largest K, split into the queue wait (hand-over
+    to the worker taking the frame) and the processing of its frame or batch."""
+    rows = []
+    for label in dict.fromkeys(key.split('/K=')[0] for key in data):
+        k = max(int(key.split('/K=')[1].split('/')[0]) for key in data
+                if key.startswith(label + '/K='))
+        for layout in LAYOUTS:
+            d = data[f'{label}/K={k}/{layout}']
+            rows.append([label, k, layout, fmt(d['fps']), fmt(d['median']), fmt(d['p95']),
+                         fmt(d['wait_median']), fmt(d['wait_p95']), fmt(d['process_median']),
+                         fmt(d['process_p95'])])
+    return ('Where the time goes (the same rounds, each model at its largest K): latency is the '
+            'queue wait (hand-over to the worker taking the frame) plus the processing of its '
+            'frame or batch (decode, letterbox, model, decoding, publish; a batch publishes its '
+            'frames one by one within it, and counts once per frame).\n\n'
+            + md_table(['model', 'K', 'layout', 'frames/s', 'latency median ms',
+                        'latency p95 ms', 'wait median ms', 'wait p95 ms',
+                        'processing median ms', 'processing p95 ms'], rows))
 
 
 def _plot(data: dict, labels: List[str], path: str) -> None:

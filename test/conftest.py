@@ -6,6 +6,9 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / 'shared' / 'data'
+# vision_msgs .msg texts written from specs/ros2.md section 3.2 for the tests: independent of the
+# package's own copy (video_perception/msg_defs), which the code under test registers
+TEST_MSG_DEFS = pathlib.Path(__file__).resolve().parent / 'msg_defs'
 
 
 @pytest.fixture(scope='session')
@@ -14,6 +17,17 @@ def shared_data() -> pathlib.Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f'real data not found at {SHARED_DATA} (clone with ../shared beside the repo)')
     return SHARED_DATA
+
+
+@pytest.fixture(scope='session')
+def typestore():
+    """The wire tests' reference serialiser: rosbags' Humble typestore with vision_msgs
+    registered from TEST_MSG_DEFS."""
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    for path in sorted(TEST_MSG_DEFS.glob('*.msg')):
+        store.register(get_types_from_msg(path.read_text(), f'vision_msgs/msg/{path.stem}'))
+    return store
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ TEMP_MARKS = ('.tmp-', '.partial-', '.old-', '.tmp')
 @dataclasses.dataclass
 class Case:
     id: str
-    argv: Callable[[pathlib.Path], List[str]]   # tmp -> the command line after the program
+    argv: Callable[[pathlib.Path], List[str]]   # tmp -> the command line after the program;
+    #                                             an argument 'OUT' stands for tmp/OUT
     rc: int
     expect: List[str]                           # all in one stderr line (case-blind)
     keep: List[str] = dataclasses.field(default_factory=list)  # tmp-relative, must not change
@@ -30,6 +31,8 @@ class Case:
     env: Dict[str, str] = dataclasses.field(default_factory=dict)
     preexec: Optional[Callable[[], None]] = None  # run in the child before exec (rlimits)
     slow: bool = False                          # imports torch or runs long: not in make test
+    program: str = 'video-perception'           # or an installed node: streamnet_node, v2i_node
+    needs: Optional[pathlib.Path] = None        # skip when this data is absent
 
 
 def params(cases: List[Case]) -> list:
@@ -78,10 +81,13 @@ def run_program(program: str, argv: List[str], cwd: pathlib.Path, env: Dict[str,
 
 
 def run_case(case: Case, tmp: pathlib.Path) -> subprocess.CompletedProcess:
-    argv = case.argv(tmp)
+    if case.needs is not None and not case.needs.exists():
+        import pytest
+        pytest.skip(f'{case.needs} is absent')
+    argv = [str(tmp / 'OUT') if a == 'OUT' else a for a in case.argv(tmp)]
     before = {k: snapshot(tmp / k) for k in case.keep}
     old_temps = leftovers(tmp)
-    r = run_program('video-perception', argv, tmp / case.cwd, case.env, case.preexec)
+    r = run_program(case.program, argv, tmp / case.cwd, case.env, case.preexec)
     check_refusal(r, case.rc, case.expect)
     for k, snap in before.items():
         assert snapshot(tmp / k) == snap, f'{k} changed'

@@ -1,41 +1,28 @@
 """The bad-input matrix: wrong inputs a user makes, each through the real command in its own
 process. Every case asserts the exit status, no traceback, one line that names the thing and says
 what was expected, and that nothing was half-written (an output folder that did not exist does
-not exist after the failure; one that did is byte-for-byte what it was).
+not exist after the failure; one that did is byte-for-byte what it was; no temporary file left).
+Cases and their runner are test/matrix.py's, as for the other reliability matrices.
 
 The cases are the table of docs/RELIABILITY.md; keep the two together.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import pathlib
 import shutil
 import subprocess
 import sys
-from typing import Callable, Dict, List, Optional
 
 import pytest
 
 from engine_subprocess import REPO, child_env
-from matrix import check_refusal, run_program, snapshot
+from matrix import Case, run_case
 
 MODELS = REPO / 'models'
 DATA = REPO.parent / 'shared' / 'data'
 SN = MODELS / 'streamnet_tiny_synth'
 V2I = MODELS / 'v2i_distill_tiny_vocalfolds'
-
-
-@dataclasses.dataclass
-class Case:
-    id: str
-    argv: Callable[[pathlib.Path], List[str]]   # tmp -> the command line after the program
-    rc: int
-    expect: List[str]                           # all in one stderr line (case-blind)
-    out: Optional[str] = None                   # tmp-relative output that must stay as it was
-    env: Dict[str, str] = dataclasses.field(default_factory=dict)
-    program: str = 'video-perception'           # or streamnet_node / v2i_node
-    needs: Optional[pathlib.Path] = None        # skip when this data is absent
 
 
 # ---- fixtures made in tmp: each writes one wrong thing --------------------------------------
@@ -120,54 +107,57 @@ CASES = [
     Case('cli-unknown-option', lambda t: ['synth', 'driving', str(t / 'o'), '--vidoes', '2'], 2,
          ['--vidoes']),
     Case('cli-bad-number', lambda t: ['synth', 'driving', str(t / 'o'), '--videos', 'two'], 2,
-         ['--videos', 'two'], out='o'),
+         ['--videos', 'two'], keep=['o']),
     # -- bags
-    Case('bag-missing', lambda t: _replay(str(t / 'nope.mcap')), 2, ['nope.mcap'], out='OUT'),
-    Case('bag-truncated-db', lambda t: _replay(_bag(t, _truncate_db)), 2, ['bag'], out='OUT',
+    Case('bag-missing', lambda t: _replay(str(t / 'nope.mcap')), 2, ['nope.mcap'], keep=['OUT']),
+    Case('bag-truncated-db', lambda t: _replay(_bag(t, _truncate_db)), 2, ['bag'], keep=['OUT'],
          needs=DATA / 'rosbag2_images_real'),
     Case('bag-metadata-garbage',
          lambda t: _replay(_bag(t, lambda f: (f / 'metadata.yaml').write_text('{{{ not yaml'))),
-         2, ['metadata'], out='OUT', needs=DATA / 'rosbag2_images_real'),
+         2, ['metadata'], keep=['OUT'], needs=DATA / 'rosbag2_images_real'),
     Case('bag-empty-folder', lambda t: _replay(str((t / 'empty').mkdir() or t / 'empty')), 2,
-         ['empty'], out='OUT'),
+         ['empty'], keep=['OUT']),
     Case('bag-no-image-topic',
          lambda t: _replay(str(DATA / 'rosbag2_talker_real' / 'sqlite3' / 'talker')), 2,
-         ['image'], out='OUT', needs=DATA / 'rosbag2_talker_real'),
+         ['image'], keep=['OUT'], needs=DATA / 'rosbag2_talker_real'),
     # -- image folders and videos
-    Case('frames-corrupt-png', lambda t: _replay(_frames(t, corrupt=True)), 2, ['0001.png'],
-         out='OUT'),
+    # --latency 0: every frame is run (a measured latency drops frame 1 on a loaded machine, and
+    # a dropped frame is never decoded)
+    Case('frames-corrupt-png',
+         lambda t: _replay(_frames(t, corrupt=True), str(SN), '--latency', '0'), 2,
+         ['0001.png'], keep=['OUT']),
     Case('video-not-a-video', lambda t: _replay(_file(t, 'clip.mp4', b'\x00' * 4096)), 2,
-         ['clip.mp4'], out='OUT'),
+         ['clip.mp4'], keep=['OUT']),
     Case('publish-missing-source', lambda t: ['publish', str(t / 'nothing'), '--count', '1'], 1,
          ['nothing']),
     # -- bundles
     Case('bundle-missing', lambda t: _replay(_frames(t), str(t / 'no_bundle')), 2,
-         ['no_bundle', 'expected'], out='OUT'),
+         ['no_bundle', 'expected'], keep=['OUT']),
     Case('bundle-no-model-json', lambda t: _replay(_frames(t), _bundle(t, drop_json=True)), 2,
-         ['model.json'], out='OUT'),
+         ['model.json'], keep=['OUT']),
     Case('bundle-json-not-json', lambda t: _replay(_frames(t), _bundle_text(t, '{"family": ')),
-         2, ['model.json', 'json'], out='OUT'),
+         2, ['model.json', 'json'], keep=['OUT']),
     Case('bundle-input-size',
          lambda t: _replay(_frames(t), _bundle(t, _set(['input', 'height'], 256))),
-         2, ['input.height', '256', '192'], out='OUT'),
+         2, ['input.height', '256', '192'], keep=['OUT']),
     Case('bundle-v2i-classes',
          lambda t: _replay(_frames(t), _bundle(t, _set(['classes'], ['a', 'b']), src=V2I)),
-         2, ['classes', '2 names', '1 classes'], out='OUT'),
+         2, ['classes', '2 names', '1 classes'], keep=['OUT']),
     Case('bundle-v2i-queries',
          lambda t: _replay(_frames(t), _bundle(t, _set(['output', 'num_queries'], 100), src=V2I)),
-         2, ['num_queries', '100', '30 queries'], out='OUT'),
+         2, ['num_queries', '100', '30 queries'], keep=['OUT']),
     Case('bundle-classes', lambda t: _replay(_frames(t), _bundle(t, _set(['classes'],
                                                                          ['car', 'person']))),
-         2, ['classes', '2 names', '8 classes'], out='OUT'),
+         2, ['classes', '2 names', '8 classes'], keep=['OUT']),
     Case('bundle-history-frames', lambda t: _replay(_frames(t), _bundle(t, _set(
-        ['history', 'frames'], 2))), 2, ['history.frames', '2', '3 buffered'], out='OUT'),
+        ['history', 'frames'], 2))), 2, ['history.frames', '2', '3 buffered'], keep=['OUT']),
     Case('bundle-history-frames-more', lambda t: _replay(_frames(t), _bundle(t, _set(
-        ['history', 'frames'], 4))), 2, ['history.frames', '4', '3 buffered'], out='OUT'),
+        ['history', 'frames'], 4))), 2, ['history.frames', '4', '3 buffered'], keep=['OUT']),
     Case('bundle-feature-shape', lambda t: _replay(_frames(t), _bundle(t, _set(
         ['history', 'features', 0, 'shape'], [1, 32, 12, 20]))), 2,
-         ['history.features', 'l0'], out='OUT'),
+         ['history.features', 'l0'], keep=['OUT']),
     Case('bundle-graph-missing', lambda t: _replay(_frames(t), _bundle(t, _set(
-        ['graphs', 'encoder'], 'enc.onnx'))), 2, ['enc.onnx'], out='OUT'),
+        ['graphs', 'encoder'], 'enc.onnx'))), 2, ['enc.onnx'], keep=['OUT']),
     Case('bundle-wrong-family-node', lambda t: ['--ros-args', '-p',
                                                 f'model_path:={MODELS / "streamnet_tiny_synth"}'],
          2, ['streamnet', 'v2i'], program='v2i_node'),
@@ -177,10 +167,10 @@ CASES = [
          ['model_path'], program='streamnet_node'),
     # -- ground truth and results
     Case('gt-missing', lambda t: _replay(_frames(t), str(SN), '--gt', str(t / 'gt.json')), 2,
-         ['gt.json'], out='OUT'),
+         ['gt.json'], keep=['OUT']),
     Case('gt-not-json', lambda t: _replay(_frames(t), str(SN), '--gt',
                                           _file(t, 'gt.json', b'[1, 2')), 2, ['gt.json'],
-         out='OUT'),
+         keep=['OUT']),
     Case('evaluate-results-missing',
          lambda t: ['evaluate', str(DATA / 'bdd100k_eval_case' /
                                     'cocoformat_track_sample_annotations.json'),
@@ -188,36 +178,37 @@ CASES = [
          needs=DATA / 'bdd100k_eval_case'),
     # -- outputs never overwritten or mixed
     Case('replay-out-not-empty', lambda t: (_nonempty(t, 'OUT'), _replay(_frames(t)))[1], 2,
-         ['OUT', '--force'], out='OUT'),
+         ['OUT', '--force'], keep=['OUT']),
     Case('synth-out-not-empty', lambda t: ['synth', 'driving', _nonempty(t), '--videos', '1',
                                            '--frames', '2'], 1, ['out', 'not empty', '--force'],
-         out='out'),
+         keep=['out']),
     Case('synth-out-is-file', lambda t: ['synth', 'driving', _file(t, 'out', b'x'), '--videos',
                                          '1'], 1, ['out', 'not a folder']),
     Case('convert-out-not-empty',
          lambda t: ['convert', 'frames', _frames(t), _nonempty(t)], 1, ['not empty', '--force'],
-         out='out'),
+         keep=['out']),
     Case('convert-src-missing', lambda t: ['convert', 'mot', str(t / 'nosrc'), str(t / 'out')], 1,
-         ['nosrc'], out='out'),
+         ['nosrc'], keep=['out']),
     Case('convert-unknown-format', lambda t: ['convert', 'coco', str(t), str(t / 'out')], 2,
-         ['coco'], out='out'),
+         ['coco'], keep=['out']),
     Case('convert-bad-source-leaves-nothing',
-         lambda t: ['convert', 'mot', _mot_broken(t), str(t / 'out')], 1, ['gt.txt'], out='out'),
+         lambda t: ['convert', 'mot', _mot_broken(t), str(t / 'out')], 1, ['gt.txt'],
+         keep=['out']),
     Case('export-out-not-empty', lambda t: ['export', 'streamnet_tiny', '--out', _nonempty(t)],
-         2, ['--out', 'not empty', '--force'], out='out'),
+         2, ['--out', 'not empty', '--force'], keep=['out']),
     Case('export-out-is-file', lambda t: ['export', 'streamnet_tiny', '--out',
                                           _file(t, 'out', b'x')], 2, ['--out', 'not a folder'],
-         out='out'),
+         keep=['out']),
     Case('export-unknown-variant', lambda t: ['export', 'streamnet_xl', '--out', str(t / 'out')],
-         2, ['streamnet_xl'], out='out'),
+         2, ['streamnet_xl'], keep=['out']),
     Case('export-checkpoint-truncated',
          lambda t: ['export', 'streamnet_tiny', '--checkpoint', _checkpoint_truncated(t),
                     '--out', str(t / 'out')], 2, ['last.pt', 'cannot be read', 'expected'],
-         out='out'),
+         keep=['out']),
     Case('export-checkpoint-of-other-model',
          lambda t: ['export', 'detr_tiny', '--checkpoint', str(SN / 'model.pt'), '--out',
                     str(t / 'out')], 2, ['model.pt', 'detr_tiny disagrees', 'pass streamnet_tiny'],
-         out='out'),
+         keep=['out']),
     # -- training: experiments, configs, checkpoints
     Case('train-unknown-exp', lambda t: ['train', 'streamnet_tiny_synht'], 2,
          ['streamnet_tiny_synht']),
@@ -228,17 +219,17 @@ CASES = [
     Case('train-data-missing', lambda t: ['train', 'streamnet_tiny_synth',
                                           f'output_dir={t}/runs',
                                           f'train_json={t}/no/dataset.json'], 2,
-         ['dataset.json'], out='runs'),
+         ['dataset.json'], keep=['runs']),
     Case('train-run-folder-exists',
          lambda t: ['train', 'toy_mlp', f'output_dir={t}/runs', 'max_epoch=1',
                     (_nonempty(t / 'runs', 'toy_mlp') if (t / 'runs').mkdir() is None else '')
                     and 'progress=false'], 2, ['run folder', 'resume=auto', '--force'],
-         out='runs'),
+         keep=['runs']),
     Case('train-resume-missing', lambda t: ['train', 'toy_mlp', f'output_dir={t}/runs',
-                                            f'resume={t}/gone.pt'], 2, ['gone.pt'], out='runs'),
+                                            f'resume={t}/gone.pt'], 2, ['gone.pt'], keep=['runs']),
     Case('train-resume-truncated', lambda t: ['train', 'toy_mlp', f'output_dir={t}/runs',
                                               f'resume={_checkpoint_truncated(t)}'], 2,
-         ['last.pt', 'cannot be read'], out='runs'),
+         ['last.pt', 'cannot be read'], keep=['runs']),
     # -- DDS environment
     Case('dds-domain-id', lambda t: ['publish', 'sim:64x48', '--count', '1'], 1,
          ['ROS_DOMAIN_ID', '999', '0..232'], env={'ROS_DOMAIN_ID': '999'}),
@@ -285,17 +276,7 @@ def _mot_broken(tmp):
 
 @pytest.mark.parametrize('case', CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, tmp_path, ros_domain):
-    if case.needs is not None and not case.needs.exists():
-        pytest.skip(f'{case.needs} is absent')
-    argv = [a.replace('OUT', str(tmp_path / 'OUT')) if a == 'OUT' else a
-            for a in case.argv(tmp_path)]
-    before = snapshot(tmp_path / case.out) if case.out else None
-    r = run_program(case.program, argv, tmp_path, case.env)
-    check_refusal(r, case.rc, case.expect)
-    if case.out:
-        assert snapshot(tmp_path / case.out) == before, f'{case.out} changed'
-    partial = [p.name for p in tmp_path.iterdir() if '.partial-' in p.name]
-    assert not partial, partial
+    run_case(case, tmp_path)      # matrix.py: skips when case.needs is absent
 
 
 def test_matrix_is_wide_enough():

@@ -11,6 +11,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from coco_reference import pycocotools_stats
 from test_eval_streaming import bdd_case
 from video_perception.eval.categories import load_class_map, map_classes
 from video_perception.tools.evaluate import main
@@ -21,16 +22,9 @@ PROG = 'video-perception evaluate: error:'
 
 def coco_ap(gt_json: dict, dets: list, plus_one=True) -> float:
     """Reference: pycocotools on its own (BDD's +1 px on predicted width and height)."""
-    gt = COCO()
-    gt.dataset = copy.deepcopy(gt_json)
-    gt.createIndex()
     dets = [dict(d, bbox=[d['bbox'][0], d['bbox'][1], d['bbox'][2] + plus_one,
                           d['bbox'][3] + plus_one]) for d in dets]
-    ev = COCOeval(gt, gt.loadRes(dets), 'bbox')
-    ev.evaluate()
-    ev.accumulate()
-    ev.summarize()
-    return float(ev.stats[0])
+    return float(pycocotools_stats(gt_json, dets)[0])
 
 
 def as_coco(rj: dict) -> list:

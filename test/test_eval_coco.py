@@ -1,33 +1,16 @@
 """COCO AP (known BDD100K answer), K-step pairing against pycocotools on hand-relabelled
 detections, the results loader's errors and latency statistics."""
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
+from coco_reference import pycocotools_stats
 from test_eval_streaming import bdd_case, make_gt, results_json
 from video_perception.eval.coco_ap import evaluate_coco, precision_recall_curves
 from video_perception.eval.kstep import evaluate_kstep, evaluate_offline, pair_kstep, sap_k_sweep
 from video_perception.eval.latency import latency_stats
 from video_perception.eval.results import load_ground_truth, load_results
-
-
-def _pycocotools(gt_json, dets, img_ids=None):
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO()
-        coco.dataset = json.loads(json.dumps(gt_json))
-        coco.createIndex()
-        ev = COCOeval(coco, coco.loadRes(dets), 'bbox')
-        if img_ids is not None:
-            ev.params.imgIds = img_ids
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return ev.stats
 
 
 def test_bdd_known_answer(shared_data):
@@ -53,15 +36,15 @@ def test_ignore_flag_is_crowd_and_empty_results():
     crowd = json.loads(json.dumps(gt_json))
     crowd['annotations'][0]['iscrowd'] = 1
     plain = [{**d, 'image_id': d.pop('input_image_id')} for d in rj['detections']]
-    ref = _pycocotools(crowd, plain)
+    ref = pycocotools_stats(crowd, plain)
     assert ours['AP'] == pytest.approx(ref[0], abs=1e-12)
-    assert ours['AP'] != pytest.approx(_pycocotools(gt_json, plain)[0], abs=1e-9)
+    assert ours['AP'] != pytest.approx(pycocotools_stats(gt_json, plain)[0], abs=1e-9)
     empty = evaluate_coco(load_ground_truth(gt_json), {}).stats
     assert empty['AP'] == 0.0 and empty['AP50'] == 0.0
 
 
 @pytest.mark.parametrize('k', [1, 3])
-def test_kstep_against_pycocotools(k):
+def test_kstep_againstpycocotools_stats(k):
     gt_json = make_gt([7, 5], [0.0, 3.0], seed=1)
     outputs = [(im['id'], im['timestamp']) for im in gt_json['images']]
     rj = results_json(gt_json, outputs, jitter=2.0, seed=2)
@@ -77,7 +60,7 @@ def test_kstep_against_pycocotools(k):
             relabelled.append({'image_id': ident[(v, f + k)], 'category_id': d['category_id'],
                                'bbox': d['bbox'], 'score': d['score']})
     kept = sorted(i for i, (v, f) in frame.items() if f >= k)
-    ref = _pycocotools(gt_json, relabelled, kept)
+    ref = pycocotools_stats(gt_json, relabelled, kept)
     assert [ours.stats[x] for x in ('AP', 'AP50', 'AP75')] == pytest.approx(ref[:3], abs=1e-12)
     assert len(pairing.dropped) == 2 * k and pairing.image_ids == kept
     assert sap_k_sweep(gt, res, ks=[k])[k] == ours.stats['AP']

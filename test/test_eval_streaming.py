@@ -1,16 +1,13 @@
 """Streaming pairing against a naive O(n*m) reference; streaming AP against pycocotools run on
 the reference pairing; zero latency gives offline AP on the real BDD100K case."""
-import contextlib
-import io
 import json
 import random
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
+from coco_reference import pycocotools_stats
 from video_perception.eval.kstep import evaluate_offline
 from video_perception.eval.results import load_ground_truth, load_results
 from video_perception.eval.streaming import evaluate_streaming, pair_streaming
@@ -109,18 +106,6 @@ def test_pairing_matches_naive_reference(stream):
         assert np.isnan(pairing.mean_lag_frames)
 
 
-def _pycocotools_ap(gt_json, dets):
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO()
-        coco.dataset = json.loads(json.dumps(gt_json))
-        coco.createIndex()
-        ev = COCOeval(coco, coco.loadRes(dets), 'bbox')
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return ev.stats
-
-
 def test_streaming_ap_equals_pycocotools_on_reference_pairing():
     gt_json = make_gt([12, 9], [0.0, 5.0], seed=3)
     rng = random.Random(4)
@@ -133,7 +118,7 @@ def test_streaming_ap_equals_pycocotools_on_reference_pairing():
                    'score': d['score']}
                   for g, s in ref.items() if s is not None
                   for d in rj['detections'] if d['input_image_id'] == s]
-    expected = _pycocotools_ap(gt_json, relabelled)
+    expected = pycocotools_stats(gt_json, relabelled)
     assert [ap.stats[k] for k in ('AP', 'AP50', 'AP75')] == pytest.approx(expected[:3], abs=1e-12)
     assert 0 < ap.stats['AP'] < 1 and 0 < pairing.in_time < 1 and pairing.mean_lag_frames > 0
     assert lat['max'] == pytest.approx(0.25) and lat['n'] == len(outputs)

@@ -137,14 +137,19 @@ def test_export_cli_errors_are_one_line(tmp_path, capsys):
     assert 'positive' in capsys.readouterr().err
 
 
+def _export_checked(name, size, out, capsys):
+    """``export NAME --size HxW --out OUT`` as a user types it: it succeeds and checks the
+    TensorRT operator list of both graphs (encoder, forecast) on the spot; the loaded bundle."""
+    assert ex.main([name, '--size', size, '--out', str(out)]) == 0
+    assert capsys.readouterr().out.count('TensorRT ops ok') == 2
+    return load_bundle(str(out))
+
+
 @pytest.mark.xdist_group('export')
 def test_streamnet_tiny_exports_at_a_non_square_non_multiple_of_32_size(tmp_path, capsys):
     """200x328: the stride-2 convs take ceil (100, 50, 25, 13, 7 and 164, 82, 41, 21, 11) and
     the neck's nearest upsampling goes to the sizes, 13 -> 25 and 7 -> 13."""
-    out = tmp_path / 'b'
-    assert ex.main(['streamnet_tiny', '--size', '200x328', '--out', str(out)]) == 0
-    assert 'TensorRT ops ok' in capsys.readouterr().out
-    bundle = load_bundle(str(out))
+    bundle = _export_checked('streamnet_tiny', '200x328', tmp_path / 'b', capsys)
     assert [f.shape[2:] for f in bundle.features] == [(25, 41), (13, 21), (7, 11)]
     assert [f.shape[2:] for f in bundle.current_features] == [(25, 41), (13, 21), (7, 11)]
     enc = _ort(bundle.graph('encoder'))
@@ -172,9 +177,7 @@ def test_still_yolox_exports_boxes_of_the_frame_it_saw(tmp_path):
 @pytest.mark.xdist_group('export')
 def test_streamnet_s_600x960_bundle_runs_in_onnxruntime(tmp_path, capsys):
     # the command a user types: operator list, static shapes and ONNX Runtime checked on the spot
-    assert ex.main(['streamnet_s', '--size', '600x960', '--out', str(tmp_path / 's')]) == 0
-    assert capsys.readouterr().out.count('TensorRT ops ok') == 2
-    bundle = load_bundle(str(tmp_path / 's'))
+    bundle = _export_checked('streamnet_s', '600x960', tmp_path / 's', capsys)
     assert [f.shape for f in bundle.current_features] == [(1, 128, 75, 120), (1, 256, 38, 60),
                                                           (1, 512, 19, 30)]
     assert [f.shape for f in bundle.features] == [(1, 21, 75, 120), (1, 42, 38, 60),
@@ -186,9 +189,7 @@ def test_streamnet_s_600x960_bundle_runs_in_onnxruntime(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.xdist_group('export')
 def test_streamnet_l_1200x1920_bundle_passes_the_checks(tmp_path, capsys):
-    assert ex.main(['streamnet_l', '--size', '1200x1920', '--out', str(tmp_path / 'l')]) == 0
-    assert capsys.readouterr().out.count('TensorRT ops ok') == 2
-    bundle = load_bundle(str(tmp_path / 'l'))
+    bundle = _export_checked('streamnet_l', '1200x1920', tmp_path / 'l', capsys)
     assert [f.shape[2:] for f in bundle.features] == [(150, 240), (75, 120), (38, 60)]
     # both groups' reductions buffered per level: 42 + 44, 85 + 86, 170 + 172 channels
     assert [f.shape[1] for f in bundle.features] == [86, 171, 342]

@@ -51,6 +51,38 @@ def _node_calls(tree):
             and getattr(n.func, 'id', getattr(n.func, 'attr', None)) == 'Node']
 
 
+def _one_camera_calls(tree):
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
+            and getattr(n.func, 'id', '') == 'one_camera_launch']
+
+
+HELPER_TREE = ast.parse((REPO / 'video_perception' / 'ros_launch.py').read_text())
+HELPER_PARAMETERS = [ast.literal_eval(n.value) for n in HELPER_TREE.body
+                     if isinstance(n, ast.Assign) and n.targets[0].id == 'NODE_PARAMETERS'][0]
+
+
+def test_one_camera_launch_helper():
+    """The Node that streamnet.launch.py and v2i.launch.py start (through one_camera_launch):
+    this package's executable by its own name (the YAML keys), in the namespace argument, its
+    image remapped to the camera argument, every parameter from the launch argument of its
+    name after the params_file."""
+    consts = {n.targets[0].id: n.value for n in HELPER_TREE.body if isinstance(n, ast.Assign)}
+    assert consts['PACKAGE'].value == 'video_perception'
+    assert [p[0] for p in HELPER_PARAMETERS] == ['model_path', 'backend', 'input_type']
+    (call,) = _node_calls(HELPER_TREE)
+    kw = {k.arg: ast.unparse(k.value) for k in call.keywords}
+    assert kw['package'] == 'PACKAGE' and kw['executable'] == kw['name'] == 'executable'
+    assert kw['namespace'] == "LaunchConfiguration('namespace')"
+    assert kw['remappings'] == "[('image', LaunchConfiguration('camera'))]"
+    assert kw['parameters'] == ("[LaunchConfiguration('params_file'), {name: "
+                                "LaunchConfiguration(name) for name, _, _ in params}]")
+    declared = [c.args[0].value if c.args and isinstance(c.args[0], ast.Constant) else None
+                for c in ast.walk(HELPER_TREE)
+                if isinstance(c, ast.Call)
+                and getattr(c.func, 'id', '') == 'DeclareLaunchArgument']
+    assert {'camera', 'namespace', 'params_file'} <= set(declared)
+
+
 def _executables_of(call, tree):
     kw = {k.arg: k.value for k in call.keywords}
     exe = kw['executable']
@@ -78,7 +110,17 @@ def test_launch_file_names_declared_things(path):
     declared = node_parameters()
     scripts = console_scripts()
     calls = _node_calls(tree)
-    assert calls, f'{path.name} starts no Node'
+    one_camera = _one_camera_calls(tree)
+    assert calls or one_camera, f'{path.name} starts no Node'
+    for call in one_camera:      # the Node is ros_launch.py's (test_one_camera_launch_helper)
+        exe, config = (a.value for a in call.args[:2])
+        assert exe in scripts, f'{path.name}: executable {exe} is not installed by setup.py'
+        assert (REPO / 'config' / config).is_file(), f'{path.name}: {config}'
+        extra = [ast.literal_eval(k.value) for k in call.keywords if k.arg == 'extra']
+        for name, default, _ in list(HELPER_PARAMETERS) + list(extra[0] if extra else []):
+            assert name in declared[exe], f'{path.name}: {exe} does not declare {name!r}'
+            if default is not None:
+                check_value(declared[exe][name], yaml.safe_load(default))
     assert any(isinstance(n, ast.FunctionDef) and n.name == 'generate_launch_description'
                for n in tree.body)
     for call in calls:

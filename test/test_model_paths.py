@@ -40,7 +40,8 @@ def test_paths_and_unknown_names_unchanged(tmp_path, monkeypatch):
 
 def test_setup_py_installs_models_launch_config(tmp_path):
     """A real (non-editable) install puts the shipped bundles, launch/ and config/ under
-    share/video_perception, where the resolver looks."""
+    share/video_perception, where the resolver looks, and the launch files' helper module in
+    the package."""
     target = tmp_path / 'inst'
     res = subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps',
                           '--no-build-isolation', '--no-index', '--target', str(target),
@@ -51,6 +52,8 @@ def test_setup_py_installs_models_launch_config(tmp_path):
     for name in sorted(p.name for p in (REPO / 'models').iterdir() if p.is_dir()):
         assert (share / 'models' / name / 'model.json').is_file(), name
     assert (share / 'launch' / 'v2i.launch.py').is_file()
+    # what the one-camera launch files import, beside the package they launch
+    assert (target / 'video_perception' / 'ros_launch.py').is_file()
     assert (share / 'config' / 'fastdds_localhost.xml').is_file()
     assert (share / 'package.xml').is_file()
 

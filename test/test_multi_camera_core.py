@@ -121,4 +121,10 @@ def test_multicam_bench_runs_both_layouts(tmp_path):
             assert 0 < row['fps'] <= row['offered'] * 1.05 and row['n'] > 0
         line = next(ln for ln in text.splitlines() if ln.startswith(f'| conv | {k} |'))
         assert f"| {b['fps'] / s['fps']:.2f} |" in line
+    # where the time goes: the wait and the processing of a frame lie within its latency
+    for layout in ('batched', 'per_camera', 'separate'):
+        row = data[f'conv/K=2/{layout}']
+        assert 0 <= row['wait_median'] and 0 < row['process_median'] <= row['median'] + 5.0
+        assert row['process_p95'] <= row['p95'] + 10.0
+        assert f'| conv | 2 | {layout} |' in text.split('Where the time goes')[1]
     assert (tmp_path / 'p.png').stat().st_size > 1000

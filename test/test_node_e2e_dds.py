@@ -8,6 +8,7 @@ StreamNet, the tiny model's linear forecast 2 c(t) - c(t') where t' is the previ
 processed (the previous output's stamp), which equals the square's box in frame t+1 when no frame
 was dropped.
 """
+import contextlib
 import os
 import pathlib
 import signal
@@ -123,6 +124,13 @@ class Listener:
             status = self.diags[-1][1].status[0]
         return {kv.key: kv.value for kv in status.values}
 
+    def final_diag_values(self, count=1, timeout=5.0):
+        """The newest /diagnostics values once ``count`` have arrived and one more 1 Hz
+        message has had time to (so that it counts the frames just served)."""
+        assert self.wait('diags', count, timeout), f'fewer than {count} /diagnostics'
+        time.sleep(1.2)
+        return self.last_diag_values()
+
     def close(self):
         self.t.close()
 
@@ -152,26 +160,53 @@ def handshake(listener, pub, make, stamp, tries=20) -> int:
     raise AssertionError(f'no answer from the node to {tries} good frames')
 
 
-def start_node(executable, bundle, *params, ns=None):
+def start_node(executable, bundle, *params, ns=None, env=None):
+    """The installed node on ``bundle`` reading /cam, one thread, each of ``params`` a ``-p``;
+    in ``env`` (default: node_env(), the DDS transport), its output piped."""
     cmd = [str(BIN / executable), '--ros-args', '-p', f'model_path:={bundle}',
            '-r', 'image:=/cam', '-p', 'threads:=1']
     for p in params:
         cmd += ['-p', p]
     if ns:
         cmd += ['-r', f'__ns:={ns}']
-    return subprocess.Popen(cmd, env=node_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd, env=node_env() if env is None else env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def stop_node(proc):
+def stop_node(proc, timeout=15):
+    """SIGTERM (killed after ``timeout`` s): (exit code, stderr)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     try:
-        out, err = proc.communicate(timeout=15)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
     return proc.returncode, err
+
+
+class NodeRun:
+    """A node process and its listener; ``rc`` and ``err`` (its stderr) once stopped."""
+
+    def __init__(self, node, listener):
+        self.node, self.listener = node, listener
+        self.rc, self.err = None, ''
+
+
+@contextlib.contextmanager
+def serving(executable, bundle, *params, listener=None, ready_s=60):
+    """``start_node(executable, bundle, *params)`` once ready (its LabelInfo reached
+    ``listener``, a new Listener by default); on the way out it is stopped (SIGTERM) and the
+    listener closed, and, unless the body failed, it must have exited 0 without a traceback."""
+    listener = listener if listener is not None else Listener()
+    run = NodeRun(start_node(executable, bundle, *params), listener)
+    try:
+        listener.wait_ready(run.node, timeout=ready_s)
+        yield run
+    finally:
+        run.rc, run.err = stop_node(run.node)
+        listener.close()
+    assert run.rc == 0 and 'Traceback' not in run.err, run.err
 
 
 def exits_by_itself(proc, timeout=60):
@@ -201,22 +236,14 @@ def _boxes(msg):
 
 def _run_pipeline(tmp_path, executable, bundle, params, n=12, rate=8.0, compressed=False):
     frames = write_frames(tmp_path / 'frames', n)
-    listener = Listener(compressed=compressed)
-    node = start_node(executable, bundle, *params)
-    try:
-        listener.wait_ready(node)
+    with serving(executable, bundle, *params, listener=Listener(compressed=compressed)) as run:
         res = publish(frames, rate, extra=['--compressed', 'png'] if compressed else [])
         assert res.returncode == 0, res.stderr
-        listener.wait('dets', n, 10)
+        run.listener.wait('dets', n, 10)
         time.sleep(1.2)
-    finally:
-        rc, err = stop_node(node)
-        listener.close()
-    assert rc == 0, err
-    assert 'Traceback' not in err, err
     # the log names the topic as resolved (the -r image:=/cam remap), not the node's own 'image'
-    assert ' on /cam, ' in err, err
-    return listener, err
+    assert ' on /cam, ' in run.err, run.err
+    return run.listener, run.err
 
 
 @pytest.mark.parametrize('backend,compressed', [('onnxruntime', False), ('torch', True)])
@@ -333,7 +360,6 @@ def test_bad_images_and_run_time_parameters(tmp_path, ros_domain, bundles):
     from video_perception.transport.base import QOS_SENSOR_DATA
     from video_perception.transport.dds_transport import set_parameters_remote
     listener = Listener()
-    node = start_node('v2i_node', bundles['v2i'], 'backend:=onnxruntime')
     pub = listener.t.create_publisher(msgs.Image, '/cam', QOS_SENSOR_DATA)
     sent = []
 
@@ -342,8 +368,7 @@ def test_bad_images_and_run_time_parameters(tmp_path, ros_domain, bundles):
         sent.append((stamp_ns(msg.header.stamp), expect_output))
         # the node is idle again (its output is in, however loaded the machine): no drops
         settle(listener, stamp_ns(msg.header.stamp) if expect_output else None)
-    try:
-        listener.wait_ready(node)
+    with serving('v2i_node', bundles['v2i'], 'backend:=onnxruntime', listener=listener) as run:
         assert pub.wait_for_subscribers(1, 10)
         t0 = 1_700_000_000 * 10**9
         # best effort: the node's reader may match this writer after the writer matched it
@@ -361,13 +386,8 @@ def test_bad_images_and_run_time_parameters(tmp_path, ros_domain, bundles):
         set_parameters_remote('/v2i_node', {'score_threshold': 0.5, 'model_path': '/x'})
         time.sleep(0.3)
         send(_image_msg(_frame(6), t0 + 6), True)
-        assert listener.wait('diags', 2, 5)
-        time.sleep(1.2)
-        diag = listener.last_diag_values()
-    finally:
-        rc, err = stop_node(node)
-        listener.close()
-    assert rc == 0 and 'Traceback' not in err, err
+        diag = listener.final_diag_values(2)
+    err = run.err
     out = {stamp_ns(m.header.stamp): m for _, m in listener.dets if stamp_ns(m.header.stamp) >= t0}
     assert sorted(out) == [s for s, ok in sent if ok]
     assert len(out[t0 + 5].detections) == 0                  # score 1 - 1e-7 < threshold 1.0
@@ -386,34 +406,26 @@ def test_bad_images_and_run_time_parameters(tmp_path, ros_domain, bundles):
 def test_publisher_twice_as_fast_memory_and_latency_flat(tmp_path, ros_domain, bundles):
     """Model 100 ms (simulated), camera 20 Hz, 300 frames: half dropped and reported, RSS flat,
     latency does not grow."""
-    listener = Listener()
-    node = start_node('streamnet_node', bundles['streamnet'], 'backend:=onnxruntime',
-                      'simulate_latency_ms:=100.0')
     rss = []
 
-    def sample_rss():
+    def sample_rss(node):
         with open(f'/proc/{node.pid}/status') as f:
             for line in f:
                 if line.startswith('VmRSS:'):
                     rss.append(int(line.split()[1]))
-    try:
-        listener.wait_ready(node)
+    with serving('streamnet_node', bundles['streamnet'], 'backend:=onnxruntime',
+                 'simulate_latency_ms:=100.0') as run:
         pub = subprocess.Popen([str(BIN / 'video-perception'), 'publish', 'sim:640x480',
                                 '--topic', '/cam', '--rate', '20', '--count', '300', '--qos',
                                 'sensor'], env=node_env(), stderr=subprocess.PIPE, text=True)
         diags = []
         while pub.poll() is None:
             time.sleep(1.0)
-            sample_rss()
-            if listener.diags:
-                diags.append(listener.last_diag_values())
+            sample_rss(run.node)
+            if run.listener.diags:
+                diags.append(run.listener.last_diag_values())
         assert pub.returncode == 0, pub.stderr.read()
-        time.sleep(1.5)
-        final = listener.last_diag_values()
-    finally:
-        rc, err = stop_node(node)
-        listener.close()
-    assert rc == 0 and 'Traceback' not in err, err
+        final = run.listener.final_diag_values()
     received, processed = int(final['frames_received']), int(final['frames_processed'])
     dropped = int(final['frames_dropped'])
     assert received >= 290 and processed + dropped == received

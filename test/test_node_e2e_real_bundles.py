@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from test_node_e2e_dds import Listener, node_env, publish, start_node, stamp_ns, stop_node
+from test_node_e2e_dds import Listener, node_env, publish, serving, stamp_ns
 from video_perception.backends.base import BackendOptions
 from video_perception.detector import load_detector
 from video_perception.ros_convert import msg_to_boxes_xyxy
@@ -58,36 +58,26 @@ class FrameKeeper(Listener):
             self.frames[stamp_ns(msg.header.stamp)] = frame.copy()
 
 
-@pytest.mark.parametrize('model,data,backend', [
-    ('streamnet_tiny', 'argoverse_hd_sample/frames', 'onnxruntime'),
-    ('streamnet_tiny', 'argoverse_hd_sample/frames', 'torch'),
-    ('detr_tiny', 'vocalfolds/img/patient1/seq1', 'onnxruntime'),
-])
-def test_exported_bundle_through_the_node(tmp_path, ros_domain, shared_data, exported, model,
-                                          data, backend):
-    executable = 'streamnet_node' if model.startswith('streamnet') else 'v2i_node'
-    frames = _frames(shared_data / data, tmp_path / 'frames', 8)
-    listener = FrameKeeper()
-    node = start_node(executable, exported[model], f'backend:={backend}',
-                      'score_threshold:=0.0', 'max_detections:=50')
-    try:
-        listener.wait_ready(node, timeout=120)
-        res = publish(frames, 1.0)
+def check_node_against_in_process(executable, bundle, backend, frames, rate, n, min_outputs,
+                                  score_threshold):
+    """``frames`` (a folder) published at ``rate`` Hz through ``executable`` serving ``bundle``
+    until ``n`` outputs arrive; each of at least ``min_outputs`` must hold the boxes that the
+    same bundle, backend and thresholds give in this process on the frame of its stamp, in the
+    order the node processed them (the feature buffer included), inside the image."""
+    params = (f'backend:={backend}', f'score_threshold:={score_threshold}', 'max_detections:=50')
+    with serving(executable, bundle, *params, listener=FrameKeeper(), ready_s=120) as run:
+        res = publish(frames, rate)
         assert res.returncode == 0, res.stderr
-        listener.wait('dets', 8, 30)
-    finally:
-        rc, err = stop_node(node)
-        listener.close()
-    assert rc == 0 and 'Traceback' not in err, err
-    outputs = [m for _, m in listener.dets]
-    assert len(outputs) >= 6
-    det = load_detector(exported[model], backend, BackendOptions(threads=1), log=lambda s: None,
-                        score_threshold=0.0, max_detections=50)
+        run.listener.wait('dets', n, 30)
+    outputs = [m for _, m in run.listener.dets]
+    assert len(outputs) >= min_outputs
+    det = load_detector(bundle, backend, BackendOptions(threads=1), log=lambda s: None,
+                        score_threshold=score_threshold, max_detections=50)
     total = 0
     for msg in outputs:
         s = stamp_ns(msg.header.stamp)
-        assert s in listener.frames, 'output stamp is not an input stamp'
-        frame = listener.frames[s]
+        assert s in run.listener.frames, 'output stamp is not an input stamp'
+        frame = run.listener.frames[s]
         if det.bundle.pixel_format == 'rgb':
             frame = frame[..., ::-1]
         ref = det.detect(frame, s)
@@ -100,3 +90,16 @@ def test_exported_bundle_through_the_node(tmp_path, ros_domain, shared_data, exp
             and (got[:, [1, 3]] <= h + 1e-3).all()
         total += len(got)
     assert total > 0, 'no box at all: the test checks nothing'
+
+
+@pytest.mark.parametrize('model,data,backend', [
+    ('streamnet_tiny', 'argoverse_hd_sample/frames', 'onnxruntime'),
+    ('streamnet_tiny', 'argoverse_hd_sample/frames', 'torch'),
+    ('detr_tiny', 'vocalfolds/img/patient1/seq1', 'onnxruntime'),
+])
+def test_exported_bundle_through_the_node(tmp_path, ros_domain, shared_data, exported, model,
+                                          data, backend):
+    executable = 'streamnet_node' if model.startswith('streamnet') else 'v2i_node'
+    frames = _frames(shared_data / data, tmp_path / 'frames', 8)
+    check_node_against_in_process(executable, exported[model], backend, frames, rate=1.0, n=8,
+                                  min_outputs=6, score_threshold=0.0)

@@ -54,8 +54,10 @@ def python310() -> str:
     root = os.environ.get('PYENV_ROOT', os.path.expanduser('~/.pyenv'))
     for cand in [str(tier), shutil.which('python3.10') or '',
                  *sorted(glob.glob(f'{root}/versions/3.10.*/bin/python3.10'))]:
-        if cand and subprocess.run([cand, '-c', 'import sys; assert sys.version_info[:2] == '
-                                    '(3, 10)'], capture_output=True).returncode == 0:
+        # a fresh worktree has no tier venv yet: a missing candidate is skipped, not an error
+        if cand and os.path.exists(cand) and subprocess.run(
+                [cand, '-c', 'import sys; assert sys.version_info[:2] == (3, 10)'],
+                capture_output=True).returncode == 0:
             return cand
     reason = 'no Python 3.10 here (the tier venv, PATH, pyenv): the 3.10 guard cannot run'
     if os.environ.get('CI', '').strip().lower() in ('1', 'true', 'yes'):

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import tiny_bundles
+from coco_reference import pycocotools_stats
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from test_replay_simulate import tick_reference
@@ -56,17 +57,10 @@ def run_cli(args, capsys):
 
 def pycocotools_offline_ap(gt_path, results_path) -> float:
     """Reference: each output scored against its own frame by pycocotools directly."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
     res = json.loads(pathlib.Path(results_path).read_text())
-    gt = COCO(str(gt_path))
     dets = [{'image_id': d['input_image_id'], 'category_id': d['category_id'],
              'bbox': d['bbox'], 'score': d['score']} for d in res['detections']]
-    ev = COCOeval(gt, gt.loadRes(dets), 'bbox')
-    ev.evaluate()
-    ev.accumulate()
-    ev.summarize()
-    return float(ev.stats[0])
+    return float(pycocotools_stats(gt_path, dets)[0])
 
 
 def read_bag(path):

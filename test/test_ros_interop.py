@@ -7,7 +7,6 @@ every output stamp and frame_id must be one the child sent. DDS -> rclpy node: `
 publish`` on the DDS transport feeds a node on the rclpy transport, and an rclpy child checks its
 detections against the stamps publish recorded (``--times``). Loopback only (test/ros_tier.py).
 """
-import signal
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import pytest
 
 import ros_tier
 import tiny_bundles
+from test_node_e2e_dds import start_node, stop_node
 
 pytestmark = [pytest.mark.ros_tier, pytest.mark.xdist_group('ros_tier')]
 
@@ -31,24 +31,6 @@ def square_box_xyxy(i):
 @pytest.fixture(scope='module')
 def v2i_bundle(tmp_path_factory):
     return tiny_bundles.make_v2i_bundle(str(tmp_path_factory.mktemp('bundle') / 'v2i'))
-
-
-def start_node(env, bundle, *ros_args):
-    cmd = [str(ros_tier.BIN / 'v2i_node'), '--ros-args', '-p', f'model_path:={bundle}',
-           '-r', 'image:=/cam', '-p', 'threads:=1', '-p', 'backend:=onnxruntime', *ros_args]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return proc.returncode, err
 
 
 # An rclpy child: waits for the node's LabelInfo (it is latched once the model is loaded), then
@@ -116,12 +98,12 @@ def rclpy_peer(env, publish, n=8, want=8):
 
 def test_rclpy_images_to_dds_node_and_back(tmp_path, ros_env, v2i_bundle):
     node_env = dict(ros_env, VIDEO_PERCEPTION_TRANSPORT='dds')
-    node = start_node(node_env, v2i_bundle)
+    node = start_node('v2i_node', v2i_bundle, 'backend:=onnxruntime', env=node_env)
     try:
         peer = rclpy_peer(ros_env, publish=True)
         got = ros_tier.last_json(peer, timeout=120)
     finally:
-        rc, err = stop(node)
+        rc, err = stop_node(node, timeout=20)
     assert rc == 0 and 'Traceback' not in err, err
     assert got['labels'] and got['labels'][0] == [[0, 'lesion']]
     assert any('v2i' in name for name in got['diag_names']), got['diag_names']
@@ -161,13 +143,13 @@ print(json.dumps(seen))
 
 
 def test_dds_node_is_named_in_the_ros_graph(ros_env, v2i_bundle):
-    node = start_node(dict(ros_env, VIDEO_PERCEPTION_TRANSPORT='dds'), v2i_bundle,
-                      '-r', '__ns:=/robot')
+    node = start_node('v2i_node', v2i_bundle, 'backend:=onnxruntime', ns='/robot',
+                      env=dict(ros_env, VIDEO_PERCEPTION_TRANSPORT='dds'))
     try:
         probe = ros_tier.start_python(RCLPY_GRAPH.format(wait_s=30), ros_env)
         seen = ros_tier.last_json(probe, timeout=60)
     finally:
-        rc, err = stop(node)
+        rc, err = stop_node(node, timeout=20)
     assert rc == 0 and 'Traceback' not in err, err
     assert ['v2i_node', '/robot'] in seen['nodes'], seen
     assert seen['pubs'] == [['v2i_node', '/robot', 'vision_msgs/msg/Detection2DArray']], seen
@@ -183,7 +165,8 @@ def test_dds_publisher_to_rclpy_node(tmp_path, ros_env, v2i_bundle):
         x1, y1, x2, y2 = square_box_xyxy(i)
         img[y1:y2, x1:x2] = 255
         cv2.imwrite(str(frames / f'{i:04d}.png'), img)
-    node = start_node(dict(ros_env, VIDEO_PERCEPTION_TRANSPORT='rclpy'), v2i_bundle)
+    node = start_node('v2i_node', v2i_bundle, 'backend:=onnxruntime',
+                      env=dict(ros_env, VIDEO_PERCEPTION_TRANSPORT='rclpy'))
     try:
         peer = rclpy_peer(ros_env, publish=False, want=6)
         times = tmp_path / 'times.txt'
@@ -196,7 +179,7 @@ def test_dds_publisher_to_rclpy_node(tmp_path, ros_env, v2i_bundle):
         assert pub.returncode == 0, pub.stderr
         got = ros_tier.last_json(peer, timeout=120)
     finally:
-        rc, err = stop(node)
+        rc, err = stop_node(node, timeout=20)
     assert rc == 0 and 'Traceback' not in err, err
     from video_perception.tools.publish import read_times
     sent = {s: i for i, s in enumerate(sorted(read_times(times)))}

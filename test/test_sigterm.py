@@ -55,6 +55,20 @@ def dataset(tmp_path_factory) -> pathlib.Path:
     return out / 'dataset.json'
 
 
+@pytest.fixture(scope='module')
+def long_dataset(dataset) -> pathlib.Path:
+    """A dataset JSON of 30000 frames (the 90 of ``dataset`` over and over, no boxes): a replay
+    of it takes many minutes, so only a stop at its next frame ends it within a test's time."""
+    data = json.loads(dataset.read_text())
+    ims = data['images']
+    path = dataset.with_name('long.json')   # beside it: the frame paths stay valid
+    path.write_text(json.dumps({
+        'videos': data['videos'][:1], 'categories': data['categories'], 'annotations': [],
+        'images': [dict(ims[i % len(ims)], id=i, video_id=data['videos'][0]['id'], frame_id=i,
+                        timestamp=i / 30.0) for i in range(30000)]}))
+    return path
+
+
 def _previous(tmp: pathlib.Path) -> pathlib.Path:
     out = tmp / 'OUT'
     out.mkdir()
@@ -171,19 +185,28 @@ def test_train(tmp_path):
         assert torch.load(run / 'last.pt', weights_only=True)
 
 
+def _signalled_at(where, argv, tmp, *flags, timeout=180):
+    """(status, stdout, stderr) of ``video-perception ARGV`` sent a real SIGTERM at a fixed
+    moment, WHERE (``test/sigterm_at_import.py``: the first lookup of a module, or with
+    ``--audit`` an audit event; ``--swallow``: inside a bare ``except:``); fails the test when
+    the command never got there (the import moved, the event is gone)."""
+    proc = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).with_name(
+        'sigterm_at_import.py')), *flags, where, *argv], cwd=tmp, env=child_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rc, out, err = _finish(proc, timeout=timeout)
+    assert 'sigterm_at_import: signal sent while' in err, \
+        f'{argv[0]} never reached {where} after the handler was installed: {err[-2000:]}'
+    return rc, out, err
+
+
 def test_train_sigterm_inside_a_library_bare_except(tmp_path):
     """The fresh-clone CI hang: the SIGTERM arrives while mpmath tries ``import gmpy2`` under a
     bare ``except:`` (torch imports sympy when the first optimizer is built). Without
     ``raise_if_stopped`` in the training loop the run trains on, SIGTERM ignored, and this test
     fails on its timeout; with it the run stops before its first step."""
     runs = tmp_path / 'runs'
-    proc = subprocess.Popen([sys.executable, str(pathlib.Path(__file__).with_name(
-        'sigterm_at_import.py')), 'gmpy2', 'train', 'toy_mlp', f'output_dir={runs}',
-        'max_epoch=100000', 'progress=false'], cwd=tmp_path, env=child_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    rc, out, err = _finish(proc, timeout=180)
-    assert 'signal sent while importing gmpy2' in err, \
-        f'nothing imported gmpy2 after the handler was installed (torch changed?): {err[-2000:]}'
+    rc, out, err = _signalled_at('gmpy2', ['train', 'toy_mlp', f'output_dir={runs}',
+                                           'max_epoch=100000', 'progress=false'], tmp_path)
     _assert_clean(rc, out, err, tmp_path, None, 'train')
     assert not runs.exists(), 'stopped before its first checkpoint, the run folder must go'
 
@@ -330,3 +353,119 @@ def test_evaluate_refuses_a_non_empty_frames_folder(eval_case, tmp_path, capsys)
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and '--frames folder' in err[0] and 'not empty' in err[0], err
     assert snapshot(frames) == before
+
+
+# A SIGTERM that a library swallows mid-work (as mpmath swallowed train's): each command meets
+# the recorded stop at its loop's next item (replay: the next frame, in a sweep too; synth: the
+# next frame; convert: the next frame handed to the FrameSink; evaluate: the next rendered frame
+# or before the plots are moved into place) or, at the latest, before it renames its output into
+# place. On main's code each of these ran to its end and exited 0 with a complete-looking OUT
+# (synth's 1000 videos and the 30000-frame replay ran past the timeout, which only the per-item
+# check meets: the check before the rename alone would not end them in time either).
+REPLAY = ['--model', str(SN), '--out', 'OUT', '--force', '--backend', 'onnxruntime',
+          '--threads', '1']
+SWALLOWED = [
+    pytest.param('replay', 'video_perception.ros_convert',   # the first detections written
+                 lambda clip, long: ['replay', str(long), *REPLAY], id='replay'),
+    pytest.param('replay', 'video_perception.draw',          # replay.mp4's first frame
+                 lambda clip, long: ['replay', str(clip), *REPLAY, '--video'],
+                 id='replay-video', marks=pytest.mark.slow),
+    pytest.param('synth', 'training.data.synth_driving',     # inside the partial OUT
+                 lambda clip, long: ['synth', 'driving', 'OUT', '--videos', '1000', '--force'],
+                 id='synth'),
+    pytest.param('convert', 'training.data.converters.frames',  # inside the partial OUT
+                 lambda clip, long: ['convert', 'frames', str(clip), 'OUT', '--force'],
+                 id='convert'),
+]
+
+
+@pytest.mark.parametrize('name, where, argv', SWALLOWED)
+def test_a_swallowed_sigterm_stops_the_command(name, where, argv, clip, long_dataset,
+                                               tmp_path):
+    before = snapshot(_previous(tmp_path))
+    rc, out, err = _signalled_at(where, argv(clip, long_dataset), tmp_path, '--swallow',
+                                 timeout=90)
+    _assert_clean(rc, out, err, tmp_path, before, name)
+
+
+def test_a_swallowed_sigterm_stops_a_conversion_at_its_next_frame(tmp_path, capsys):
+    """Every converter hands each frame to its ``FrameSink``: after a swallowed stop not one
+    more frame is placed or written (the check before the rename would let them all be)."""
+    import numpy as np
+    from training.data.converters.common import FrameSink
+    from video_perception.tools.cli_common import run_stoppable
+    sink = FrameSink(tmp_path, 'copy')
+    (tmp_path / 'src.png').write_bytes(b'a frame')
+    done = []
+
+    def body():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except:  # noqa: E722 - a library's bare except
+            pass
+        for i in range(100):
+            done.append(sink.write(np.zeros((4, 4, 3), np.uint8), 'v', f'{i}.png'))
+            done.append(sink.place(tmp_path / 'src.png', 'v'))
+        return 0
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        assert run_stoppable('video-perception convert', body) == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert done == [] and not (tmp_path / 'frames').exists()
+    assert 'stopped by SIGTERM' in capsys.readouterr().err
+
+
+def test_a_swallowed_sigterm_renames_no_output_into_place(tmp_path, capsys):
+    """The last check, in ``outdir.output_dir``: a stop swallowed after the command's last loop
+    item still leaves OUT as it was (the complete new folder is not renamed onto it)."""
+    from video_perception.outdir import output_dir
+    from video_perception.tools.cli_common import run_stoppable
+    before = snapshot(_previous(tmp_path))
+
+    def body():
+        with output_dir(tmp_path / 'OUT', force=True) as tmp:
+            (tmp / 'new.txt').write_text('the whole new output')
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except:  # noqa: E722 - a library's bare except
+                pass
+        return 0
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        assert run_stoppable('video-perception x', body) == 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert snapshot(tmp_path / 'OUT') == before
+    assert leftovers(tmp_path) == []
+    assert capsys.readouterr().err.splitlines() == [
+        'video-perception x: stopped by SIGTERM; no partial output left']
+
+
+@pytest.mark.parametrize('swallow', [False, True], ids=['raised', 'swallowed'])
+@pytest.mark.parametrize('fresh', [False, True], ids=['existing', 'new'])
+def test_evaluate_plots_stopped_leave_the_folder_as_it_was(eval_case, tmp_path, swallow, fresh):
+    """``evaluate --plots DIR`` stopped while its second plot is renamed into place: on main's
+    code ``latency.tmp.png`` stayed and the first plot had already replaced the old one (a
+    swallowed stop wrote them all, exit 0). Now the plots go into DIR together, once all are
+    drawn: no temporary, DIR as it was (the user's file, the old plot), or no DIR it made."""
+    plots = tmp_path / 'P' / 'plots'
+    if not fresh:
+        plots.mkdir(parents=True)
+        (plots / 'pr_curves.png').write_bytes(b'the previous plot')
+        (plots / 'notes.txt').write_text("the user's file")
+    before = snapshot(plots) if not fresh else None
+    rc, out, err = _signalled_at(
+        'os.rename:latency.png', ['evaluate', str(eval_case / 'gt.json'),
+                                  str(eval_case / 'res.json'), '--mode', 'streaming',
+                                  '--plots', str(plots)],
+        tmp_path, '--audit', *(['--swallow'] if swallow else []))
+    _assert_clean(rc, out, err, tmp_path, None, 'evaluate')
+    if fresh:
+        assert not (tmp_path / 'P').exists(), 'the folders it made stayed'
+    else:
+        assert snapshot(plots) == before

@@ -9,13 +9,12 @@ next frame's (``forecast_target:=next_frame``: input stamp + one period, the per
 stamps); one object keeps one track id in every output; once the filter has seen a few frames
 the published box is the square's box in the *next* frame (the target), not the one it saw.
 """
-import time
 
 import numpy as np
 import pytest
 
 from test_node_e2e_dds import (H0, SIDE_X, SIDE_Y, W0, Listener, _boxes, _image_msg,
-                               square_at, start_node, stamp_ns, stop_node)
+                               serving, square_at, stamp_ns)
 from video_perception import msgs
 
 pytestmark = [pytest.mark.xdist_group('h3_dds_nodes')]
@@ -43,12 +42,11 @@ def v2i_bundle(tmp_path_factory):
 def test_kalman_node_publishes_tracks_at_the_target_time(ros_domain, v2i_bundle):
     from video_perception.transport.base import QOS_SENSOR_DATA
     listener = Listener()
-    node = start_node('v2i_node', v2i_bundle, 'backend:=onnxruntime', 'forecast:=kalman')
     pub = listener.t.create_publisher(msgs.Image, '/cam', QOS_SENSOR_DATA)
     t0 = 1_700_000_000 * 10**9
     n = 12
-    try:
-        listener.wait_ready(node)
+    with serving('v2i_node', v2i_bundle, 'backend:=onnxruntime', 'forecast:=kalman',
+                 listener=listener):
         assert pub.wait_for_subscribers(1, 10)
         for i in range(n):
             before = len(listener.dets)
@@ -56,13 +54,7 @@ def test_kalman_node_publishes_tracks_at_the_target_time(ros_domain, v2i_bundle)
             # the node answers each frame it saw; one lost before the reader matched is not
             # answered (best effort), and the next frame then follows it
             listener.wait('dets', before + 1, 2.0 if i < 3 else 20.0)
-        assert listener.wait('diags', 1, 5)
-        time.sleep(1.2)
-        diag = listener.last_diag_values()
-    finally:
-        rc, err = stop_node(node)
-        listener.close()
-    assert rc == 0 and 'Traceback' not in err, err
+        diag = listener.final_diag_values()
     outs = [m for _, m in listener.dets]
     assert len(outs) >= n - 3
     ids, served = set(), []

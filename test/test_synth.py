@@ -1,16 +1,13 @@
 """Synthetic benchmarks: determinism, forecasting matters (pycocotools), lesion traits, bags."""
-import contextlib
-import io
 import json
 
 import cv2
 import numpy as np
 import pytest
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
+from coco_reference import pycocotools_stats
 from training.data import synth
 from video_perception.dataset import load_video_dataset
 
@@ -37,16 +34,6 @@ def test_same_seed_same_bytes(tmp_path, preset, size):
     assert (ds.images[0]['height'], ds.images[0]['width']) == tuple(map(int, size.split('x')))
 
 
-def _ap(gt_path, dets):
-    coco = COCO(str(gt_path))
-    with contextlib.redirect_stdout(io.StringIO()):
-        ev = COCOeval(coco, coco.loadRes(dets), 'bbox')
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return ev.stats[0]
-
-
 @pytest.fixture(scope='module')
 def driving(tmp_path_factory):
     out = tmp_path_factory.mktemp('driving')
@@ -62,8 +49,9 @@ def test_driving_forecasting_matters(driving):
     nxt = {a: b for ids in ds.frames.values() for a, b in zip(ids[:-1], ids[1:])}
     shifted = [dict(d, image_id=nxt[d['image_id']]) for d in now if d['image_id'] in nxt]
     path = ds.root / 'dataset.json'
-    assert _ap(path, now) > 0.99  # greedy matching of near-identical boxes costs a little
-    ap_next = _ap(path, shifted)
+    # greedy matching of near-identical boxes costs a little
+    assert pycocotools_stats(path, now)[0] > 0.99
+    ap_next = pycocotools_stats(path, shifted)[0]
     print('offline AP of current boxes against the next frame:', ap_next)
     assert ap_next < 0.8, ap_next
     # Same instance, consecutive frames: the centre moves several pixels on average.

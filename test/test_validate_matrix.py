@@ -1,7 +1,8 @@
 """The bad-input matrix, validation part (issue 23 items 3-5): values a user gives, each through
-the real command in its own process, in the style of test/test_bad_inputs.py (whose Case and
-fixtures this reuses): the exit status, no traceback, exactly one stderr line naming the field or
-flag, the value and what was expected, and the output path exactly as it was.
+the real command in its own process, in the style of test/test_bad_inputs.py (whose fixtures
+this reuses; the Case and its runner are test/matrix.py's): the exit status, no traceback,
+exactly one stderr line naming the field or flag, the value and what was expected, and the
+output path exactly as it was.
 
 Node cases also assert that the refusal came before the model loaded (no "warm-up" or
 "configured" line). They run on the DDS transport; the ``rclpy`` ones on real rclpy. The table
@@ -13,8 +14,8 @@ import json
 
 import pytest
 
-from matrix import check_refusal, run_program, snapshot
-from test_bad_inputs import SN, Case, _bundle, _file, _frames, _replay, _set
+from matrix import Case, run_case
+from test_bad_inputs import SN, _bundle, _file, _frames, _replay, _set
 
 
 def _node(*ros):
@@ -105,31 +106,31 @@ CASES = [
          ['--params-file', 'not valid YAML', 'line'], **NODE),
     # -- model.json, field by field at load
     Case('bundle-pad-value', lambda t: _replay(_frames(t), _bundle(t, _set(
-        ['input', 'pad_value'], 300))), 2, ['input.pad_value', '300', '255'], out='OUT'),
+        ['input', 'pad_value'], 300))), 2, ['input.pad_value', '300', '255'], keep=['OUT']),
     Case('bundle-pixel-format', lambda t: _replay(_frames(t), _bundle(t, _set(
         ['input', 'pixel_format'], 'yuv'))), 2, ['input.pixel_format', 'yuv', 'bgr'],
-         out='OUT'),
+         keep=['OUT']),
     Case('bundle-scale-nan', lambda t: _replay(_frames(t), _bundle(t, _set(
-        ['input', 'scale'], float('nan')))), 2, ['input.scale', 'nan', 'finite'], out='OUT'),
+        ['input', 'scale'], float('nan')))), 2, ['input.scale', 'nan', 'finite'], keep=['OUT']),
     Case('bundle-std-zero', lambda t: _replay(_frames(t), _bundle(t, _set(
-        ['input', 'std'], [1.0, 0.0, 1.0]))), 2, ['input.std[1]', '0.0', '> 0'], out='OUT'),
+        ['input', 'std'], [1.0, 0.0, 1.0]))), 2, ['input.std[1]', '0.0', '> 0'], keep=['OUT']),
     Case('bundle-classes-twice', lambda t: _replay(_frames(t), _bundle(t, _set(
-        ['classes'], ['car'] * 8))), 2, ['classes', "'car'", 'twice'], out='OUT'),
+        ['classes'], ['car'] * 8))), 2, ['classes', "'car'", 'twice'], keep=['OUT']),
     # -- latency files: the first bad value named
     Case('latency-file-nan', lambda t: _replay(_frames(t), str(SN), '--latency', _file(
         t, 'lat.json', b'{"unit": "ms", "latencies": [12.5, NaN]}')), 2,
-         ['lat.json', 'value 1', 'nan', 'finite'], out='OUT'),
+         ['lat.json', 'value 1', 'nan', 'finite'], keep=['OUT']),
     Case('latency-file-negative', lambda t: _replay(_frames(t), str(SN), '--latency', _file(
         t, 'lat.csv', b'latency_ms\n5\n-3\n')), 2,
-         ['lat.csv', 'value 1', '-3.0', '>= 0'], out='OUT'),
+         ['lat.csv', 'value 1', '-3.0', '>= 0'], keep=['OUT']),
     # -- flags of the commands
     Case('replay-fps-nan', lambda t: _replay(_frames(t), str(SN), '--fps', 'nan'), 2,
-         ['--fps', 'nan', '> 0'], out='OUT'),
+         ['--fps', 'nan', '> 0'], keep=['OUT']),
     Case('replay-score-threshold-range', lambda t: _replay(_frames(t), str(SN),
                                                            '--score-threshold', '2'), 2,
-         ['--score-threshold', '2', '[0.0, 1.0]'], out='OUT'),
+         ['--score-threshold', '2', '[0.0, 1.0]'], keep=['OUT']),
     Case('replay-threads-negative', lambda t: _replay(_frames(t), str(SN), '--threads', '-1'),
-         2, ['--threads', '-1', 'minimum 0'], out='OUT'),
+         2, ['--threads', '-1', 'minimum 0'], keep=['OUT']),
     Case('evaluate-score-thr-inf', lambda t: _gt_and_results(
         t, [{'id': 1, 'name': 'car'}]) + ['--score-thr', 'inf'], 2, ['--score-thr', 'inf']),
     Case('publish-rate-nan', lambda t: ['publish', 'sim:64x48', '--rate', 'nan'], 2,
@@ -137,14 +138,14 @@ CASES = [
     Case('echo-timeout-zero', lambda t: ['echo', '/x', '--timeout', '0'], 2,
          ['--timeout', '0', '> 0']),
     Case('synth-frames-zero', lambda t: ['synth', 'driving', str(t / 'o'), '--frames', '0'], 2,
-         ['--frames', '0', 'minimum 1'], out='o'),
+         ['--frames', '0', 'minimum 1'], keep=['o']),
     Case('convert-fps-negative', lambda t: ['convert', 'frames', _frames(t), str(t / 'out'),
                                             '--fps', '-30'], 2, ['--fps', '-30', '> 0'],
-         out='out'),
+         keep=['out']),
     Case('check-bundle-tolerance-nan', lambda t: ['check-bundle', str(SN), '--score-tol', 'nan'],
          2, ['--score-tol', 'nan', 'finite']),
     Case('train-override-nan', lambda t: ['train', 'toy_mlp', f'output_dir={t}/runs', 'lr=nan'],
-         2, ['config "lr"', 'nan', 'finite'], out='runs'),
+         2, ['config "lr"', 'nan', 'finite'], keep=['runs']),
 ]
 
 
@@ -172,14 +173,10 @@ def test_bad_value(case: Case, tmp_path, ros_domain):
             pytest.skip(ros_tier.missing())
     if case.id == 'node-device-cuda' and _cuda_here():
         pytest.skip('a CUDA backend is present: device:=cuda is served here')
-    argv = [str(tmp_path / 'OUT') if a == 'OUT' else a for a in case.argv(tmp_path)]
-    before = snapshot(tmp_path / case.out) if case.out else None
-    r = run_program(case.program, argv, tmp_path, case.env)
-    text = check_refusal(r, case.rc, case.expect)
+    r = run_case(case, tmp_path)
     if case.program != 'video-perception':
+        text = r.stdout + r.stderr
         assert 'warm-up' not in text and 'configured' not in text, 'refused after the model'
-    if case.out:
-        assert snapshot(tmp_path / case.out) == before, f'{case.out} changed'
 
 
 def test_matrix_is_wide_enough():

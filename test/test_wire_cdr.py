@@ -1,32 +1,19 @@
 """Byte-exact CDR: our serialiser == rosbags' ROS 2 CDR serialiser, for every message type.
 
 The reference is rosbags' typestore for Humble; vision_msgs is registered from the .msg text in
-test/msg_defs (written from specs/ros2.md section 3.2, independent of the package's own copy).
+test/msg_defs (written from specs/ros2.md section 3.2, independent of the package's own copy):
+the ``typestore`` fixture of test/conftest.py.
 """
-import pathlib
 import time
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, HealthCheck
 from hypothesis import strategies as st
-from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 
 from video_perception import msgs
 from video_perception.msgs import Arr, Seq
 from video_perception.transport import cdr
-
-MSG_DEFS = pathlib.Path(__file__).parent / 'msg_defs'
-
-
-@pytest.fixture(scope='module')
-def typestore():
-    store = get_typestore(Stores.ROS2_HUMBLE)
-    types = {}
-    for path in sorted(MSG_DEFS.glob('*.msg')):
-        types.update(get_types_from_msg(path.read_text(), f'vision_msgs/msg/{path.stem}'))
-    store.register(types)
-    return store
 
 
 _INT_RANGES = {

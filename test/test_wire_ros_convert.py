@@ -3,25 +3,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 
 from video_perception import msgs
 from video_perception.detections import Detections
 from video_perception.ros_convert import (detections_to_msg, diagnostic_array, label_info_msg,
                                           msg_to_boxes_xyxy)
 from video_perception.transport import cdr
-
-from test_wire_cdr import MSG_DEFS
-
-
-@pytest.fixture(scope='module')
-def typestore():
-    store = get_typestore(Stores.ROS2_HUMBLE)
-    types = {}
-    for path in sorted(MSG_DEFS.glob('*.msg')):
-        types.update(get_types_from_msg(path.read_text(), f'vision_msgs/msg/{path.stem}'))
-    store.register(types)
-    return store
 
 
 def test_layout_humble(typestore):

@@ -7,7 +7,9 @@ Every command that writes a folder (``synth``, ``convert``, ``export``, ``train`
   flag), so a typo in OUT cannot mix two datasets or replace a bundle the robot uses;
 - by default the command writes into a hidden sibling ``.NAME.partial-PID`` which is renamed onto
   OUT only when the command succeeded (the old folder, with ``force``, is swapped out first and
-  removed after), so OUT is either the old content or the complete new one, never a mixture;
+  removed after), so OUT is either the old content or the complete new one, never a mixture
+  (a SIGTERM that a library swallowed mid-work is raised again before the rename, and the
+  sibling goes);
   siblings keep relative paths (``../frames/x.jpg``) valid after the rename;
 - ``in_place=True`` is for outputs that must survive a crash (a training run's checkpoints, for
   ``resume=auto``): the command writes into OUT itself, and on failure OUT is removed only when
@@ -28,6 +30,8 @@ import os
 import pathlib
 import shutil
 from typing import Callable, Dict, Iterator, Optional
+
+from video_perception.tools.cli_common import raise_if_stopped
 
 
 # a full disk, a file over the size limit, a quota, a read-only or failing device
@@ -174,6 +178,7 @@ def output_dir(path, force: bool = False, what: str = 'output folder', in_place:
     tmp.mkdir()
     try:
         yield tmp
+        raise_if_stopped()  # a stop a library swallowed mid-work: not renamed, removed
     except BaseException:
         _remove(parents or tmp)
         raise

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from video_perception.dataset import DatasetBuilder, write_video_dataset
 from video_perception.outdir import (check_apart, error_line, final_path, OverlapError,
                                      output_dir)
+from video_perception.tools.cli_common import raise_if_stopped
 from video_perception.validate import arg_count, arg_natural, arg_positive
 
 PRESETS = {
@@ -92,6 +93,7 @@ def generate(preset: str, out, seed: int = 0, videos: int = 4, frames: int = 60,
         vid = builder.add_video(name, fps=fps)
         stamps, files = [], []
         for f, (img, objects) in enumerate(module.render_video(rng, frames, height, width, fps)):
+            raise_if_stopped()  # a SIGTERM a library swallowed: stop at the next frame
             rel = f'frames/{name}/{f:06d}.{image_format}'
             path = out / rel
             path.parent.mkdir(parents=True, exist_ok=True)

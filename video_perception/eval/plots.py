@@ -8,7 +8,9 @@
 """
 from __future__ import annotations
 
+import os
 import pathlib
+import shutil
 
 import matplotlib
 
@@ -19,16 +21,24 @@ import numpy as np  # noqa: E402
 
 from video_perception.eval.coco_ap import CocoResult, precision_recall_curves  # noqa: E402
 from video_perception.eval.latency import latency_stats  # noqa: E402
+from video_perception.tools.cli_common import raise_if_stopped  # noqa: E402
 
 
 def _save(fig, path) -> pathlib.Path:
+    """``fig`` as the PNG ``path``, written to a hidden temporary renamed onto it; an exception
+    (a stop, a full disk) removes the temporary and leaves ``path`` as it was."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + '.tmp.png')
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    try:
+        fig.tight_layout()
+        fig.savefig(tmp, dpi=120, format='png')
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -185,12 +195,33 @@ def plot_report(folder, coco: CocoResult, latencies_s=None, sap_k: dict | None =
                 mode: str = 'streaming', series: str = 'replay',
                 frame_period_s: float | None = None) -> list[pathlib.Path]:
     """The plots of one report in ``folder``: pr_curves.png, latency.png (when outputs have
-    finish times) and sap_k.png (with a sweep, as the series ``series``)."""
+    finish times) and sap_k.png (with a sweep, as the series ``series``).
+
+    All of them are drawn into a hidden sibling folder (``.FOLDER.partial-PID``) and moved into
+    ``folder`` together once the last is drawn (``evaluate --plots DIR`` may name a folder that
+    holds other files, which stay): a stop or an error while drawing leaves no temporary, no
+    folder this call made, and every file that was there as it was."""
     folder = pathlib.Path(folder)
-    out = [plot_pr_curves(coco, folder / 'pr_curves.png', title=f'Precision-recall ({mode})')]
-    if latencies_s is not None and len(latencies_s):
-        out.append(plot_latency_histogram(latencies_s, folder / 'latency.png',
-                                          frame_period_s=frame_period_s))
-    if sap_k:
-        out.append(plot_sap_k({series: sap_k}, folder / 'sap_k.png'))
+    made = [p for p in (folder.absolute(), *folder.absolute().parents) if not p.exists()]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    stage = folder.parent / f'.{folder.name}.partial-{os.getpid()}'
+    try:
+        staged = [plot_pr_curves(coco, stage / 'pr_curves.png',
+                                 title=f'Precision-recall ({mode})')]
+        if latencies_s is not None and len(latencies_s):
+            staged.append(plot_latency_histogram(latencies_s, stage / 'latency.png',
+                                                 frame_period_s=frame_period_s))
+        if sap_k:
+            staged.append(plot_sap_k({series: sap_k}, stage / 'sap_k.png'))
+        raise_if_stopped()  # a stop a library (matplotlib, its fonts) swallowed: none is moved
+        folder.mkdir(exist_ok=True)
+        out = [folder / p.name for p in staged]
+        for src, dst in zip(staged, out):
+            src.replace(dst)
+    except BaseException:
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return out

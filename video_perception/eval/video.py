@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from video_perception.detections import Detections
 from video_perception.eval.results import GroundTruth
+from video_perception.tools.cli_common import raise_if_stopped
 
 try:  # the runtime's drawing (H2); a minimal stand-in keeps evaluation usable without it
     from video_perception.draw import draw_detections
@@ -176,6 +177,7 @@ def render_clip(gt: GroundTruth, dets: dict[int, np.ndarray], image_root, out_di
 
     def frames():
         for iid in tqdm(ids, desc='render', unit='frame', leave=False):
+            raise_if_stopped()  # a stop a library swallowed: not one frame more
             path = pathlib.Path(image_root) / gt.images[iid]['file_name']
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:

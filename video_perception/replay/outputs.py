@@ -84,11 +84,13 @@ def write_video(source, run: ReplayRun, path, class_names, fps: float,
 
     from video_perception.draw import draw_detections
     from video_perception.eval.video import write_mp4
+    from video_perception.tools.cli_common import raise_if_stopped
     shown = latest_outputs(run)
 
     def frames():
         for f in tqdm(source.frames(), total=source.count, desc='video', unit='frame',
                       leave=False, disable=None):
+            raise_if_stopped()
             image = f.load()
             out = shown.get(f.index)
             if out is not None:

@@ -38,7 +38,9 @@ def raise_if_stopped() -> None:
     dispatcher. Python raises it at whatever line runs when the signal lands, and a library's
     bare ``except:`` there swallows it (mpmath's ``try: import gmpy2 ... except: pass``, run when
     torch first imports sympy); the work then went on with SIGTERM ignored. Long loops (a
-    training step) call this so such a run still stops at its next step."""
+    training step, a replayed frame, a written frame or plot) call this so such a run still
+    stops at its next step, and so does every command before it renames its output into place
+    (``outdir.output_dir``)."""
     if _STOP['requested']:
         raise Terminated()
 
@@ -68,7 +70,9 @@ def run_stoppable(prog: str, body: Callable[[], int]) -> int:
     try:  # installed inside the try: a SIGTERM right after it is caught here too
         if own:
             signal.signal(signal.SIGTERM, on_sigterm)
-        return body()
+        status = body()
+        raise_if_stopped()  # a swallowed stop that no loop met again: still a stop, not 0
+        return status
     except KeyboardInterrupt as exc:
         term = isinstance(exc, Terminated)
         _close_progress_bars()

@@ -21,6 +21,7 @@ maps to scores AP 0, with a one-line warning.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pathlib
 import sys
 
@@ -104,23 +105,26 @@ def run(args, warn=_warn) -> dict:
                                           score_thr=args.score_thr,
                                           negative_frames=args.negative_frames)
     report = build_report(args.mode, coco, bdd_plus_one=bool(args.bdd_plus_one), **extra)
-    if args.plots:
-        from video_perception.eval import plots
-        plots.plot_report(args.plots, coco, latencies, extra.get('sap_k'), args.mode,
-                          series=pathlib.Path(args.results).stem)
-    if args.frames:
-        from video_perception.eval.video import render_clip
-        root = pathlib.Path(args.gt)
-        root = root if root.is_dir() else root.parent
-        vid = args.video_id
-        if vid is not None and gt.videos is not None:
-            if coverage is not None and str(vid) in map(str, coverage.left_out):
-                raise ValueError(f'--video-id {vid}: the results do not cover that video')
-            vid = next((v for v in gt.videos if str(v) == str(vid)), vid)
-        # rendered into a hidden partial folder, renamed onto --frames once complete: a stop
-        # mid-render leaves no half-made clip (a released writer's short MP4 looks whole)
-        with output_dir(args.frames, what='--frames folder', hint=FRAMES_HINT) as tmp:
-            render_clip(gt, paired, root, tmp, vid, args.draw_thr)
+    vid = args.video_id
+    if args.frames and vid is not None and gt.videos is not None:
+        if coverage is not None and str(vid) in map(str, coverage.left_out):
+            raise ValueError(f'--video-id {vid}: the results do not cover that video')
+        vid = next((v for v in gt.videos if str(v) == str(vid)), vid)
+    # --frames is rendered into a hidden partial folder, renamed onto it once complete (a
+    # released writer's short MP4 looks whole); the plots are drawn last inside that, and moved
+    # into --plots together: a stop anywhere leaves neither, and the --plots folder as it was
+    frames = (output_dir(args.frames, what='--frames folder', hint=FRAMES_HINT) if args.frames
+              else contextlib.nullcontext())
+    with frames as tmp:
+        if args.frames:
+            from video_perception.eval.video import render_clip
+            root = pathlib.Path(args.gt)
+            render_clip(gt, paired, root if root.is_dir() else root.parent, tmp, vid,
+                        args.draw_thr)
+        if args.plots:
+            from video_perception.eval import plots
+            plots.plot_report(args.plots, coco, latencies, extra.get('sap_k'), args.mode,
+                              series=pathlib.Path(args.results).stem)
     return report
 
 

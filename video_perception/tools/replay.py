@@ -59,7 +59,7 @@ import sys
 from video_perception.backends.base import BACKEND_NAMES
 from video_perception.outdir import check_apart, error_line
 from video_perception.streaming.stage import frames_ahead
-from video_perception.tools.cli_common import OneLineArgumentParser
+from video_perception.tools.cli_common import OneLineArgumentParser, raise_if_stopped
 from video_perception.tools.replay_common import (PROG, _classes, _frame_period_s, _run_info,
                                                   _Scorer, _write_latency_file)
 from video_perception.tools.replay_sweep import sweep_into
@@ -209,7 +209,8 @@ def replay(args, tmp: pathlib.Path) -> tuple[tuple, list[tuple]]:
     bar = tqdm(total=source.count and source.count * passes, desc='replay', unit='frame',
                disable=None)
 
-    def progress(run):
+    def progress(run):  # once per source frame, in the replay and in every speed of a sweep
+        raise_if_stopped()
         bar.update(1)
         bar.set_postfix(processed=len(run.outputs), dropped=run.dropped, refresh=False)
     try:
@@ -277,6 +278,7 @@ def main(argv: list[str]) -> int:
     try:
         tmp.mkdir(parents=True)
         header, rows = replay(args, tmp)
+        raise_if_stopped()  # a stop swallowed after the last frame: OUT is not replaced
         old = out.parent / f'.{out.name}.old-{os.getpid()}'
         if out.exists():  # --force: swapped out first, so OUT is never missing or mixed
             os.replace(out, old)

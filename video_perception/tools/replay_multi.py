@@ -66,6 +66,7 @@ def replay_cameras(args, tmp) -> tuple:
                                                        parse_speeds)
     from video_perception.replay.multi import camera_names, run_multi_replay
     from video_perception.sources import FrameSource
+    from video_perception.tools.cli_common import raise_if_stopped
     from video_perception.tools.replay_common import (_classes, _frame_period_s,
                                                       _run_info, _Scorer)
 
@@ -90,7 +91,8 @@ def replay_cameras(args, tmp) -> tuple:
     bar = tqdm(total=sum(s.count or 0 for s in sources) or None, desc='replay', unit='frame',
                disable=None)
 
-    def progress(run):
+    def progress(run):  # once per source frame of any camera
+        raise_if_stopped()
         bar.update(1)
     try:
         with contextlib.ExitStack() as stack:

@@ -12,6 +12,7 @@ import numpy as np
 # one definition of image files, natural order and frame numbers for tools and converters
 from video_perception.sources import IMAGE_SUFFIXES as IMAGE_EXTS  # noqa: F401 - re-exported
 from video_perception.sources import frame_number, list_images, natural_key  # noqa: F401
+from video_perception.tools.cli_common import raise_if_stopped
 
 
 class FrameSink:
@@ -21,6 +22,9 @@ class FrameSink:
     source frame, so converting costs no disk), ``symlink`` (a relative symlink under
     OUT/frames/<video>/), ``copy`` (a copy there). Frames decoded from a video or bag are always
     written as files (``write``).
+
+    Every converter hands it each frame, so it is where a conversion meets a SIGTERM that a
+    library swallowed (``raise_if_stopped``): the conversion stops at its next frame.
     """
 
     def __init__(self, out_dir, mode: str = 'path'):
@@ -31,6 +35,7 @@ class FrameSink:
 
     def place(self, src, video: str, name: str | None = None) -> str:
         """Return the ``file_name`` for a source frame (relative to OUT, '/'-separated)."""
+        raise_if_stopped()
         src = pathlib.Path(src).resolve()
         if not src.is_file():
             raise FileNotFoundError(f'frame {src} not found')
@@ -49,6 +54,7 @@ class FrameSink:
 
     def write(self, image: np.ndarray, video: str, name: str) -> str:
         """Encode a decoded frame (BGR or gray) under OUT/frames/<video>/<name>."""
+        raise_if_stopped()
         rel = pathlib.Path('frames') / safe_name(video) / name
         dst = self.out / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
