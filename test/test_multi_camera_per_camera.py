@@ -62,13 +62,13 @@ def test_auto_mode_rule(bundle):
 def test_per_camera_equals_batch_and_single_detectors(bundle):
     messages = _messages()
     out = {mode: [[] for _ in SIZES] for mode in ('per_camera', 'batch')}
-    workers_seen = set()
+    workers_seen = {i: set() for i in range(len(SIZES))}     # camera -> its worker threads
 
     def publisher(mode):
         def publish(i, dets, header, frame):
             out[mode][i].append((header.stamp.sec * 10 ** 9 + header.stamp.nanosec, dets))
             if mode == 'per_camera':
-                workers_seen.add(threading.current_thread().name)
+                workers_seen[i].add(threading.current_thread().name)
         return publish
 
     cores = {mode: build_multi_core(f'pc_{mode}', _load(bundle), ['a', 'b', 'c'],
@@ -94,8 +94,10 @@ def test_per_camera_equals_batch_and_single_detectors(bundle):
     finally:
         pc.stop()
     assert all(c.counts['dropped'] == 0 for c in pc.cameras)
-    if pc.workers > 1:
-        assert len(workers_seen) > 1, 'per-camera frames never ran on more than one worker'
+    # one worker per camera, each woken by its own camera only (as K single-camera nodes): a
+    # camera's frames all ran on its worker, and no two cameras shared one
+    pinned = [[f'pc_per_camera-worker{i}'] for i in range(3)]
+    assert [sorted(workers_seen[i]) for i in range(3)] == pinned
     # the reference: one detector per camera on its own backend, fed one frame at a time
     singles = [_load(bundle) for _ in SIZES]
     for k, step in enumerate(messages):
@@ -110,3 +112,26 @@ def test_per_camera_equals_batch_and_single_detectors(bundle):
     assert [d.resets for d in pc.detector.detectors] == [s.resets for s in singles] == [0, 0, 1]
     values = dict(pc.batch_values())
     assert values['batch_mode'] == 'per_camera' and values['batches'] == str(3 * STEPS)
+
+
+def test_one_worker_serves_every_camera_oldest_first(bundle):
+    """``threads`` 0 (the runtime's default, every core): one worker for all cameras, taking the
+    oldest pending frame first, none dropped when it keeps up."""
+    order = []
+    core = build_multi_core('pc_one', _load(bundle, threads=0), ['a', 'b', 'c'],
+                            lambda i, dets, header, frame: order.append(i),
+                            {'batch_mode': 'per_camera'}, log_warning=lambda _: None)
+    assert core.workers == 1
+    messages = _messages()
+    for cam in (2, 0, 1):                   # pending before the worker starts: oldest first
+        core.on_image(cam, messages[0][cam])
+    core.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(order) < 3:
+            assert time.monotonic() < deadline, 'the one worker stalled'
+            time.sleep(0.005)
+    finally:
+        core.stop()
+    assert order == [2, 0, 1] and core.batches == 3
+    assert all(c.counts['dropped'] == 0 for c in core.cameras)

@@ -12,10 +12,13 @@ frame is due before then (from their arrival period) and which are alive (a fram
 others, its missed slots counted and its silence reported in the diagnostics. Stale frames
 never queue: a batch takes only the newest frame of each camera.
 
-``batch_mode`` per_camera (``auto`` on a CPU) runs no batch: a pool of workers (one per
-camera with ``threads`` set, ``per_camera_workers``), each takes the camera whose pending frame
-is oldest and runs that frame alone on the one shared backend (its own detector's state), one
-worker per camera at a time so a camera's frames stay in order. On a CPU a convolution on B
+``batch_mode`` per_camera (``auto`` on a CPU) runs no batch: each frame runs alone on the one
+shared backend (its camera's own detector state). With ``threads`` set there is one worker per
+camera (``per_camera_workers``), each woken by its own camera only, as K single-camera nodes
+are: a pool woken all at once by every frame and every finished frame cost 3 to 6 ms of median
+processing at K = 4 on 2 cores (tiny: 17.7-21.0 against 14.3-15.4 ms, the Python threads
+trading the interpreter lock; docs/BENCHMARKS.md 7a). Otherwise one worker serves every camera,
+oldest pending frame first. On a CPU a convolution on B
 frames costs about B single frames, so a batch buys nothing there and waits for its slowest
 camera (docs/BENCHMARKS.md section 7, measured); on a GPU one launch for K frames is the point
 of batching, so ``auto`` batches there.
@@ -31,12 +34,12 @@ import numpy as np
 
 from video_perception.families import bundle_family
 from video_perception.feature_buffer import StampMonitor
-from video_perception.multi_camera_plan import per_camera_workers, resolve_batch_mode
+from video_perception.multi_camera_diagnostics import CameraDiagnostics
+from video_perception.multi_camera_plan import (DEAD_PERIODS, per_camera_workers,
+                                                resolve_batch_mode)
 from video_perception.node_core import (LatencyStats, _header_with_stamp, _OneLineLog,
                                         default_parameters, frame_decoder, output_stamp_ns,
                                         stamp_ns_of)
-
-DEAD_PERIODS = 3.0          # a camera silent for this many of its periods is not waited for
 
 
 class CameraState:
@@ -45,6 +48,7 @@ class CameraState:
     def __init__(self, name: str):
         self.name = name
         self.pending = None                 # (msg, t_recv): the newest frame not yet taken
+        self.wake: Optional[threading.Condition] = None   # its own worker's, when pinned
         self.stamps = StampMonitor()
         self.latency = LatencyStats()
         self.counts = collections.Counter()
@@ -69,7 +73,7 @@ class CameraState:
         return 1.0 / period if period else 0.0
 
 
-class MultiCameraCore:
+class MultiCameraCore(CameraDiagnostics):
     """Serving loop of a node with ``cameras`` (their names); ``detector`` is a
     ``CameraBatch`` with one detector per camera. ``publish(camera, dets, header, frame)`` is
     called from the worker thread for each camera of a batch."""
@@ -95,7 +99,8 @@ class MultiCameraCore:
         from video_perception.streaming.stage import StreamingStage   # a tracker per camera
         self.streaming = StreamingStage(self.params, detector.detectors[0].bundle,
                                         len(self.cameras))
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._stop = threading.Event()
         self._threads: List[threading.Thread] = []
         self.apply_parameters(self.params)
@@ -119,7 +124,10 @@ class MultiCameraCore:
             else:
                 cam.first_arrival = now
             cam.pending = (msg, now)
-            self._cond.notify_all()
+            if cam.wake is not None:
+                cam.wake.notify()           # its own worker, not all K
+            else:
+                self._cond.notify_all()
 
     def on_parameters(self, changes: Dict[str, Any]) -> None:
         self.params.update(changes)
@@ -135,9 +143,14 @@ class MultiCameraCore:
     # -- worker side ----------------------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
-        loop = self._loop if self.mode == 'batch' else self._loop_each
-        self._threads = [threading.Thread(target=loop, name=f'{self.node_name}-worker{i}',
-                                          daemon=True) for i in range(self.workers)]
+        pinned = self.mode == 'per_camera' and self.workers >= len(self.cameras) > 1
+        for cam in self.cameras:            # the lock stays one: a camera's state is shared
+            cam.wake = threading.Condition(self._lock) if pinned else None
+        loop = self._loop if self.mode == 'batch' else \
+            self._loop_pinned if pinned else self._loop_each
+        self._threads = [threading.Thread(target=loop, args=(i,) if pinned else (),
+                                          name=f'{self.node_name}-worker{i}', daemon=True)
+                         for i in range(len(self.cameras) if pinned else self.workers)]
         for thread in self._threads:
             thread.start()
 
@@ -145,6 +158,9 @@ class MultiCameraCore:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+            for cam in self.cameras:
+                if cam.wake is not None:
+                    cam.wake.notify_all()
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
@@ -204,6 +220,23 @@ class MultiCameraCore:
         with self._cond:
             self._busy.discard(index)
             self._cond.notify_all()         # a worker may wait for this camera's next frame
+
+    def _loop_pinned(self, index: int) -> None:
+        """Per-camera mode, one worker per camera: camera ``index``'s frames, in order."""
+        cam = self.cameras[index]
+        while not self._stop.is_set():
+            with self._cond:
+                if cam.pending is None:
+                    cam.wake.wait(0.2)
+                if cam.pending is None or self._stop.is_set():
+                    continue
+                item, cam.pending = (index,) + cam.pending, None
+                self.wait.add(time.monotonic() - cam.first_arrival)
+                self.fill.append(1.0 / len(self.cameras))
+            try:
+                self.process([item])
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive any one frame
+                self._fail(cam, 'failed_frames', f'detection failed: {type(exc).__name__}: {exc}')
 
     def _loop_each(self) -> None:
         while not self._stop.is_set():
@@ -276,53 +309,6 @@ class MultiCameraCore:
     def output_stamp_ns(self, cam: CameraState, stamp_ns: int) -> int:
         bundle = self.detector.detectors[0].bundle
         return output_stamp_ns(self.params, stamp_ns, cam.stamps.period_ns, bundle.future_frames)
-
-    # -- diagnostics ----------------------------------------------------------------------------
-    def camera_values(self, index: int) -> List[tuple]:
-        """(key, value) strings of one camera's DiagnosticStatus."""
-        cam = self.cameras[index]
-        det = self.detector.detectors[index]
-        silent = (time.monotonic() - cam.last_arrival) if cam.last_arrival else float('nan')
-        values = [
-            ('rate_hz', f'{cam.rate_hz():.2f}'),
-            ('frames_received', str(cam.counts['received'])),
-            ('frames_processed', str(cam.counts['processed'])),
-            ('frames_dropped', str(cam.counts['dropped'])),
-            ('batch_slots_skipped', str(cam.counts['skipped'])),
-            ('bad_frames', str(cam.counts['bad_frames'])),
-            ('failed_frames', str(cam.counts['failed_frames'])),
-            ('latency_ms_median', f'{cam.latency.median():.2f}'),
-            ('latency_ms_p95', f'{cam.latency.p95():.2f}'),
-            ('buffer_resets', str(det.resets)),
-            ('silent_s', f'{silent:.2f}'),
-        ] + [kv for kv in det.diagnostics() if kv[0] != 'buffer_resets']
-        values += self.streaming.diagnostics(index)
-        return values + [('last_error', cam.last_error)] if cam.last_error else values
-
-    def camera_level(self, index: int) -> tuple:
-        cam = self.cameras[index]
-        period = cam.period_s()
-        if cam.last_arrival is None:
-            return 1, f'camera {cam.name}: no images received yet'
-        if period and time.monotonic() - cam.last_arrival > DEAD_PERIODS * period:
-            return 1, f'camera {cam.name}: silent, its batch slot is skipped'
-        if cam.counts['bad_frames'] or cam.counts['failed_frames']:
-            return 1, (f"camera {cam.name}: {cam.counts['bad_frames']} bad and "
-                       f"{cam.counts['failed_frames']} failed frames so far")
-        return 0, f'camera {cam.name}: serving'
-
-    def batch_values(self) -> List[tuple]:
-        det = self.detector.detectors[0]
-        return [('backend', str(det.backend_description)),
-                ('cameras', str(len(self.cameras))),
-                ('batch_mode', self.mode),
-                ('workers', str(self.workers)),
-                ('batches', str(self.batches)),
-                ('batch_fill_ratio_mean', f'{np.mean(self.fill) if self.fill else 0.0:.3f}'),
-                ('batch_wait_ms_median', f'{self.wait.median():.2f}'),
-                ('batch_wait_ms_p95', f'{self.wait.p95():.2f}'),
-                ('batch_timeout_ms', f"{float(self.params.get('batch_timeout_ms', 10.0)):.1f}"),
-                ('model_ms', f'{det.model_ms:.2f}')]
 
 
 def build_multi_core(node_name: str, detector, names: Sequence[str],

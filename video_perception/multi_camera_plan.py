@@ -10,6 +10,7 @@ from typing import Callable, List, Optional, Sequence
 from video_perception.transport.base import ParameterError, ParameterSpec
 
 BATCH_MODES = ('auto', 'batch', 'per_camera')
+DEAD_PERIODS = 3.0          # a camera silent for this many of its periods is not waited for
 
 # the node parameters of several cameras in one node (multi_camera.py serves them); node_core's
 # parameter list takes them from here, below both nodes' cores
