@@ -18,6 +18,10 @@ LAYOUTS = ('batched', 'per_camera', 'separate')
 PER_CAMERA_MIN = 1.0      # per-camera / separate frames/s
 BATCHED_MIN = 1.5         # batched / separate frames/s
 INT8_SPEEDUP_MIN = 1.8    # StreamNet-S fp32 / int8 median
+# Both layouts served this share of the frames offered: the offer caps both, so their frames/s
+# are equal to the measurement's resolution (the rest are frames a camera's mailbox replaced
+# under a burst, fewer than 1 in 200), and p95 alone decides.
+AT_OFFER = 0.995
 INT8_AP_POINTS = 1.0      # |int8 - fp32| streaming AP, percentage points
 
 
@@ -26,8 +30,12 @@ def multicam_goals(data: dict, label: str, k: int = 4) -> dict:
     b, pc, sep = (data[f'{label}/K={k}/{layout}'] for layout in LAYOUTS)
     ratio = (lambda x: x['fps'] / sep['fps'] if sep['fps'] else float('nan'))
     no_worse = (lambda x: x['p95'] <= sep['p95'])          # nan (no sample) is never no worse
+    at_offer = (lambda x: x['fps'] >= AT_OFFER * x['offered'])
+    both_at_offer = at_offer(pc) and at_offer(sep)
     return {'per_camera_ratio': ratio(pc), 'batched_ratio': ratio(b),
-            'per_camera_met': bool(ratio(pc) >= PER_CAMERA_MIN and no_worse(pc)),
+            'both_at_offer': both_at_offer,
+            'per_camera_met': bool((ratio(pc) >= PER_CAMERA_MIN or both_at_offer)
+                                   and no_worse(pc)),
             'batched_met': bool(ratio(b) >= BATCHED_MIN and no_worse(b))}
 
 
@@ -46,7 +54,9 @@ def multicam_bullets(data: dict, k: int = 4) -> List[str]:
             f'- {k} cameras of 1920x1200 at {b["offered"] / k:g} Hz, {label}: one node per '
             f'camera serves {sep["fps"]:.1f} frames/s (p95 {sep["p95"]:.0f} ms); one node with '
             f'`batch_mode` per_camera (`auto` on a CPU) {pc["fps"]:.1f} '
-            f'(**{g["per_camera_ratio"]:.2f}x**, p95 {pc["p95"]:.0f} ms): issue 21 goal '
+            f'(**{g["per_camera_ratio"]:.2f}x**'
+            f'{", both at the offered rate" if g["both_at_offer"] else ""}, '
+            f'p95 {pc["p95"]:.0f} ms): issue 21 goal '
             '(>= separate, p95 no worse) '
             f'{_met(g["per_camera_met"])}; batched {b["fps"]:.1f} ({g["batched_ratio"]:.2f}x, '
             f'p95 {b["p95"]:.0f} ms): {BATCHED_MIN}x goal {_met(g["batched_met"])} (a GPU goal; '

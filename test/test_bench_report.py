@@ -129,6 +129,13 @@ def test_multicam_goals_from_hand_numbers():
     # more frames but a worse p95: not met; equal frames and p95: met (">=", "no worse")
     assert not multicam_goals(mc((1, 1), (30.0, 400.0), (20.0, 399.0)), 'm')['per_camera_met']
     assert multicam_goals(mc((1, 1), (20.0, 399.0), (20.0, 399.0)), 'm')['per_camera_met']
+    # both at the offered 120 frames/s (>= 99.5 %): a frame fewer is no loss, p95 decides
+    g = multicam_goals(mc((1, 1), (119.5, 20.0), (119.9, 21.0)), 'm')
+    assert g['both_at_offer'] and g['per_camera_met']
+    assert not multicam_goals(mc((1, 1), (119.5, 22.0), (119.9, 21.0)), 'm')['per_camera_met']
+    assert not multicam_goals(mc((1, 1), (119.3, 20.0), (119.9, 21.0)), 'm')['per_camera_met']
+    line = multicam_bullets(mc((1, 1), (119.5, 20.0), (119.9, 21.0)))[0]
+    assert '(**1.00x**, both at the offered rate, p95 20 ms)' in line and '**met**' in line
     # the batched 1.5x goal: exactly 1.5x at an equal p95 meets it, 1.49x does not
     assert multicam_goals(mc((30.0, 50.0), (1, 1), (20.0, 50.0)), 'm')['batched_met']
     assert not multicam_goals(mc((29.8, 50.0), (1, 1), (20.0, 50.0)), 'm')['batched_met']
