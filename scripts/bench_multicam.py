@@ -197,7 +197,9 @@ def bench_multicam(cases: Sequence[tuple], ks: Sequence[int] = (1, 2, 4),
                                                                   first_ns)
                     stages[layout] += timed
                     first_ns += int((secs + 10) * 1e9)      # stamps move on: no reset
-                    served[layout] += len(published)
+                    # this round's frames only: a frame left from an earlier round is not
+                    # this round's throughput
+                    served[layout] += sum(1 for s, _ in published if s in handed)
                     lat[layout] += [t - handed[s] for s, t in published if s in handed]
             for layout in LAYOUTS:
                 s = summary_ms(lat[layout])

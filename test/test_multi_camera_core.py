@@ -128,3 +128,25 @@ def test_multicam_bench_runs_both_layouts(tmp_path):
         assert row['process_p95'] <= row['p95'] + 10.0
         assert f'| conv | 2 | {layout} |' in text.split('Where the time goes')[1]
     assert (tmp_path / 'p.png').stat().st_size > 1000
+
+
+def test_frames_waiting_at_stop_are_dropped_not_served_after_the_restart(detector):
+    """Lifecycle deactivate / activate of the multi-camera node: each camera's waiting frame is
+    counted as dropped at the stop; after the restart only new frames are published."""
+    core, published = _core(detector)
+    _send(core, 0, 0)
+    _send(core, 1, 0)                                # no worker yet: both wait
+    core.stop()
+    assert [c.counts['dropped'] for c in core.cameras] == [1, 1]
+    core.start()
+    try:
+        _send(core, 1, 5)
+        deadline = time.monotonic() + 10
+        while not published:
+            assert time.monotonic() < deadline, 'the restarted worker served nothing'
+            time.sleep(0.005)
+        time.sleep(0.1)
+    finally:
+        core.stop()
+    assert [i for i, *_ in published] == [1]
+    assert [c.counts['processed'] for c in core.cameras] == [0, 1]

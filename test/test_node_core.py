@@ -89,6 +89,24 @@ def test_slot_keeps_newest_and_counts_drops():
     assert slot.dropped > 50
 
 
+def test_a_frame_waiting_at_stop_is_dropped_not_served_after_the_restart():
+    """Lifecycle deactivate / activate: the frame that waited in the slot when the node stopped
+    is counted as dropped, and the next start serves only what arrives after it."""
+    core, det, out, _ = make_core()
+    core.on_image(image(1_000_000_000))           # no worker yet: it waits in the slot
+    core.stop()
+    assert core.dropped == 1 and core.counts['processed'] == 0
+    core.start()
+    core.on_image(image(2_000_000_000))
+    deadline = time.monotonic() + 10
+    while core.counts['processed'] < 1:
+        assert time.monotonic() < deadline, 'the restarted worker served nothing'
+        time.sleep(0.005)
+    time.sleep(0.05)
+    core.stop()
+    assert [h.stamp.sec for _, h in out] == [2]
+
+
 def test_latency_stats_match_numpy():
     stats = LatencyStats(window=50)
     rng = np.random.default_rng(1)

@@ -157,6 +157,10 @@ class MultiCameraCore(CameraDiagnostics):
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         with self._cond:
+            for cam in self.cameras:            # as node_core's slot: not served after a restart
+                if cam.pending is not None:
+                    cam.counts['dropped'] += 1
+                    cam.pending = None
             self._cond.notify_all()
             for cam in self.cameras:
                 if cam.wake is not None:

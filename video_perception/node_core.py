@@ -84,8 +84,13 @@ class LatestSlot:
             return item
 
     def close(self) -> None:
+        """Stop serving: a frame still waiting is dropped (counted), not kept for the next
+        ``start``, where its stamp would be from before the stop (lifecycle deactivate)."""
         with self._cond:
             self.closed = True
+            if self._has:
+                self.dropped += 1
+                self._item, self._has = None, False
             self._cond.notify_all()
 
 
