@@ -211,6 +211,26 @@ def test_train_sigterm_inside_a_library_bare_except(tmp_path):
     assert not runs.exists(), 'stopped before its first checkpoint, the run folder must go'
 
 
+def _swallowed_sigterm() -> None:
+    """A real SIGTERM to this process whose Terminated a bare except swallows, as mpmath's
+    backend does around ``import gmpy2``."""
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises in here
+    except:  # noqa: E722 - a library's bare except
+        pass
+
+
+def _run_stoppable_here(prog: str, body) -> int:
+    """``run_stoppable`` in this process with SIGTERM at its default first, restored after."""
+    from video_perception.tools.cli_common import run_stoppable
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        return run_stoppable(prog, body)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_a_swallowed_sigterm_is_raised_again_at_the_next_check(capsys):
     """The mechanism alone, in this process: a real SIGTERM whose Terminated a bare except
     swallows; the loop's next ``raise_if_stopped`` stops the command, one line, 143."""
@@ -218,11 +238,7 @@ def test_a_swallowed_sigterm_is_raised_again_at_the_next_check(capsys):
     steps = []
 
     def body():
-        try:
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)  # the handler raises in here
-        except:  # noqa: E722 - what mpmath's backend does around `import gmpy2`
-            pass
+        _swallowed_sigterm()
         for step in range(1000):
             raise_if_stopped()
             steps.append(step)
@@ -245,18 +261,14 @@ def test_the_stop_line_does_not_share_a_progress_bars_line(capsys):
     so the one line must come after the bar is closed, on a line of its own (CI once read
     ``render:   0%|...| 0/800 [...]video-perception evaluate: stopped by SIGTERM; ...``)."""
     from tqdm import tqdm
-    from video_perception.tools.cli_common import Terminated, run_stoppable
+    from video_perception.tools.cli_common import Terminated
 
     def body():
         bar = tqdm(total=800, desc='render', file=sys.stderr, leave=False, mininterval=0)
         bar.update(1)       # drawn, no newline; the traceback keeps the bar open past the raise
         raise Terminated()
 
-    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        assert run_stoppable('video-perception x', body) == 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    assert _run_stoppable_here('video-perception x', body) == 143
     lines = [ln.strip() for ln in capsys.readouterr().err.replace('\r', '\n').splitlines()]
     assert 'video-perception x: stopped by SIGTERM; no partial output left' in lines, lines
 
@@ -393,27 +405,18 @@ def test_a_swallowed_sigterm_stops_a_conversion_at_its_next_frame(tmp_path, caps
     more frame is placed or written (the check before the rename would let them all be)."""
     import numpy as np
     from training.data.converters.common import FrameSink
-    from video_perception.tools.cli_common import run_stoppable
     sink = FrameSink(tmp_path, 'copy')
     (tmp_path / 'src.png').write_bytes(b'a frame')
     done = []
 
     def body():
-        try:
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)
-        except:  # noqa: E722 - a library's bare except
-            pass
+        _swallowed_sigterm()
         for i in range(100):
             done.append(sink.write(np.zeros((4, 4, 3), np.uint8), 'v', f'{i}.png'))
             done.append(sink.place(tmp_path / 'src.png', 'v'))
         return 0
 
-    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        assert run_stoppable('video-perception convert', body) == 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    assert _run_stoppable_here('video-perception convert', body) == 143
     assert done == [] and not (tmp_path / 'frames').exists()
     assert 'stopped by SIGTERM' in capsys.readouterr().err
 
@@ -422,24 +425,15 @@ def test_a_swallowed_sigterm_renames_no_output_into_place(tmp_path, capsys):
     """The last check, in ``outdir.output_dir``: a stop swallowed after the command's last loop
     item still leaves OUT as it was (the complete new folder is not renamed onto it)."""
     from video_perception.outdir import output_dir
-    from video_perception.tools.cli_common import run_stoppable
     before = snapshot(_previous(tmp_path))
 
     def body():
         with output_dir(tmp_path / 'OUT', force=True) as tmp:
             (tmp / 'new.txt').write_text('the whole new output')
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(5)
-            except:  # noqa: E722 - a library's bare except
-                pass
+            _swallowed_sigterm()
         return 0
 
-    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        assert run_stoppable('video-perception x', body) == 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    assert _run_stoppable_here('video-perception x', body) == 143
     assert snapshot(tmp_path / 'OUT') == before
     assert leftovers(tmp_path) == []
     assert capsys.readouterr().err.splitlines() == [
