@@ -1,7 +1,7 @@
 """How one node serves several cameras, decided from its parameters before the model loads:
 which camera is which (``cameras`` and ``camera_names``, checked against the ROS name rules) and
-how frames run (``batch_mode``: one batch per step, or each camera's frame alone on a pool of
-workers). ``multi_camera.MultiCameraCore`` carries the plan out; this module holds only the
+how frames run (``batch_mode``: one batch per step, or each camera's frame alone on its own
+worker). ``multi_camera.MultiCameraCore`` carries the plan out; this module holds only the
 rules, so that they can be read and tested apart from the serving loop."""
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ CAMERA_SPECS = [
                   'frame for the batch to fill', min_value=0.0, max_value=1000.0),
     ParameterSpec('batch_mode', 'auto', 'cameras: batch = the newest frame of each camera as one '
                   'batched inference; per_camera = each frame its own inference as soon as it '
-                  'arrives, on a pool of workers sharing the one model (a CPU: a batch costs the '
+                  'arrives, a worker per camera sharing the one model (a CPU: a batch costs the '
                   'sum of its frames and waits for the slowest); auto = batch on a GPU, '
                   'per_camera on a CPU', choices=BATCH_MODES, read_only=True),
 ]
