@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from test_eval_coco import _pycocotools
+from coco_reference import pycocotools_stats
 from video_perception.cli import main as top_main
 from video_perception.eval import metrics
 from video_perception.eval.report import build_report, markdown_table
@@ -45,7 +45,7 @@ def make_case():
 
 
 def pycocotools_ap(gt_json, dets, img_ids=None) -> float:
-    return float(_pycocotools(gt_json, dets, img_ids)[0])
+    return float(pycocotools_stats(gt_json, dets, img_ids)[0])
 
 
 @pytest.fixture(scope='module')
