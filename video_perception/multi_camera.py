@@ -18,10 +18,9 @@ camera (``per_camera_workers``), each woken by its own camera only, as K single-
 are: a pool woken all at once by every frame and every finished frame cost 3 to 6 ms of median
 processing at K = 4 on 2 cores (tiny: 17.7-21.0 against 14.3-15.4 ms, the Python threads
 trading the interpreter lock; docs/BENCHMARKS.md 7a). Otherwise one worker serves every camera,
-oldest pending frame first. On a CPU a convolution on B
-frames costs about B single frames, so a batch buys nothing there and waits for its slowest
-camera (docs/BENCHMARKS.md section 7, measured); on a GPU one launch for K frames is the point
-of batching, so ``auto`` batches there.
+oldest pending frame first. On a CPU a convolution on B frames costs about B single frames, so a
+batch buys nothing there and waits for its slowest camera (docs/BENCHMARKS.md section 7,
+measured); on a GPU one launch for K frames is the point of batching, so ``auto`` batches there.
 """
 from __future__ import annotations
 
